@@ -1,0 +1,1 @@
+"""Example jcsr-bench plugin package."""

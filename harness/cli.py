@@ -1,0 +1,344 @@
+"""The ``jcsr-bench`` command line: argument parsing only.
+
+Each command imports its implementation lazily, so ``--help``, ``plugins`` and ``list``
+never import torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from jcsr_bench import __version__
+from jcsr_bench.errors import JcsrError
+
+KIND_ALIASES = {"codecs": "codecs", "codec": "codecs", "sr": "sr", "datasets": "datasets",
+                "dataset": "datasets", "metrics": "metrics", "metric": "metrics",
+                "suites": "suites", "suite": "suites"}
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _qualities(value: str | None) -> list[int | float | str] | None:
+    """'1,4,8' or '1..8' (inclusive) -> a list; numbers become numbers."""
+    if not value:
+        return None
+    out: list[int | float | str] = []
+    for part in value.split(","):
+        part = part.strip()
+        if ".." in part:
+            lo, hi = part.split("..", 1)
+            out.extend(range(int(lo), int(hi) + 1))
+        elif part:
+            try:
+                out.append(int(part))
+            except ValueError:
+                try:
+                    out.append(float(part))
+                except ValueError:
+                    out.append(part)
+    return out
+
+
+def _registry(args: argparse.Namespace):
+    from jcsr_bench.registry import load_registry
+
+    return load_registry(args.registry or ())
+
+
+# -- commands ----------------------------------------------------------------------------
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from jcsr_bench.plugin_manager import get_plugin_manager
+
+    manager = get_plugin_manager()
+    infos = manager.plugins(include_builtins=args.all)
+    errors = manager.errors
+    if args.json:
+        payload = {
+            "plugins": [info.__dict__ for info in infos],
+            "errors": [error.__dict__ for error in errors],
+        }
+        print(json.dumps(payload, indent=2, sort_keys=True))
+        return 0
+    if not infos:
+        print("No third-party plugins installed." + ("" if args.all else
+              " (`--all` also lists the built-ins.)"))
+    for info in infos:
+        version = f" {info.version}" if info.version else ""
+        print(f"{info.name} ({info.distribution}{version})")
+        print(f"  hooks: {', '.join(info.hooks) or '-'}")
+        for kind, names in sorted(info.registered.items()):
+            print(f"  {kind}: {', '.join(names)}")
+    for error in errors:
+        print(f"load error: {error.plugin} ({error.distribution}): {error.error}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    kinds = [KIND_ALIASES[args.kind]] if args.kind else ["codecs", "sr", "datasets",
+                                                           "metrics", "suites"]
+    rows: list[dict[str, str]] = []
+    for kind in kinds:
+        if kind == "suites":
+            for suite in registry.suites.values():
+                anchor = "+".join(suite.anchor) if suite.anchor else "-"
+                rows.append({"kind": kind, "name": suite.name, "what": "suite",
+                             "details": f"datasets={','.join(suite.datasets)} codecs="
+                             f"{','.join(suite.codecs)} sr={','.join(suite.sr)} anchor={anchor}",
+                             "from": f"{suite.file}:{suite.line}"})
+            continue
+        for instance in registry.instances(kind).values():
+            rows.append({"kind": kind, "name": instance.name,
+                         "what": f"instance of {instance.type}",
+                         "details": instance.description, "from": instance.where})
+        for name, reg in sorted(registry.manager.types(kind).items()):
+            rows.append({"kind": kind, "name": name, "what": "type",
+                         "details": reg.description, "from": reg.source})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from tabulate import tabulate
+
+    print(tabulate([list(r.values()) for r in rows], headers=["kind", "name", "what",
+                                                               "details", "from"]))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from jcsr_bench.engine import run
+
+    summary = run(
+        registry=_registry(args),
+        suite=args.suite,
+        datasets=_split(args.dataset),
+        codecs=_split(args.codec),
+        srs=_split(args.sr),
+        qualities=_qualities(args.qualities),
+        scale=args.scale,
+        kernel=args.kernel,
+        limit=args.limit,
+        device=args.device,
+        output=Path(args.output),
+        overwrite=args.overwrite,
+        fail_fast=args.fail_fast,
+        dry_run=args.dry_run,
+        train=args.train,
+        anchor=args.anchor,
+    )
+    return summary.exit_code
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from jcsr_bench.report.leaderboard import leaderboard_command
+
+    return leaderboard_command(
+        results=Path(args.results),
+        anchor=args.anchor,
+        method=args.method,
+        write=Path(args.write) if args.write else None,
+        pairs=args.pairs,
+    )
+
+
+def cmd_visual(args: argparse.Namespace) -> int:
+    from jcsr_bench.report.visual import visual_command
+
+    return visual_command(
+        results=Path(args.results),
+        image=args.image,
+        qualities=_qualities(args.qualities),
+        crop=tuple(int(v) for v in args.crop.split(",")) if args.crop else None,
+        output=Path(args.write) if args.write else None,
+        registry=_registry(args),
+    )
+
+
+def cmd_train_sr(args: argparse.Namespace) -> int:
+    from jcsr_bench.training.sr import train_sr_command
+
+    return train_sr_command(
+        registry=_registry(args),
+        sr=args.sr,
+        codec=args.codec,
+        dataset=args.dataset,
+        qualities=_qualities(args.qualities),
+        steps=args.steps,
+        batch=args.batch,
+        patch=args.patch,
+        device=args.device,
+        resume=args.resume,
+        seed=args.seed,
+    )
+
+
+def cmd_train_codec(args: argparse.Namespace) -> int:
+    from jcsr_bench.training.codec import train_codec_command
+
+    return train_codec_command(
+        registry=_registry(args),
+        codec=args.codec,
+        dataset=args.dataset,
+        qualities=_qualities(args.qualities),
+        patch=args.patch,
+        steps=args.steps,
+        batch=args.batch,
+        device=args.device,
+        output=Path(args.output),
+        resume=args.resume,
+        seed=args.seed,
+    )
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from jcsr_bench.reproduce import reproduce_command
+
+    return reproduce_command(
+        registry=_registry(args),
+        codec=args.codec,
+        budget=args.budget,
+        seeds=args.seeds,
+        device=args.device,
+        output=Path(args.output),
+    )
+
+
+# -- parser ------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jcsr-bench",
+        description="Benchmark joint learned image compression and super-resolution: "
+        "HR -> x4 down -> codec -> SR -> score (bits, PSNR, MS-SSIM), BD leaderboards.",
+    )
+    parser.add_argument("--version", action="version", version=f"jcsr-bench {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--registry", action="append", metavar="FILE",
+                        help="extra registry YAML on top of the shipped one (repeatable)")
+    common.add_argument("--offline", action="store_true",
+                        help="never use the network (same as JCSR_BENCH_OFFLINE=1)")
+    common.add_argument("--data-root", metavar="DIR",
+                        help="folder holding datasets (same as JCSR_BENCH_DATA_ROOT)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("plugins", parents=[common], help="list installed plugins")
+    p.add_argument("--all", action="store_true", help="include the built-in plugins")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("list", parents=[common], help="list instances and types")
+    p.add_argument("kind", nargs="?", choices=sorted(KIND_ALIASES), help="what to list")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("run", parents=[common],
+                       help="evaluate every dataset x codec x quality x SR cell")
+    p.add_argument("--suite", help="a suite from the registry (default: 'default' when no "
+                   "--dataset/--codec/--sr is given)")
+    p.add_argument("--dataset", help="comma list of dataset instances or types, or 'all'")
+    p.add_argument("--codec", help="comma list of codec instances or types, or 'all'")
+    p.add_argument("--sr", help="comma list of SR instances or types, or 'all'")
+    p.add_argument("--qualities", help="e.g. '1,4,8' or '1..8' (default: each codec's ladder)")
+    p.add_argument("--scale", type=int, default=4,
+                   help="downsampling factor; 1 = the codec sees the dataset images (default 4)")
+    p.add_argument("--kernel", choices=["matlab", "pil"], default="matlab",
+                   help="LR downsampling kernel (default matlab, as published SR weights)")
+    p.add_argument("--limit", type=int, help="use only the first N images of each dataset")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (default auto)")
+    p.add_argument("--output", default="jcsr-results", help="output folder (default "
+                   "./jcsr-results)")
+    p.add_argument("--overwrite", choices=["never", "missing", "always"], default="missing",
+                   help="which cells to (re)compute (default missing)")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first failing cell")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, compute nothing")
+    p.add_argument("--train", action="store_true",
+                   help="train missing adaptive SR models (baseline 2) first")
+    p.add_argument("--anchor", help="leaderboard anchor as codec+sr (default: the suite's)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("leaderboard", parents=[common],
+                       help="re-render the leaderboard from stored results")
+    p.add_argument("--results", default="jcsr-results", help="a run's output folder")
+    p.add_argument("--anchor", help="codec+sr (default: the run's anchor)")
+    p.add_argument("--method", choices=["pchip", "akima", "cubic"], default="pchip",
+                   help="BD fit (default pchip, the JVET/VCEG Excel method)")
+    p.add_argument("--write", metavar="PATH", help="write here (default: print)")
+    p.add_argument("--pairs", action="append", metavar="TEST:ANCHOR",
+                   help="paper-style table of one combination against another, e.g. "
+                   "bmshj+esrgan-b2:bmshj+esrgan-b1 (repeatable)")
+    p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("visual", parents=[common], help="visual comparison grid")
+    p.add_argument("--results", default="jcsr-results", help="a run's output folder")
+    p.add_argument("--image", required=True, help="dataset image name")
+    p.add_argument("--qualities", help="e.g. 1,4,8")
+    p.add_argument("--crop", help="x,y,w,h in HR pixels (default: a centred crop)")
+    p.add_argument("--write", metavar="PATH", help="output PNG (default: in --results)")
+    p.set_defaults(func=cmd_visual)
+
+    p = sub.add_parser("train-sr", parents=[common],
+                       help="fine-tune an adaptive SR model per codec quality (baseline 2)")
+    p.add_argument("--sr", required=True, help="an SR instance with an `adapt` section")
+    p.add_argument("--codec", required=True, help="codec instance")
+    p.add_argument("--dataset", default="df2k", help="training dataset (default df2k)")
+    p.add_argument("--qualities", help="e.g. '1..8' (default: the codec's ladder)")
+    p.add_argument("--steps", type=int, help="training steps per quality")
+    p.add_argument("--batch", type=int, help="batch size")
+    p.add_argument("--patch", type=int, help="HR patch size")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_train_sr)
+
+    p = sub.add_parser("train-codec", parents=[common],
+                       help="rate-distortion training of a learned codec")
+    p.add_argument("--codec", required=True, help="a compressai codec instance or type")
+    p.add_argument("--dataset", required=True, help="training dataset")
+    p.add_argument("--qualities", help="e.g. '1..8'")
+    p.add_argument("--patch", type=int, default=256, help="training patch (256 or 96)")
+    p.add_argument("--steps", type=int, help="training steps per quality")
+    p.add_argument("--batch", type=int, help="batch size")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--output", default="runs", help="checkpoint folder (default ./runs)")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_train_codec)
+
+    p = sub.add_parser("reproduce", parents=[common],
+                       help="the paper's B2-over-B1 experiment (small budget runs offline)")
+    p.add_argument("--codec", default="jpeg", help="codec instance (default jpeg)")
+    p.add_argument("--budget", choices=["toy", "small", "full"], default="small")
+    p.add_argument("--seeds", type=int, help="number of seeds (default 3 on small)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--output", default="leaderboards", help="where the table and plot go")
+    p.set_defaults(func=cmd_reproduce)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    if getattr(args, "offline", False):
+        os.environ["JCSR_BENCH_OFFLINE"] = "1"
+    if getattr(args, "data_root", None):
+        os.environ["JCSR_BENCH_DATA_ROOT"] = args.data_root
+    try:
+        return args.func(args)
+    except JcsrError as exc:
+        print(f"jcsr-bench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("jcsr-bench: interrupted; finished results are kept.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

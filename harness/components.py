@@ -1,0 +1,67 @@
+"""The component protocols. Duck-typed: a plugin need not subclass anything.
+
+Every image crossing a stage boundary is 8-bit RGB: a ``torch.uint8`` tensor of shape
+``[3, H, W]`` on the CPU -- what a real decoder hands to a viewer or an SR model.
+
+Optional members the harness uses when present:
+- ``Codec.reconstruct(image, quality) -> image``: fast reconstruction without entropy
+  coding (learned codecs), used to make training pairs;
+- ``SRModel.for_codec(codec_identity, quality) -> SRModel``: adaptive models (baseline 2)
+  resolve their per-(codec, quality) weights through it;
+- ``Dataset.lr_image(name, scale) -> image | None``: a dataset's own LR file (DIV2K X4);
+- ``to(device)`` on codecs and SR models: move to ``cpu`` / ``cuda``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # torch is only needed for the annotations
+    import torch
+
+    Image = torch.Tensor
+else:
+    Image = Any
+
+
+class NotApplicable(Exception):
+    """Raised by ``Metric.compute`` when the metric is undefined for the input.
+
+    The reason is stored and reported as "n/a (reason)" -- never a silent substitute.
+    """
+
+
+@runtime_checkable
+class Codec(Protocol):
+    identity: str
+    qualities: Sequence[Any]
+
+    def encode(self, image: Image, quality: Any) -> bytes: ...
+
+    def decode(self, data: bytes) -> Image: ...
+
+
+@runtime_checkable
+class SRModel(Protocol):
+    identity: str
+    scale: int
+
+    def upscale(self, image: Image) -> Image: ...
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    identity: str
+
+    def __iter__(self) -> Iterator[tuple[str, Image]]: ...
+
+    def __len__(self) -> int: ...
+
+
+@runtime_checkable
+class Metric(Protocol):
+    name: str
+    higher_is_better: bool
+
+    def compute(self, reference: Image, test: Image) -> float: ...

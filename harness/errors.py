@@ -1,0 +1,21 @@
+"""User-facing errors: the CLI prints their message (no traceback) and exits 2."""
+
+
+class JcsrError(Exception):
+    """An error the user can fix; the message says what and how."""
+
+
+class PluginError(JcsrError):
+    """A plugin failed to load or registered something invalid."""
+
+
+class RegistryError(JcsrError):
+    """registry.yaml (or a user registry) is invalid, or names something unknown."""
+
+
+class WeightsError(JcsrError):
+    """A weight file is missing, unverifiable, or unsafe to load."""
+
+
+class DataError(JcsrError):
+    """An image or dataset cannot be read."""

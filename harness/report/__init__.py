@@ -1,0 +1,1 @@
+"""Reports: Markdown leaderboards, RD plots and visual comparisons."""

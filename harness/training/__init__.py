@@ -1,0 +1,1 @@
+"""Training: adaptive SR (baseline 2) and learned-codec training."""

@@ -1,0 +1,43 @@
+"""Built-in dataset types. Registration imports nothing heavy."""
+
+from jcsr_bench import hookimpl, lazy
+
+
+@hookimpl
+def register_datasets(register):
+    register(
+        "samples",
+        lazy("jcsr_bench.plugins.datasets:SamplesDataset"),
+        description="real photographs shipped inside scikit-image (offline)",
+        params={"names": list},
+    )
+    register(
+        "folder",
+        lazy("jcsr_bench.plugins.datasets:FolderDataset"),
+        description="every image under a directory (recursive, sorted)",
+        params={"root": str, "glob": str, "recursive": bool, "skip_bad": bool},
+    )
+    register(
+        "kodak",
+        lazy("jcsr_bench.plugins.datasets:KodakDataset"),
+        description="the 24 Kodak images (local folder or verified download)",
+        params={"root": str, "download": bool, "skip_bad": bool},
+    )
+    register(
+        "div2k",
+        lazy("jcsr_bench.plugins.datasets:DIV2KDataset"),
+        description="DIV2K train (0001-0800) / valid (0801-0900), official layout",
+        params={"root": str, "split": str, "official_lr": bool, "download": bool},
+    )
+    register(
+        "df2k",
+        lazy("jcsr_bench.plugins.datasets:DF2KDataset"),
+        description="DIV2K train + Flickr2K (3,450 images), for training",
+        params={"root": str, "div2k_root": str, "flickr2k_root": str},
+    )
+    register(
+        "jpegai",
+        lazy("jcsr_bench.plugins.datasets:JPEGAIDataset"),
+        description="the JPEG AI test set from a local folder",
+        params={"root": str, "glob": str},
+    )

@@ -1,0 +1,25 @@
+"""Built-in image-quality metrics (DESIGN.md "Metric conventions")."""
+
+from jcsr_bench import hookimpl, lazy
+
+
+@hookimpl
+def register_metrics(register):
+    register(
+        "psnr-rgb",
+        lazy("jcsr_bench.plugins.metrics:PSNRRGB"),
+        description="PSNR over all RGB channels, 8-bit, data range 255, per image",
+        params={},
+    )
+    register(
+        "psnr-y",
+        lazy("jcsr_bench.plugins.metrics:PSNRY"),
+        description="PSNR on BT.601 luma (16-235), border of `scale` pixels cropped",
+        params={"border": int},
+    )
+    register(
+        "ms-ssim-rgb",
+        lazy("jcsr_bench.plugins.metrics:MSSSIMRGB"),
+        description="MS-SSIM (pytorch-msssim) on 8-bit RGB, data range 255, linear",
+        params={},
+    )

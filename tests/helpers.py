@@ -1,0 +1,42 @@
+"""Helpers shared by tests: fake installed distributions for entry-point plugins."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_distribution(root: Path, dist: str, module: str, source: str, version="1.0") -> Path:
+    """Write ``module.py`` and a ``dist-info`` with a ``jcsr_bench`` entry point under
+    ``root`` -- what pip leaves on disk -- and return ``root`` (add it to sys.path)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / f"{module}.py").write_text(textwrap.dedent(source))
+    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n"
+    )
+    (info / "entry_points.txt").write_text(f"[jcsr_bench]\n{module} = {module}\n")
+    return root
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, pythonpath: list[Path] = (),
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m jcsr_bench.cli`` in a subprocess with a controlled environment."""
+    full_env = dict(os.environ)
+    full_env.pop("JCSR_BENCH_LOAD_PLUGINS", None)
+    full_env.update(env or {})
+    paths = [str(p) for p in pythonpath]
+    if full_env.get("PYTHONPATH"):
+        paths.append(full_env["PYTHONPATH"])
+    full_env["PYTHONPATH"] = os.pathsep.join(paths)
+    return subprocess.run(
+        [sys.executable, "-m", "jcsr_bench.cli", *args],
+        capture_output=True, text=True, env=full_env, cwd=cwd, timeout=120,
+    )
+
