@@ -1,0 +1,396 @@
+"""Markdown leaderboards: BD metrics of every combination against an anchor.
+
+Rendering is a pure function of the stored results (curves + run metadata): the same
+input gives the same bytes, so ``jcsr-bench leaderboard`` can re-render a committed
+leaderboard without recomputing anything and a diff shows only real changes. Nothing
+here reads the clock or the environment; the date comes from the run's metadata.
+
+Names that come from plugins or registries are escaped (:mod:`.markdown`), so a type
+called ``a|b<script>`` shows literally in one cell.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tabulate import tabulate
+
+from jcsr_bench.bd import METHODS, BDError, BDOverlapWarning, bd_quality, bd_rate, msssim_db
+from jcsr_bench.errors import JcsrError
+from jcsr_bench.report.markdown import escape
+from jcsr_bench.results import Curve
+from jcsr_bench.suggest import did_you_mean
+
+__all__ = [
+    "QUALITY_METRICS",
+    "QualitySpec",
+    "leaderboard_from_store",
+    "parse_label",
+    "parse_pairs",
+    "rd_series",
+    "render_leaderboard",
+    "render_pairs",
+]
+
+RATE = "bpp"
+TIMINGS = (("encode_s", "Encode (s)"), ("decode_s", "Decode (s)"), ("sr_s", "SR (s)"))
+
+
+@dataclass(frozen=True)
+class QualitySpec:
+    """How a quality metric is named, which unit BD-quality has, how it is transformed."""
+
+    short: str  # column / axis name, e.g. "PSNR"
+    unit: str  # unit of BD-quality and of the plot axis, e.g. "dB"
+    axis: str  # axis label for plots
+    transform: Callable[[float], float] | None = None
+
+
+QUALITY_METRICS: dict[str, QualitySpec] = {
+    "psnr-rgb": QualitySpec("PSNR", "dB", "PSNR-RGB (dB)"),
+    "psnr-y": QualitySpec("PSNR-Y", "dB", "PSNR-Y, BT.601 luma (dB)"),
+    "ms-ssim-rgb": QualitySpec("MS-SSIM", "dB", "MS-SSIM (dB) = −10·log10(1 − MS-SSIM)", msssim_db),
+}
+
+METHOD_TEXT = {
+    "pchip": "pchip: PCHIP fit on log10(bpp), integrated exactly (JVET/VCEG Excel method)",
+    "akima": "akima: Akima spline fit on log10(bpp), integrated exactly",
+    "cubic": "cubic: cubic polynomial fit on log10(bpp) (VCEG-M33; least squares beyond 4 points)",
+}
+
+DEFAULT_CONVENTIONS = (
+    "bpp = 8 × payload bytes / HR pixels (cost per output pixel); "
+    "PSNR-RGB on 8-bit RGB, peak 255, mean of per-image values; "
+    "MS-SSIM by pytorch-msssim on 8-bit RGB (data range 255), mean of per-image values, "
+    "BD on −10·log10(1 − MS-SSIM) dB; "
+    "times are mean wall seconds per image"
+)
+
+
+def spec(metric: str) -> QualitySpec:
+    """The :class:`QualitySpec` of a metric (a plain one for metrics not listed)."""
+    return QUALITY_METRICS.get(metric, QualitySpec(metric, "", metric))
+
+
+def rd_series(curve: Curve, metric: str) -> tuple[list[float], list[float], list[str]]:
+    """(bpp, quality, notes) of a curve, quality transformed as BD and plots use it.
+
+    Points where either value is missing or the transform is infinite are left out;
+    ``notes`` says why (from the points' recorded reasons), so a report can show it.
+    """
+    transform = spec(metric).transform
+    rates: list[float] = []
+    quals: list[float] = []
+    notes: list[str] = []
+    for p in curve.points:
+        r, q = p.values.get(RATE), p.values.get(metric)
+        if r is None or q is None:
+            missing = metric if q is None else RATE
+            why = p.reasons.get(missing)
+            notes.append(f"{missing} n/a: {why}" if why else f"no {missing} at quality {p.quality}")
+            continue
+        if transform is not None:
+            try:
+                q = transform(q)
+            except ValueError as exc:
+                notes.append(f"{metric} at quality {p.quality}: {exc}")
+                continue
+            if not math.isfinite(q):
+                notes.append(f"{metric} = 1 at quality {p.quality} (infinite in dB)")
+                continue
+        rates.append(float(r))
+        quals.append(float(q))
+    return rates, quals, list(dict.fromkeys(notes))
+
+
+def parse_label(text: str) -> tuple[str, str]:
+    """``"codec+sr"`` -> ``(codec, sr)`` (split at the first ``+``)."""
+    codec, sep, sr = text.partition("+")
+    if not sep or not codec or not sr:
+        raise JcsrError(f"{text!r} is not a combination; write it as CODEC+SR, e.g. bmshj+bicubic")
+    return codec, sr
+
+
+def parse_pairs(specs: Iterable[str]) -> list[tuple[str, str]]:
+    """``["test:anchor", ...]`` (``codec+sr`` each side) -> ``[(test, anchor), ...]``."""
+    pairs = []
+    for text in specs:
+        test, sep, anchor = text.partition(":")
+        if not sep or not test or not anchor:
+            raise JcsrError(
+                f"--pairs {text!r}: write TEST:ANCHOR, each CODEC+SR, "
+                "e.g. bmshj+esrgan-b2:bmshj+esrgan-b1"
+            )
+        parse_label(test)
+        parse_label(anchor)
+        pairs.append((test, anchor))
+    return pairs
+
+
+# --------------------------------------------------------------------------- BD cells
+
+
+@dataclass(frozen=True)
+class _BD:
+    rate: float | None  # BD-rate in percent, None if undefined
+    quality: float | None
+    rate_cell: str
+    quality_cell: str
+
+
+def _bd_pair(anchor: Curve | None, test: Curve, metric: str, method: str) -> _BD:
+    """BD-rate and BD-quality of ``test`` vs ``anchor`` as numbers and table cells."""
+    if anchor is None:
+        na = "n/a (anchor not evaluated on this dataset)"
+        return _BD(None, None, na, na)
+    ar, aq, anotes = rd_series(anchor, metric)
+    tr, tq, tnotes = rd_series(test, metric)
+    out: dict[str, tuple[float | None, str]] = {}
+    for name, fn, fmt in (("rate", bd_rate, "{:+.2f}"), ("quality", bd_quality, "{:+.3f}")):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", BDOverlapWarning)
+            try:
+                value = fn(ar, aq, tr, tq, method=method)
+            except BDError as exc:
+                notes = [f"anchor {n}" for n in anotes[:1]] + [f"test {n}" for n in tnotes[:1]]
+                reason = "; ".join([str(exc), *notes])
+                out[name] = (None, f"n/a ({reason})")
+                continue
+        cell = fmt.format(value)
+        overlap = [w.message for w in caught if isinstance(w.message, BDOverlapWarning)]
+        if overlap:
+            cell += f" (overlap {overlap[0].overlap:.0%})"
+        out[name] = (value, cell)
+    return _BD(out["rate"][0], out["quality"][0], out["rate"][1], out["quality"][1])
+
+
+# ------------------------------------------------------------------------- header
+
+
+def _header(title: str, meta: Mapping, method: str, anchor_text: str, datasets: Sequence[str]):
+    plugins = meta.get("plugin_versions") or {}
+    plugin_text = (
+        ", ".join(f"{escape(n)} {escape(v)}" for n, v in sorted(plugins.items())) or "none"
+    )
+    info = meta.get("datasets") or {}
+    lines = [
+        f"# {title}",
+        "",
+        f"- Harness: jcsr-bench {escape(meta.get('harness_version', 'unknown'))}",
+        f"- Plugins: {plugin_text}",
+    ]
+    for name in datasets:
+        d = info.get(name) or {}
+        lines.append(
+            f"- Dataset {escape(name)}: identity {escape(d.get('identity', 'unknown'))}, "
+            f"{escape(d.get('images', 'unknown'))} images"
+        )
+    lines += [
+        f"- BD method: {escape(METHOD_TEXT.get(method, method))}",
+        f"- Anchor: {anchor_text}",
+        "- Sign: negative BD-Rate = the row needs fewer bits than the anchor at equal "
+        "quality; positive BD-quality = the row is better at equal rate",
+        f"- Metric conventions: {escape(meta.get('metric_conventions') or DEFAULT_CONVENTIONS)}",
+        f"- Device: {escape(meta.get('device', 'unknown'))}",
+        f"- Date: {escape(meta.get('date', 'unknown'))}",
+        "",
+    ]
+    return lines
+
+
+def _datasets(curves: Sequence[Curve]) -> list[str]:
+    return list(dict.fromkeys(c.dataset for c in curves))
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise JcsrError(f"unknown BD method {method!r}; use one of: {', '.join(METHODS)}")
+
+
+def _by_label(curves: Sequence[Curve], dataset: str) -> dict[str, Curve]:
+    found: dict[str, Curve] = {}
+    for c in curves:
+        if c.dataset != dataset:
+            continue
+        if c.label in found:
+            raise JcsrError(f"two result curves for {c.label!r} on dataset {dataset!r}")
+        found[c.label] = c
+    return found
+
+
+def _bd_columns(quality_metrics: Sequence[str]) -> list[str]:
+    cols = []
+    for m in quality_metrics:
+        s = spec(m)
+        unit = f" ({s.unit})" if s.unit else ""
+        cols += [f"BD-Rate {escape(s.short)} (%)", f"BD-{escape(s.short)}{unit}"]
+    return cols
+
+
+# ------------------------------------------------------------------------- leaderboard
+
+
+def _mean(curve: Curve, key: str) -> str:
+    vals = [p.values[key] for p in curve.points if p.values.get(key) is not None]
+    return f"{sum(vals) / len(vals):.3f}" if vals else "n/a"
+
+
+def _points(curve: Curve, metrics: Sequence[str]) -> str:
+    usable = sum(
+        1
+        for p in curve.points
+        if p.values.get(RATE) is not None and all(p.values.get(m) is not None for m in metrics)
+    )
+    total = len(curve.points)
+    return str(total) if usable == total else f"{usable}/{total}"
+
+
+def _bpp_range(curve: Curve) -> str:
+    vals = [p.values[RATE] for p in curve.points if p.values.get(RATE) is not None]
+    return f"{min(vals):.4f}–{max(vals):.4f}" if vals else "n/a"
+
+
+def render_leaderboard(
+    curves: Sequence[Curve],
+    meta: Mapping,
+    *,
+    anchor: tuple[str, str] | None,
+    method: str = "pchip",
+    quality_metrics: Sequence[str] = ("psnr-rgb", "ms-ssim-rgb"),
+) -> str:
+    """The leaderboard as Markdown: one table per dataset, rows sorted by BD-Rate.
+
+    ``anchor`` is ``(codec, sr)``; ``None`` takes the first curve in ``curves`` (the
+    header says so). Rows are sorted by the BD-Rate of the first quality metric
+    (ascending, undefined last, ties by name); the anchor row comes first. Deterministic.
+    """
+    _check_method(method)
+    if not curves:
+        raise JcsrError("no results to render: the results store holds no curves")
+    if anchor is None:
+        anchor_label = curves[0].label
+        anchor_text = f"{escape(anchor_label)} (none given: the first combination in the results)"
+    else:
+        anchor_label = f"{anchor[0]}+{anchor[1]}"
+        if anchor_label not in {c.label for c in curves}:
+            raise JcsrError(
+                f"anchor {anchor_label!r} is not in the results."
+                + did_you_mean(anchor_label, (c.label for c in curves))
+            )
+        anchor_text = escape(anchor_label)
+    datasets = _datasets(curves)
+    lines = _header("jcsr-bench leaderboard", meta, method, anchor_text, datasets)
+    headers = ["#", "Combination", *_bd_columns(quality_metrics), "Points", "bpp range"]
+    headers += [name for _, name in TIMINGS]
+    n_bd = 2 * len(quality_metrics)
+    align = ["left", "left"] + ["right"] * (n_bd + 1) + ["left"] + ["right"] * len(TIMINGS)
+    info = meta.get("datasets") or {}
+    for dataset in datasets:
+        by_label = _by_label(curves, dataset)
+        anchor_curve = by_label.get(anchor_label)
+        ranked = []
+        for label, curve in by_label.items():
+            if label == anchor_label:
+                continue
+            bds = [_bd_pair(anchor_curve, curve, m, method) for m in quality_metrics]
+            ranked.append((bds[0].rate, label, curve, bds))
+        ranked.sort(key=lambda r: (r[0] is None, r[0] if r[0] is not None else 0.0, r[1]))
+        rows = []
+        if anchor_curve is not None:
+            rows.append(["anchor", anchor_curve, ["—"] * n_bd])
+        for rank, (rate, _, curve, bds) in enumerate(ranked, 1):
+            cells = [c for bd in bds for c in (bd.rate_cell, bd.quality_cell)]
+            rows.append([str(rank) if rate is not None else "–", curve, cells])
+        table = [
+            [
+                pos,
+                escape(curve.label),
+                *[escape(c) for c in cells],
+                _points(curve, quality_metrics),
+                _bpp_range(curve),
+                *[_mean(curve, key) for key, _ in TIMINGS],
+            ]
+            for pos, curve, cells in rows
+        ]
+        size = (info.get(dataset) or {}).get("images")
+        size_text = f" ({escape(size)} images)" if size is not None else ""
+        lines += [f"## {escape(dataset)}{size_text}", ""]
+        if anchor_curve is None:
+            lines += [f"Anchor {escape(anchor_label)} was not evaluated on this dataset.", ""]
+        lines += [_table(table, headers, align), ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _table(rows: list[list[str]], headers: list[str], align: list[str]) -> str:
+    return tabulate(rows, headers=headers, tablefmt="pipe", colalign=align, disable_numparse=True)
+
+
+# ------------------------------------------------------------------------- pairs
+
+
+def render_pairs(
+    curves: Sequence[Curve],
+    meta: Mapping,
+    pairs: Sequence[tuple[str, str]],
+    method: str = "pchip",
+) -> str:
+    """Paper-style comparison (Table 1 layout): per pair, one row per dataset.
+
+    Each pair is ``("codec+sr", "codec+sr")`` = (test, anchor); columns are BD-Rate
+    PSNR, BD-PSNR, BD-Rate MS-SSIM and BD-MS-SSIM of the test against the anchor.
+    """
+    _check_method(method)
+    if not pairs:
+        raise JcsrError("no pairs given; write --pairs TEST:ANCHOR (each CODEC+SR)")
+    labels = {c.label for c in curves}
+    for pair in pairs:
+        for label in pair:
+            if label not in labels:
+                raise JcsrError(
+                    f"combination {label!r} is not in the results." + did_you_mean(label, labels)
+                )
+    metrics = ("psnr-rgb", "ms-ssim-rgb")
+    datasets = _datasets(curves)
+    anchor_text = "; ".join(f"{escape(a)} (for {escape(t)})" for t, a in pairs)
+    lines = _header("jcsr-bench comparison", meta, method, anchor_text, datasets)
+    headers = ["Dataset", *_bd_columns(metrics)]
+    align = ["left"] + ["right"] * len(metrics) * 2
+    for test, anchor in pairs:
+        lines += [f"## {escape(test)} vs {escape(anchor)}", ""]
+        if parse_label(test)[0] != parse_label(anchor)[0]:
+            lines += ["Note: the two combinations use different codecs.", ""]
+        rows = []
+        for dataset in datasets:
+            by_label = _by_label(curves, dataset)
+            if test not in by_label:
+                rows.append([escape(dataset)] + ["n/a (test not evaluated)"] * len(headers[1:]))
+                continue
+            bds = [_bd_pair(by_label.get(anchor), by_label[test], m, method) for m in metrics]
+            cells = [c for bd in bds for c in (bd.rate_cell, bd.quality_cell)]
+            rows.append([escape(dataset), *[escape(c) for c in cells]])
+        lines += [_table(rows, headers, align), ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+# ------------------------------------------------------------------------- store
+
+
+def leaderboard_from_store(
+    results: str | Path, *, anchor: str | None = None, method: str = "pchip"
+) -> str:
+    """Re-render a leaderboard from a results store (file or run folder), no recomputing.
+
+    ``anchor`` is ``"codec+sr"``; without it the anchor the run recorded (the suite's) is
+    used, else the first combination. The same store gives the same bytes.
+    """
+    from jcsr_bench.store import load_curves
+
+    curves, meta = load_curves(Path(results))
+    label = anchor or meta.get("anchor")
+    return render_leaderboard(
+        curves, meta, anchor=parse_label(label) if label else None, method=method
+    )

@@ -1,0 +1,129 @@
+"""Rate–distortion plots: quality vs bpp per dataset, one curve per combination.
+
+matplotlib is imported inside :func:`plot_rd` (it is slow to import and only reports
+need it), and only its object API is used with the Agg/SVG canvases — no pyplot, no
+global backend switch, no state shared with a caller's own figures. The SVG output is
+made reproducible (fixed hash salt, no date), so re-rendering gives the same file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from jcsr_bench.report.leaderboard import rd_series, spec
+from jcsr_bench.results import Curve
+
+__all__ = ["BPP_LABEL", "plot_rd"]
+
+BPP_LABEL = "Rate (bpp = bits / HR pixels)"
+_MARKERS = ("o", "s", "^", "v", "D", "P", "X", "<", ">", "h")
+_STYLES = ("-", "--", "-.", ":")
+# Reproducible SVG (fixed ids), text kept as text (searchable, smaller files).
+_RC = {"svg.hashsalt": "jcsr-bench", "svg.fonttype": "none", "font.size": 10}
+
+
+def _slug(text: str) -> str:
+    """A file-name-safe form of a name (it may come from a user registry).
+
+    Names that had to be changed get a short hash, so two names never share a file.
+    """
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")[:60]
+    if slug != text:
+        slug = f"{slug}-{hashlib.sha256(text.encode()).hexdigest()[:8]}".lstrip("-")
+    return slug
+
+
+def _text(label: str) -> str:
+    """A plugin-given name as matplotlib text: no mathtext, not hidden by a leading '_'."""
+    label = label.replace("$", r"\$").replace("\n", " ")
+    return " " + label if label.startswith("_") else label
+
+
+def plot_rd(
+    curves: Sequence[Curve],
+    out_dir: str | Path,
+    *,
+    anchor: tuple[str, str] | None = None,
+    quality_metrics: Sequence[str] = ("psnr-rgb", "ms-ssim-rgb"),
+) -> list[Path]:
+    """Write one PNG and one SVG per dataset and quality metric; return their paths.
+
+    Each combination is one curve (markers at the measured points, in bpp order); the
+    anchor (``(codec, sr)``) is drawn thick and black on top and marked in the legend.
+    MS-SSIM is plotted in dB (−10·log10(1 − MS-SSIM)), like the BD numbers. Points
+    without a value are left out; a combination with none is listed in the legend
+    as "(no data)".
+    """
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    anchor_label = f"{anchor[0]}+{anchor[1]}" if anchor is not None else None
+    datasets = list(dict.fromkeys(c.dataset for c in curves))
+    written: list[Path] = []
+    colors = matplotlib.colormaps["tab10"].colors
+    for dataset in datasets:
+        group = [c for c in curves if c.dataset == dataset]
+        for metric in quality_metrics:
+            s = spec(metric)
+            with matplotlib.rc_context(_RC):
+                fig = Figure(figsize=(7.5, 5.0), dpi=120, layout="constrained")
+                FigureCanvasAgg(fig)
+                ax = fig.add_subplot()
+                # Anchor first (legend order) and underneath, thick: thinner coloured
+                # curves stay visible on top of it.
+                for curve in (c for c in group if c.label == anchor_label):
+                    _draw(
+                        ax,
+                        curve,
+                        metric,
+                        color="black",
+                        marker="o",
+                        linestyle="-",
+                        linewidth=3.5,
+                        alpha=0.8,
+                        zorder=1,
+                        suffix=" (anchor)",
+                    )
+                for i, curve in enumerate(c for c in group if c.label != anchor_label):
+                    _draw(
+                        ax,
+                        curve,
+                        metric,
+                        color=colors[i % len(colors)],
+                        marker=_MARKERS[i % len(_MARKERS)],
+                        linestyle=_STYLES[(i // len(colors)) % len(_STYLES)],
+                        linewidth=1.5,
+                        zorder=2,
+                        suffix="",
+                    )
+                ax.set_xlabel(BPP_LABEL)
+                ax.set_ylabel(s.axis)
+                ax.set_title(f"{_text(dataset)}: {s.short} vs rate")
+                ax.grid(True, alpha=0.3)
+                if group:
+                    ax.legend(loc="lower right", fontsize=8)
+                base = f"rd-{_slug(dataset)}-{_slug(metric)}"
+                png, svg = out / f"{base}.png", out / f"{base}.svg"
+                fig.savefig(png, format="png", metadata={"Software": None})
+                fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+                written += [png, svg]
+    return written
+
+
+def _draw(ax, curve: Curve, metric: str, *, suffix: str, **style) -> None:
+    rates, quals, _ = rd_series(curve, metric)
+    pairs = sorted(zip(rates, quals))
+    label = _text(curve.label) + suffix + ("" if pairs else " (no data)")
+    ax.plot(
+        [r for r, _ in pairs],
+        [q for _, q in pairs],
+        label=label,
+        markersize=5,
+        **style,
+    )

@@ -1,0 +1,313 @@
+"""Markdown leaderboards and paper-style pair tables: content, order, escaping, determinism."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from jcsr_bench.bd import bd_quality, bd_rate, msssim_db
+from jcsr_bench.errors import JcsrError
+from jcsr_bench.report.leaderboard import (
+    parse_label,
+    parse_pairs,
+    rd_series,
+    render_leaderboard,
+    render_pairs,
+)
+from jcsr_bench.report.markdown import escape
+from jcsr_bench.results import Curve, Point
+
+R1 = [0.948776, 0.459360, 0.248644, 0.135824]
+Q1 = [40.037, 38.615, 36.845, 34.851]
+R2 = [0.978780, 0.446900, 0.245152, 0.135624]
+Q2 = [40.121, 38.651, 36.970, 34.987]
+
+META = {
+    "harness_version": "9.8.7",
+    "plugin_versions": {"jcsr_bench.builtin": "9.8.7", "acme-codecs": "1.2.3"},
+    "datasets": {
+        "kodak": {"identity": "kodak:sha256=abcd1234", "images": 24},
+        "div2k-valid": {"identity": "div2k:sha256=feed0000", "images": 100},
+    },
+    "device": "cpu (test)",
+    "date": "2025-03-04T05:06:07+00:00",
+}
+
+
+def ms_from_db(db: float) -> float:
+    return 1 - 10 ** (-db / 10)
+
+
+def curve(codec, sr, rates, psnr, *, dataset="kodak", ms_db=None, ms_reason=None, times=None):
+    """A curve whose MS-SSIM (in dB) is ``ms_db`` (default: PSNR - 20 dB)."""
+    ms_db = ms_db if ms_db is not None else [q - 20 for q in psnr]
+    points = []
+    for i, (r, q, m) in enumerate(zip(rates, psnr, ms_db)):
+        values = {"bpp": r, "psnr-rgb": q, "ms-ssim-rgb": None if ms_reason else ms_from_db(m)}
+        values.update(times or {"encode_s": 0.5, "decode_s": 0.25, "sr_s": 1.0})
+        reasons = {"ms-ssim-rgb": ms_reason} if ms_reason else {}
+        points.append(Point(i + 1, values, reasons, 24))
+    return Curve(dataset, codec, sr, points)
+
+
+def base_curves():
+    return [
+        curve("bmshj", "esrgan-b1", R1, Q1),
+        curve("bmshj", "esrgan-b2", R2, Q2),
+        curve("jpeg", "bicubic", [r * 2 for r in R1], Q1, times={"encode_s": 0.01}),
+        curve("bmshj", "bicubic", [r * 0.5 for r in R1], Q1),
+    ]
+
+
+def tables(md: str) -> list[list[list[str]]]:
+    """Every Markdown table as rows of cells (split on '|'), separator lines removed."""
+    found, current = [], None
+    for line in md.splitlines():
+        if line.startswith("|"):
+            if current is None:
+                current = []
+                found.append(current)
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not all(re.fullmatch(r":?-+:?", c) for c in cells):
+                current.append(cells)
+        else:
+            current = None
+    return found
+
+
+def column(table, name):
+    i = table[0].index(name)
+    return [row[i] for row in table[1:]]
+
+
+def test_rows_sorted_by_bd_rate_with_anchor_first():
+    md = render_leaderboard(base_curves(), META, anchor=("bmshj", "esrgan-b1"))
+    (table,) = tables(md)
+    assert column(table, "Combination") == [
+        "bmshj+esrgan-b1",
+        "bmshj+bicubic",  # rate x 0.5 -> -50 %
+        "bmshj+esrgan-b2",  # -4.42 %
+        "jpeg+bicubic",  # rate x 2 -> +100 %
+    ]
+    assert column(table, "#") == ["anchor", "1", "2", "3"]
+    assert column(table, "BD-Rate PSNR (%)") == ["—", "-50.00", "-4.42", "+100.00"]
+
+
+def test_bd_cells_match_bd_functions():
+    md = render_leaderboard(base_curves(), META, anchor=("bmshj", "esrgan-b1"))
+    (table,) = tables(md)
+    row = table[[r[1] for r in table].index("bmshj+esrgan-b2")]
+    cell = dict(zip(table[0], row))
+    assert cell["BD-Rate PSNR (%)"] == f"{bd_rate(R1, Q1, R2, Q2):+.2f}"
+    assert cell["BD-PSNR (dB)"] == f"{bd_quality(R1, Q1, R2, Q2):+.3f}"
+    # MS-SSIM BD is on the dB scale: dB = PSNR - 20 here, so the same numbers as PSNR.
+    assert cell["BD-Rate MS-SSIM (%)"] == cell["BD-Rate PSNR (%)"]
+    assert cell["BD-MS-SSIM (dB)"] == cell["BD-PSNR (dB)"]
+    assert cell["Points"] == "4"
+    assert cell["bpp range"] == "0.1356–0.9788"
+    assert (cell["Encode (s)"], cell["Decode (s)"], cell["SR (s)"]) == ("0.500", "0.250", "1.000")
+
+
+def test_msssim_bd_uses_db_not_linear_values():
+    # MS-SSIM dB shifted by exactly +0.4 dB at equal rate -> BD-MS-SSIM = +0.400 dB.
+    anchor = curve("c", "a", R1, Q1, ms_db=[20.0, 18.0, 16.0, 14.0])
+    test = curve("c", "b", R1, Q1, ms_db=[20.4, 18.4, 16.4, 14.4])
+    (table,) = tables(render_leaderboard([anchor, test], META, anchor=None))
+    assert column(table, "BD-MS-SSIM (dB)")[1] == "+0.400"
+
+
+def test_undefined_bd_is_na_with_reason_and_sorted_last():
+    curves = base_curves() + [
+        curve("bmshj", "one-point", R2[:1], Q2[:1]),
+        curve("tiny", "sr", R2, Q2, ms_reason="short side 128 px < 161"),
+        curve("far", "away", [5.0, 6.0], [50.0, 51.0]),
+    ]
+    md = render_leaderboard(curves, META, anchor=("bmshj", "esrgan-b1"))
+    (table,) = tables(md)
+    labels = column(table, "Combination")
+    rates = dict(zip(labels, column(table, "BD-Rate PSNR (%)")))
+    ms = dict(zip(labels, column(table, "BD-Rate MS-SSIM (%)")))
+    assert labels[-2:] == ["bmshj+one-point", "far+away"]  # n/a rows last, by label
+    assert column(table, "#")[-2:] == ["–", "–"]
+    assert rates["bmshj+one-point"].startswith("n/a (test curve has 1 point(s)")
+    assert rates["far+away"].startswith("n/a (the curves do not overlap in quality")
+    # MS-SSIM missing everywhere on a curve: the recorded reason is shown (escaped '<').
+    assert ms["tiny+sr"].startswith("n/a (")
+    assert "short side 128 px &lt; 161" in ms["tiny+sr"]
+    assert rates["tiny+sr"] == f"{bd_rate(R1, Q1, R2, Q2):+.2f}"
+    assert dict(zip(labels, column(table, "Points")))["tiny+sr"] == "0/4"
+
+
+def test_low_overlap_is_flagged_in_the_cell():
+    shifted = curve("x", "y", [r * 1.1 for r in R1], [q + 3.5 for q in Q1])
+    md = render_leaderboard([curve("a", "b", R1, Q1), shifted], META, anchor=None)
+    (table,) = tables(md)
+    assert re.fullmatch(r"[+-]\d+\.\d\d \(overlap 19%\)", column(table, "BD-Rate PSNR (%)")[1])
+
+
+def test_header_records_the_provenance():
+    md = render_leaderboard(base_curves(), META, anchor=("bmshj", "esrgan-b1"), method="akima")
+    head = md.split("\n## ")[0]
+    for text in (
+        "jcsr-bench 9.8.7",
+        "acme-codecs 1.2.3",
+        "jcsr&#95;bench.builtin 9.8.7",
+        "kodak: identity kodak:sha256=abcd1234, 24 images",
+        "BD method: akima",
+        "Anchor: bmshj+esrgan-b1",
+        "MS-SSIM",
+        "Device: cpu (test)",
+        "Date: 2025-03-04T05:06:07+00:00",
+    ):
+        assert text in head
+    assert "## kodak (24 images)" in md
+
+
+def test_anchor_none_takes_the_first_curve_and_says_so():
+    curves = base_curves()[::-1]
+    md = render_leaderboard(curves, META, anchor=None)
+    assert "Anchor: bmshj+bicubic (none given: the first combination in the results)" in md
+    (table,) = tables(md)
+    assert table[1][:2] == ["anchor", "bmshj+bicubic"]
+
+
+def test_unknown_anchor_and_method_are_user_errors():
+    msg = re.escape("anchor 'bmshj+esrgan-b3' is not in the results")
+    with pytest.raises(JcsrError, match=msg):
+        render_leaderboard(base_curves(), META, anchor=("bmshj", "esrgan-b3"))
+    with pytest.raises(JcsrError, match="unknown BD method"):
+        render_leaderboard(base_curves(), META, anchor=None, method="linear")
+    with pytest.raises(JcsrError, match="no results"):
+        render_leaderboard([], META, anchor=None)
+
+
+def test_one_table_per_dataset_and_missing_anchor():
+    curves = base_curves() + [
+        curve("bmshj", "esrgan-b2", R2, Q2, dataset="div2k-valid"),
+        curve("jpeg", "bicubic", R1, Q1, dataset="div2k-valid"),
+    ]
+    md = render_leaderboard(curves, META, anchor=("bmshj", "esrgan-b1"))
+    kodak, div2k = tables(md)
+    assert md.index("## kodak") < md.index("## div2k-valid (100 images)")
+    assert len(kodak) == 5 and len(div2k) == 3
+    assert "Anchor bmshj+esrgan-b1 was not evaluated on this dataset." in md
+    assert set(column(div2k, "BD-PSNR (dB)")) == {"n/a (anchor not evaluated on this dataset)"}
+
+
+def test_rendering_is_deterministic():
+    a = render_leaderboard(base_curves(), dict(META), anchor=("bmshj", "esrgan-b1"))
+    b = render_leaderboard(base_curves(), dict(META), anchor=("bmshj", "esrgan-b1"))
+    assert a.encode() == b.encode()
+    assert a.endswith("\n") and not a.endswith("\n\n")
+
+
+def test_hostile_plugin_name_renders_as_one_literal_cell():
+    evil = curve("a|b<script>", "x_y*`[z]`\\", R2, Q2)
+    meta = dict(META, plugin_versions={"a|b<script>": "1|2\n# hi"}, device="gpu <b>")
+    md = render_leaderboard(base_curves() + [evil], meta, anchor=("bmshj", "esrgan-b1"))
+    assert "<script>" not in md and "<b>" not in md
+    assert "\n# hi" not in md
+    (table,) = tables(md)
+    width = len(table[0])
+    assert all(len(row) == width for row in table)  # the '|' did not add a cell
+    labels = column(table, "Combination")
+    expected = "a&#124;b&lt;script&gt;+x&#95;y&#42;&#96;&#91;z&#93;&#96;&#92;"
+    assert expected in labels
+    assert "- Plugins: a&#124;b&lt;script&gt; 1&#124;2 &#35; hi\n" in md
+
+
+def test_escape_leaves_no_active_character():
+    raw = 'a|b<script>*_`[]\\&~#!$"\r\n\tz'
+    out = escape(raw)
+    bare = re.sub(r"&(#\d+|[a-z]+);", "", out)  # what is left outside the entities
+    assert bare == "abscript z"
+    # Entities decode back to the original text (newlines/tabs become spaces).
+    import html
+
+    assert html.unescape(out) == 'a|b<script>*_`[]\\&~#!$" z'
+    assert escape("plain-name_v2") == "plain-name&#95;v2"
+
+
+def test_rd_series_transforms_and_skips():
+    c = curve("c", "s", [0.1, 0.2, 0.3], [30.0, 31.0, 32.0])
+    c.points[1].values["ms-ssim-rgb"] = 1.0  # infinite in dB
+    c.points[2].values["psnr-rgb"] = None
+    c.points[2].reasons["psnr-rgb"] = "decode failed"
+    rates, quals, notes = rd_series(c, "ms-ssim-rgb")
+    assert rates == [0.1, 0.2, 0.3][:1] + [0.3] and quals[0] == pytest.approx(10.0)
+    assert notes == ["ms-ssim-rgb = 1 at quality 2 (infinite in dB)"]
+    assert quals[1] == pytest.approx(msssim_db(ms_from_db(12.0)))
+    rates, quals, notes = rd_series(c, "psnr-rgb")
+    assert rates == [0.1, 0.2] and notes == ["psnr-rgb n/a: decode failed"]
+
+
+# ------------------------------------------------------------------- pairs
+
+
+def test_pairs_table_like_the_paper():
+    curves = base_curves() + [
+        curve("bmshj", "esrgan-b1", R1, Q1, dataset="div2k-valid"),
+        curve("bmshj", "esrgan-b2", [r * 0.8 for r in R1], Q1, dataset="div2k-valid"),
+    ]
+    md = render_pairs(curves, META, [("bmshj+esrgan-b2", "bmshj+esrgan-b1")])
+    assert "## bmshj+esrgan-b2 vs bmshj+esrgan-b1" in md
+    (table,) = tables(md)
+    assert table[0] == [
+        "Dataset",
+        "BD-Rate PSNR (%)",
+        "BD-PSNR (dB)",
+        "BD-Rate MS-SSIM (%)",
+        "BD-MS-SSIM (dB)",
+    ]
+    assert table[1] == [
+        "kodak",
+        f"{bd_rate(R1, Q1, R2, Q2):+.2f}",
+        f"{bd_quality(R1, Q1, R2, Q2):+.3f}",
+        f"{bd_rate(R1, Q1, R2, Q2):+.2f}",
+        f"{bd_quality(R1, Q1, R2, Q2):+.3f}",
+    ]
+    assert table[2][:2] == ["div2k-valid", "-20.00"]
+    assert "different codecs" not in md
+
+
+def test_pairs_errors_and_parsing():
+    with pytest.raises(JcsrError, match=r"'bmshj\+esrgan-b3' is not in the results.*Did you mean"):
+        render_pairs(base_curves(), META, [("bmshj+esrgan-b3", "bmshj+esrgan-b1")])
+    md = render_pairs(base_curves(), META, [("jpeg+bicubic", "bmshj+esrgan-b1")])
+    assert "different codecs" in md
+    assert parse_pairs(["a+b:c+d"]) == [("a+b", "c+d")]
+    assert parse_label("bmshj+esrgan-b2") == ("bmshj", "esrgan-b2")
+    for bad in ("a+b", "a+b:", "ab:c+d"):
+        with pytest.raises(JcsrError):
+            parse_pairs([bad])
+
+
+# ------------------------------------------------------------------- store
+
+
+def test_rerender_from_store_is_byte_identical(tmp_path):
+    from jcsr_bench.report.leaderboard import leaderboard_from_store
+    from jcsr_bench.store import CellRecord, Store
+
+    meta = dict(META, anchor="bmshj+esrgan-b1")
+    with Store(tmp_path / "results.sqlite") as store:
+        run = store.begin_run(meta)
+        for sr, rates, psnr in (("esrgan-b1", R1, Q1), ("esrgan-b2", R2, Q2)):
+            for qi, (r, q) in enumerate(zip(rates, psnr)):
+                for ii, delta in enumerate((-0.5, 0.5)):  # two images, mean = (r, q)
+                    rec = CellRecord(
+                        "kodak", f"img{ii}", "bmshj", qi + 1, sr, ii, qi,
+                        f"k{sr}{qi}{ii}", "ck", "sk", f"h{ii}",
+                        values={"bpp": r * (1 + delta / 10), "psnr-rgb": q + delta},
+                    )  # fmt: skip
+                    store.record(rec, run)
+        store.end_run(run, "ok")
+    first = leaderboard_from_store(tmp_path)
+    assert leaderboard_from_store(tmp_path / "results.sqlite") == first
+    assert "Anchor: bmshj+esrgan-b1\n" in first and "Date: 2025-03-04T05:06:07+00:00" in first
+    (table,) = tables(first)
+    assert column(table, "Combination") == ["bmshj+esrgan-b1", "bmshj+esrgan-b2"]
+    assert column(table, "BD-Rate PSNR (%)")[1] == f"{bd_rate(R1, Q1, R2, Q2):+.2f}"
+    flipped = leaderboard_from_store(tmp_path, anchor="bmshj+esrgan-b2")
+    assert column(tables(flipped)[0], "Combination")[0] == "bmshj+esrgan-b2"
