@@ -394,3 +394,25 @@ def leaderboard_from_store(
     return render_leaderboard(
         curves, meta, anchor=parse_label(label) if label else None, method=method
     )
+
+
+def leaderboard_command(
+    *, results: Path, anchor: str | None, method: str, write: Path | None,
+    pairs: list[str] | None,
+) -> int:
+    """``jcsr-bench leaderboard``: re-render from the store; print, or write atomically."""
+    if pairs:
+        from jcsr_bench.store import load_curves
+
+        curves, meta = load_curves(Path(results))
+        text = render_pairs(curves, meta, parse_pairs(pairs), method=method)
+    else:
+        text = leaderboard_from_store(results, anchor=anchor, method=method)
+    if write is None:
+        print(text, end="")
+    else:
+        from jcsr_bench.atomic import atomic_write
+
+        atomic_write(write, text)
+        print(f"wrote {write}")
+    return 0
