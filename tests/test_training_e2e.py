@@ -1,0 +1,76 @@
+"""End to end: `train-sr` (CPU preset, a few steps) at two qualities, then the adaptive
+SR component (and `run`) resolve the right checkpoint for each quality."""
+
+import json
+
+import pytest
+import torch
+
+from jcsr_bench.cli import main
+from jcsr_bench.images import save_image
+from jcsr_bench.registry import load_registry
+from jcsr_bench.trained import checkpoint_path, sidecar_path
+from jcsr_bench.weights import load_checkpoint
+
+REGISTRY = """
+sr:
+  b2-tiny:
+    type: esrgan
+    arch: {{num_feat: 8, num_block: 1, num_grow_ch: 4}}
+    adapt: {{preset: cpu, dataset: train-imgs, steps: 3, l1_steps: 3, batch: 2, patch: 32}}
+datasets:
+  train-imgs: {{type: folder, root: "{root}"}}
+"""
+
+
+@pytest.fixture()
+def setup(tmp_path):
+    root = tmp_path / "imgs"
+    root.mkdir()
+    gen = torch.Generator().manual_seed(0)
+    for i in range(2):
+        small = torch.rand(1, 3, 12, 12, generator=gen)
+        big = torch.nn.functional.interpolate(small, size=(64, 80), mode="bilinear")[0]
+        save_image((big * 255).round().to(torch.uint8), root / f"img{i}.png")
+    reg = tmp_path / "reg.yaml"
+    reg.write_text(REGISTRY.format(root=root))
+    return reg, root
+
+
+def test_train_sr_then_adaptive_model_resolves_each_quality(setup, capsys):
+    reg, root = setup
+    args = ["train-sr", "--registry", str(reg), "--sr", "b2-tiny", "--codec", "jpeg",
+            "--qualities", "10,50", "--dataset", "train-imgs", "--device", "cpu"]
+    assert main(args) == 0
+    registry = load_registry([reg])
+    component = registry.build("sr", "b2-tiny")
+    codec = registry.build("codecs", "jpeg")
+    states = {}
+    for quality in (10, 50):
+        ckpt = checkpoint_path(component.adapt_identity, codec.identity, quality)
+        meta = json.loads(sidecar_path(ckpt).read_text())
+        assert meta["quality"] == quality and meta["steps"] == 3
+        assert meta["codec_identity"] == codec.identity and meta["data"]["images"] == 2
+        assert meta["config"]["patch"] == 32 and meta["harness_version"]
+        states[quality] = load_checkpoint(ckpt)["params_ema"]
+        model = component.for_codec(codec.identity, quality)
+        net = model._network()
+        for key, value in net.state_dict().items():
+            assert torch.equal(value, states[quality][key])
+        lr = torch.randint(0, 256, (3, 8, 8), dtype=torch.uint8)
+        assert model.upscale(lr).shape == (3, 32, 32)
+    # each quality trained on its own reconstructions: different weights
+    assert any(not torch.equal(states[10][k], states[50][k]) for k in states[10])
+    with pytest.raises(Exception, match="train-sr"):
+        component.for_codec(codec.identity, 90)
+    # a second `train_missing` finds both qualities present and trains nothing
+    from jcsr_bench.training.sr import train_missing
+
+    results = train_missing(registry, "b2-tiny", "jpeg", [10, 50], device="cpu")
+    assert [r.status for r in results] == ["exists", "exists"]
+
+
+def test_train_sr_refuses_instances_without_adapt(setup):
+    reg, _ = setup
+    assert main(["train-sr", "--registry", str(reg), "--sr", "bicubic", "--codec", "jpeg",
+                 "--dataset", "train-imgs"]) == 2
