@@ -89,7 +89,11 @@ def _normalise(im: Image.Image, source: str) -> np.ndarray:
     if mode in _ALPHA_MODES or "transparency" in im.info:
         return _composite_on_white(np.asarray(im.convert("RGBA")), source)
     if mode != "RGB":
-        im = im.convert("RGB")
+        try:
+            im = im.convert("RGB")
+        except ValueError:
+            raise DataError(f"{source}: Pillow cannot convert colour mode {mode} to RGB; "
+                            "save the image as 8-bit RGB first") from None
     return np.asarray(im, dtype=np.uint8)
 
 
