@@ -1,0 +1,114 @@
+"""Content-addressed on-disk cache for codec outputs: payloads and decoded images.
+
+An entry is a folder named by a key (a hash of everything that determines its content),
+so a changed input can never be served a stale output: it simply has another key.
+Files are written to a temporary name and renamed (atomic), and an entry's ``meta.json``
+is written last, so a process killed mid-write leaves no entry that looks complete.
+Decoded images are stored as PNG (lossless 8-bit RGB). LR images have their own
+cache (``jcsr_bench.lr.cached_lr``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jcsr_bench.paths import cache_dir
+
+if TYPE_CHECKING:
+    import torch
+
+META = "meta.json"
+
+
+def default_root() -> Path:
+    """``jcsr_bench.paths.cache_dir()/"cells"`` (``JCSR_BENCH_CACHE`` overrides)."""
+    return cache_dir() / "cells"
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see either nothing or all of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def encode_png(image: torch.Tensor) -> bytes:
+    """Lossless PNG bytes of an 8-bit RGB ``[3, H, W]`` tensor (fast compression level)."""
+    from PIL import Image
+
+    array = image.detach().cpu().permute(1, 2, 0).contiguous().numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode="RGB").save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def decode_png(data: bytes) -> torch.Tensor:
+    """The ``[3, H, W]`` uint8 tensor stored by :func:`encode_png`."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        array = np.asarray(img.convert("RGB"))
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+
+
+@dataclass
+class CodecOutput:
+    """A codec stage's result: the whole payload, the decoded image, the stage timings."""
+
+    payload: bytes
+    decoded: torch.Tensor
+    encode_s: float
+    decode_s: float
+
+
+class Cache:
+    """Stage outputs keyed by content identity under ``root`` (default: cache_dir()/cells)."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root) if root is not None else default_root()
+
+    def entry(self, key: str) -> Path:
+        return self.root / key[:2] / key
+
+    # -- codec outputs ---------------------------------------------------------------
+    def load_codec(self, key: str) -> CodecOutput | None:
+        """The stored codec output, or None when absent or unreadable (then recompute)."""
+        folder = self.entry(key)
+        try:
+            meta = json.loads((folder / META).read_text())
+            payload = (folder / "payload.bin").read_bytes()
+            decoded = decode_png((folder / "decoded.png").read_bytes())
+        except (OSError, ValueError):
+            return None
+        if len(payload) != meta.get("bytes") or list(decoded.shape) != meta.get("shape"):
+            return None
+        return CodecOutput(payload, decoded, float(meta["encode_s"]), float(meta["decode_s"]))
+
+    def save_codec(self, key: str, output: CodecOutput, info: dict[str, Any] | None = None) -> None:
+        folder = self.entry(key)
+        atomic_write(folder / "payload.bin", output.payload)
+        atomic_write(folder / "decoded.png", encode_png(output.decoded))
+        meta = {
+            "bytes": len(output.payload),
+            "shape": list(output.decoded.shape),
+            "encode_s": output.encode_s,
+            "decode_s": output.decode_s,
+            **(info or {}),
+        }
+        atomic_write(folder / META, json.dumps(meta, sort_keys=True, default=str).encode())

@@ -1,0 +1,44 @@
+"""Built-in metric components (registered in ``builtin_metrics``); see jcsr_bench.metrics."""
+
+from __future__ import annotations
+
+from jcsr_bench import metrics
+from jcsr_bench.identity import make_identity
+
+
+class PSNRRGB:
+    """PSNR over all RGB channels, 8-bit, data range 255, per image."""
+
+    name = "psnr-rgb"
+    higher_is_better = True
+    identity = make_identity("metric:psnr-rgb", range=255, v=1)
+
+    def compute(self, reference, test) -> float:
+        return metrics.psnr_rgb(reference, test)
+
+
+class PSNRY:
+    """PSNR on BT.601 luma (16-235), ``border`` pixels cropped (the engine sets the scale)."""
+
+    name = "psnr-y"
+    higher_is_better = True
+
+    def __init__(self, border: int = 4):
+        if not isinstance(border, int) or border < 0:
+            raise ValueError(f"psnr-y: border must be an integer >= 0, got {border!r}")
+        self.border = border
+        self.identity = make_identity("metric:psnr-y", border=border, luma="bt601", v=1)
+
+    def compute(self, reference, test) -> float:
+        return metrics.psnr_y(reference, test, border=self.border)
+
+
+class MSSSIMRGB:
+    """MS-SSIM (pytorch-msssim) on 8-bit RGB, data range 255, linear; n/a if side <= 160."""
+
+    name = "ms-ssim-rgb"
+    higher_is_better = True
+    identity = make_identity("metric:ms-ssim-rgb", range=255, scales=5, v=1)
+
+    def compute(self, reference, test) -> float:
+        return metrics.ms_ssim_rgb(reference, test)

@@ -1,0 +1,93 @@
+"""Metric functions against independent references (scikit-image, pytorch-msssim)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from skimage.color import rgb2ycbcr
+from skimage.metrics import peak_signal_noise_ratio
+
+from jcsr_bench import NotApplicable
+from jcsr_bench.metrics import ms_ssim_rgb, psnr_rgb, psnr_y
+from jcsr_bench.plugins.metrics import MSSSIMRGB, PSNRRGB, PSNRY
+from jcsr_bench.testing import sample_image
+
+
+def _noisy(image: torch.Tensor, amount: int, seed: int = 1) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    noise = torch.randint(-amount, amount + 1, image.shape, generator=g)
+    return (image.int() + noise).clamp(0, 255).to(torch.uint8)
+
+
+def _hwc(image: torch.Tensor) -> np.ndarray:
+    return image.permute(1, 2, 0).numpy()
+
+
+@pytest.mark.parametrize("amount", [1, 5, 40])
+def test_psnr_rgb_matches_skimage(amount):
+    ref = sample_image(48, 80, seed=3)
+    test = _noisy(ref, amount)
+    expected = peak_signal_noise_ratio(_hwc(ref), _hwc(test), data_range=255)
+    assert psnr_rgb(ref, test) == pytest.approx(expected, abs=1e-9)
+    assert PSNRRGB().compute(ref, test) == psnr_rgb(ref, test)
+
+
+def test_psnr_identical_is_inf_and_symmetric():
+    ref = sample_image(16, 16)
+    assert psnr_rgb(ref, ref) == math.inf
+    test = _noisy(ref, 9)
+    assert psnr_rgb(ref, test) == psnr_rgb(test, ref)
+
+
+def test_psnr_y_matches_bt601_reference_with_border():
+    ref = sample_image(40, 52, seed=5)
+    test = _noisy(ref, 12, seed=7)
+    for border in (0, 4):
+        # scikit-image's rgb2ycbcr is BT.601 (16-235) on [0, 1] input
+        y_ref = rgb2ycbcr(_hwc(ref) / 255.0)[..., 0]
+        y_test = rgb2ycbcr(_hwc(test) / 255.0)[..., 0]
+        if border:
+            y_ref = y_ref[border:-border, border:-border]
+            y_test = y_test[border:-border, border:-border]
+        expected = 10 * math.log10(255**2 / np.mean((y_ref - y_test) ** 2))
+        assert psnr_y(ref, test, border=border) == pytest.approx(expected, abs=1e-9)
+    assert PSNRY(border=4).compute(ref, test) == psnr_y(ref, test, border=4)
+
+
+def test_psnr_y_hand_formula_and_border_matters():
+    ref = sample_image(24, 24, seed=2)
+    test = ref.clone()
+    test[:, 0, :] = 0  # damage only the first row: cropped away with border >= 1
+    assert psnr_y(ref, test, border=1) == math.inf
+    r, g, b = (ref.double()[i] for i in range(3))
+    rt, gt, bt = (test.double()[i] for i in range(3))
+    y = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
+    yt = 16 + (65.481 * rt + 128.553 * gt + 24.966 * bt) / 255
+    expected = 10 * math.log10(255**2 / float(((y - yt) ** 2).mean()))
+    assert psnr_y(ref, test, border=0) == pytest.approx(expected, abs=1e-9)
+
+
+def test_ms_ssim_matches_pytorch_msssim_and_small_is_not_applicable():
+    from pytorch_msssim import ms_ssim
+
+    ref = sample_image(176, 200, seed=4)
+    test = _noisy(ref, 20)
+    expected = ms_ssim(ref[None].float(), test[None].float(), data_range=255).item()
+    assert ms_ssim_rgb(ref, test) == pytest.approx(expected, abs=1e-7)
+    assert 0 < ms_ssim_rgb(ref, test) < 1
+    small = sample_image(160, 300)
+    with pytest.raises(NotApplicable, match="160"):
+        MSSSIMRGB().compute(small, small)
+
+
+def test_bad_inputs_are_clear_errors():
+    ref = sample_image(16, 16)
+    with pytest.raises(ValueError, match="differ in size"):
+        psnr_rgb(ref, sample_image(16, 20))
+    with pytest.raises(TypeError, match="uint8"):
+        psnr_rgb(ref.float(), ref)
+    with pytest.raises(ValueError, match="border"):
+        PSNRY(border=-1)
