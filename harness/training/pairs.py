@@ -238,9 +238,10 @@ def sample_batch(
     lp = patch // scale
     usable = [i for i, lr in enumerate(pairs.lr) if lr.shape[-2] >= lp and lr.shape[-1] >= lp]
     if not usable:
+        what = f"HR patches (LR {lp}x{lp})" if scale > 1 else "patches"
         raise DataError(
-            f"no training image is large enough for {patch}x{patch} HR patches (LR "
-            f"{lp}x{lp}); use a smaller --patch"
+            f"no training image is large enough for {patch}x{patch} {what}; use a smaller "
+            "--patch"
         )
     rng = np.random.default_rng([int(seed), int(step)])
     lrs, hrs = [], []
