@@ -432,3 +432,78 @@ def test_killed_run_resumes_to_identical_results(tmp_path, monkeypatch):
     runs = sqlite3.connect(out / "results.sqlite").execute(
         "SELECT status FROM runs ORDER BY id").fetchall()
     assert [r[0] for r in runs] == ["running", "finished"]  # the killed one never ended
+
+
+def test_scale_one_no_sr_reproduces_compressai_evaluator(tmp_path):
+    """``--scale 1 --sr none`` on sides that are multiples of 64 = CompressAI's evaluator."""
+    import json
+
+    from compressai.zoo import bmshj2018_hyperprior
+    from compressai.zoo.image import model_architectures
+    from compressai.zoo.pretrained import load_pretrained
+    from jcsr_bench.images import save_image
+    from jcsr_bench.plugins.compressai_codec import CompressAICodec, header_size
+    from jcsr_bench.registry import load_registry
+
+    threads = torch.get_num_threads()
+    from compressai.utils.eval_model.__main__ import inference, read_image
+
+    torch.set_num_threads(threads)  # the evaluator module sets 1 at import
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = bmshj2018_hyperprior(quality=1, pretrained=False)
+    weights = tmp_path / "rnd-q1.pth.tar"
+    torch.save(net.state_dict(), weights)
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    for i, (h, w) in enumerate([(192, 256), (256, 192)]):
+        save_image(sample_image(h, w, seed=10 + i), pics / f"p{i}.png")
+    user = tmp_path / "user.yaml"
+    user.write_text(f"codecs:\n  rnd: {{type: compressai, arch: bmshj2018-hyperprior, "
+                    f"qualities: [1], weights: {weights}}}\n"
+                    f"datasets:\n  pics: {{type: folder, root: {pics}}}\n")
+    registry = load_registry([user], manager=PluginManager(entry_points=False))
+    summary = run(registry=registry, datasets=["pics"], codecs=["rnd"], srs=["none"], scale=1,
+                  output=tmp_path / "out", progress=False, stream=io.StringIO(), device="cpu")
+    assert summary.exit_code == 0, summary.failed
+    ref = model_architectures["bmshj2018-hyperprior"].from_state_dict(
+        load_pretrained(torch.load(weights, weights_only=True))).eval()
+    ref.update(force=True)
+    codec = CompressAICodec(qualities=[1], weights=str(weights))
+    rows = {r["image"]: r["values"] for r in load_rows(summary.db_path)}
+    expected_all = []
+    for i in range(2):
+        path = pics / f"p{i}.png"
+        expected = inference(ref, read_image(path))
+        expected_all.append(expected)
+        got = rows[f"p{i}.png"] if f"p{i}.png" in rows else rows[f"p{i}"]
+        assert got["psnr-rgb"] == pytest.approx(expected["psnr-rgb"], abs=1e-6)
+        assert got["ms-ssim-rgb"] == pytest.approx(expected["ms-ssim-rgb"], abs=1e-6)
+        from jcsr_bench.images import load_image
+
+        payload = codec.encode(load_image(path), 1)
+        pixels = path_pixels = 192 * 256
+        assert got["bits"] == 8 * len(payload)
+        header_bpp = 8 * header_size(payload) / path_pixels
+        assert got["bpp"] - header_bpp == pytest.approx(expected["bpp"], abs=1e-12)
+        assert got["bpp"] == got["bpp_lr"] and pixels == path_pixels
+    exported = json.loads((tmp_path / "out" / "json" / "pics" / "rnd+none.json").read_text())
+    mean_psnr = sum(e["psnr-rgb"] for e in expected_all) / 2
+    assert exported["results"]["psnr-rgb"][0] == pytest.approx(mean_psnr, abs=1e-6)
+    assert set(exported["results"]) >= {"bpp", "psnr-rgb", "ms-ssim-rgb"}
+
+
+def test_cli_default_run_offline_writes_a_leaderboard(tmp_path):
+    """The README's main-job command on the embedded default suite, offline (subprocess)."""
+    from helpers import run_cli
+
+    out = tmp_path / "results"
+    result = run_cli("run", "--limit", "1", "--qualities", "50", "--output", str(out),
+                     env={"JCSR_BENCH_LOAD_PLUGINS": "", "JCSR_BENCH_OFFLINE": "1"},
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr + result.stdout
+    board = (out / "leaderboard.md").read_text()
+    assert "jpeg+bicubic" in board
+    assert "skipped" in result.stdout and "esrgan-b1" in result.stdout
+    assert "ESRGAN_SRx4_DF2KOST_official-ff704c30.pth" in result.stdout  # the remedy
+    assert (out / "results.sqlite").is_file() and (out / "results.csv").is_file()
