@@ -1,0 +1,77 @@
+"""Classical SR baselines: Pillow bicubic / Lanczos interpolation, and no upscaling."""
+
+from __future__ import annotations
+
+import numpy as np
+import PIL
+import torch
+from PIL import Image
+
+from jcsr_bench.errors import DataError, JcsrError
+from jcsr_bench.identity import make_identity
+
+
+def _check_image(image: torch.Tensor) -> None:
+    if not isinstance(image, torch.Tensor):
+        raise DataError(f"SR input must be a torch.Tensor, got {type(image).__name__}")
+    if image.dtype != torch.uint8 or image.dim() != 3 or image.shape[0] != 3:
+        raise DataError(
+            "SR input must be a uint8 RGB tensor of shape [3, H, W], "
+            f"got {image.dtype} {tuple(image.shape)}"
+        )
+
+
+class _PillowSR:
+    """Upscale an 8-bit RGB image with one of Pillow's resampling filters."""
+
+    kind = ""
+    resample: Image.Resampling
+
+    def __init__(self, scale: int = 4) -> None:
+        if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
+            raise JcsrError(f"{self.kind}: scale must be a positive integer, got {scale!r}")
+        self.scale = scale
+        # Pillow's version is part of the identity: its filters define the output.
+        self.identity = make_identity(self.kind, scale=scale, pillow=PIL.__version__)
+
+    def upscale(self, image: torch.Tensor) -> torch.Tensor:
+        """uint8 ``[3, H, W]`` -> uint8 ``[3, scale*H, scale*W]``."""
+        _check_image(image)
+        h, w = image.shape[1:]
+        array = np.ascontiguousarray(image.cpu().permute(1, 2, 0).numpy())
+        pil = Image.fromarray(array)  # HxWx3 uint8 -> mode "RGB"
+        out = pil.resize((w * self.scale, h * self.scale), self.resample)
+        return torch.from_numpy(np.asarray(out).copy()).permute(2, 0, 1).contiguous()
+
+    def to(self, device: object) -> _PillowSR:
+        """Pillow runs on the CPU whatever the device."""
+        return self
+
+
+class BicubicSR(_PillowSR):
+    """Pillow bicubic (Keys, a = -0.5): the classical SR anchor."""
+
+    kind = "bicubic"
+    resample = Image.Resampling.BICUBIC
+
+
+class LanczosSR(_PillowSR):
+    """Pillow Lanczos (a = 3)."""
+
+    kind = "lanczos"
+    resample = Image.Resampling.LANCZOS
+
+
+class NoSR:
+    """No upscaling: the decoded LR image is scored against the LR input (codec-only)."""
+
+    scale = 1
+    identity = "none"
+
+    def upscale(self, image: torch.Tensor) -> torch.Tensor:
+        """The image itself, unchanged."""
+        _check_image(image)
+        return image
+
+    def to(self, device: object) -> NoSR:
+        return self
