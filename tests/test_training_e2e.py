@@ -1,15 +1,18 @@
 """End to end: `train-sr` (CPU preset, a few steps) at two qualities, then the adaptive
 SR component (and `run`) resolve the right checkpoint for each quality."""
 
+import csv
 import json
+import math
 
 import pytest
 import torch
 
 from jcsr_bench.cli import main
-from jcsr_bench.images import save_image
+from jcsr_bench.images import load_image, save_image
 from jcsr_bench.registry import load_registry
 from jcsr_bench.trained import checkpoint_path, sidecar_path
+from jcsr_bench.training.checkpoint import atomic_save
 from jcsr_bench.weights import load_checkpoint
 
 REGISTRY = """
@@ -74,3 +77,44 @@ def test_train_sr_refuses_instances_without_adapt(setup):
     reg, _ = setup
     assert main(["train-sr", "--registry", str(reg), "--sr", "bicubic", "--codec", "jpeg",
                  "--dataset", "train-imgs"]) == 2
+
+
+RUN = ["--sr", "b2-tiny", "--codec", "jpeg", "--qualities", "10,50", "--dataset",
+       "train-imgs", "--device", "cpu"]
+
+
+def test_run_uses_the_checkpoint_of_each_quality(setup, tmp_path):
+    reg, root = setup
+    assert main(["train-sr", "--registry", str(reg), *RUN]) == 0
+    registry = load_registry([reg])
+    component = registry.build("sr", "b2-tiny")
+    codec = registry.build("codecs", "jpeg")
+    # Mark each quality's checkpoint: a huge output bias makes its SR output constant,
+    # black for q10 and white for q50, so the scores reveal which checkpoint ran.
+    for quality, bias in ((10, -10.0), (50, 10.0)):
+        ckpt = checkpoint_path(component.adapt_identity, codec.identity, quality)
+        state = load_checkpoint(ckpt)["params_ema"]
+        state["conv_last.weight"].zero_()
+        state["conv_last.bias"].fill_(bias)
+        atomic_save({"params_ema": state}, ckpt)
+    out = tmp_path / "out"
+    assert main(["run", "--registry", str(reg), *RUN, "--output", str(out)]) == 0
+    rows = list(csv.DictReader((out / "results.csv").read_text().splitlines()))
+    assert len(rows) == 4
+    for row in rows:
+        hr = load_image(root / f"{row['image']}.png").double()
+        level = 0.0 if row["quality"] == "10" else 255.0
+        expected = 10 * math.log10(255**2 / (hr - level).pow(2).mean().item())
+        assert float(row["psnr-rgb"]) == pytest.approx(expected, abs=1e-6), row
+
+
+def test_run_train_trains_missing_checkpoints_first(setup, tmp_path):
+    reg, _ = setup
+    out = tmp_path / "out"
+    assert main(["run", "--registry", str(reg), *RUN, "--output", str(out), "--train"]) == 0
+    registry = load_registry([reg])
+    component = registry.build("sr", "b2-tiny")
+    codec = registry.build("codecs", "jpeg")
+    for quality in (10, 50):
+        assert checkpoint_path(component.adapt_identity, codec.identity, quality).is_file()
+    assert len(list(csv.DictReader((out / "results.csv").read_text().splitlines()))) == 4
