@@ -24,6 +24,11 @@ Payload layout (big-endian), version 1::
 The header is ``15 + sum(varint sizes)`` bytes: 18 bytes for bmshj2018-hyperprior on
 typical images (y stream 128 B..16 KiB, z stream < 128 B). The CRC turns a truncated or
 corrupted payload into a clear error instead of feeding garbage to the C++ decoder.
+
+Devices: on an H100 the payloads were byte-identical to the CPU's, but the synthesis
+transform's float arithmetic differs, so a payload decoded on another device can differ
+by one 8-bit level on some pixels. Decoding is deterministic on one device; the harness
+decodes once and scores exactly that image (the device is in the report header).
 """
 
 from __future__ import annotations

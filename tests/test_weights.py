@@ -150,6 +150,13 @@ def test_load_checkpoint_plain_and_safetensors(tmp_path):
         assert torch.equal(weights.load_checkpoint(tmp_path / name)["b"], state["b"])
 
 
+def test_load_checkpoint_legacy_format(tmp_path):
+    """CompressAI's older published files use torch's pre-zip serialisation."""
+    state = {"w": torch.randn(4)}
+    torch.save(state, tmp_path / "old.pth.tar", _use_new_zipfile_serialization=False)
+    assert torch.equal(weights.load_checkpoint(tmp_path / "old.pth.tar")["w"], state["w"])
+
+
 class NeedsCode:
     """A pickled object whose loading would run this module's code."""
 
