@@ -441,7 +441,8 @@ def test_scale_one_no_sr_reproduces_compressai_evaluator(tmp_path):
     from compressai.zoo import bmshj2018_hyperprior
     from compressai.zoo.image import model_architectures
     from compressai.zoo.pretrained import load_pretrained
-    from jcsr_bench.images import save_image
+
+    from jcsr_bench.images import load_image, save_image
     from jcsr_bench.plugins.compressai_codec import CompressAICodec, header_size
     from jcsr_bench.registry import load_registry
 
@@ -476,17 +477,14 @@ def test_scale_one_no_sr_reproduces_compressai_evaluator(tmp_path):
         path = pics / f"p{i}.png"
         expected = inference(ref, read_image(path))
         expected_all.append(expected)
-        got = rows[f"p{i}.png"] if f"p{i}.png" in rows else rows[f"p{i}"]
+        got = rows[f"p{i}"]
         assert got["psnr-rgb"] == pytest.approx(expected["psnr-rgb"], abs=1e-6)
         assert got["ms-ssim-rgb"] == pytest.approx(expected["ms-ssim-rgb"], abs=1e-6)
-        from jcsr_bench.images import load_image
-
         payload = codec.encode(load_image(path), 1)
-        pixels = path_pixels = 192 * 256
         assert got["bits"] == 8 * len(payload)
-        header_bpp = 8 * header_size(payload) / path_pixels
+        header_bpp = 8 * header_size(payload) / (192 * 256)
         assert got["bpp"] - header_bpp == pytest.approx(expected["bpp"], abs=1e-12)
-        assert got["bpp"] == got["bpp_lr"] and pixels == path_pixels
+        assert got["bpp"] == got["bpp_lr"]
     exported = json.loads((tmp_path / "out" / "json" / "pics" / "rnd+none.json").read_text())
     mean_psnr = sum(e["psnr-rgb"] for e in expected_all) / 2
     assert exported["results"]["psnr-rgb"][0] == pytest.approx(mean_psnr, abs=1e-6)
@@ -507,3 +505,29 @@ def test_cli_default_run_offline_writes_a_leaderboard(tmp_path):
     assert "skipped" in result.stdout and "esrgan-b1" in result.stdout
     assert "ESRGAN_SRx4_DF2KOST_official-ff704c30.pth" in result.stdout  # the remedy
     assert (out / "results.sqlite").is_file() and (out / "results.csv").is_file()
+
+
+def test_train_flag_trains_missing_adaptive_models_first(registry, tmp_path, monkeypatch):
+    import jcsr_bench.training.sr as training
+    from jcsr_bench.plugins.esrgan import TrainedWeightsMissing
+
+    trained: set = set()
+    calls = []
+
+    class Adaptive(FakeSR):
+        def for_codec(self, codec_identity, quality):
+            if quality not in trained:
+                raise TrainedWeightsMissing(tmp_path / "q.pth", quality, codec_identity)
+            return FakeSR(shift=quality)
+
+    def fake_train_missing(registry, sr, codec, qualities, *, device):
+        calls.append((sr, codec, list(qualities), device))
+        trained.update(qualities)
+
+    monkeypatch.setattr(training, "train_missing", fake_train_missing)
+    original = registry.build
+    monkeypatch.setattr(registry, "build", lambda kind, name, **kw: Adaptive() if (
+        kind, name) == ("sr", "up-bright") else original(kind, name, **kw))
+    summary = go(registry, tmp_path, codecs=["fa"], srs=["up-bright"], train=True)
+    assert calls == [("up-bright", "fa", [1, 2], "cpu")]
+    assert summary.exit_code == 0 and summary.computed == 6
