@@ -33,6 +33,7 @@ from jcsr_bench.store import DB_NAME, CellRecord, Store, now_iso, quality_text
 from jcsr_bench.suggest import did_you_mean
 
 OVERWRITE = ("never", "missing", "always")
+SINGULAR = {"codecs": "codec", "datasets": "dataset", "sr": "sr", "metrics": "metric"}
 RATE_METRICS = ("bits", "bpp", "bpp_lr")
 TIMING_METRICS = ("encode_s", "decode_s", "sr_s")
 CONVENTIONS = (
@@ -190,7 +191,7 @@ class Engine:
                 if isinstance(exc, JcsrError):
                     raise
                 raise PluginError(f"cannot build {kind} {name!r}: {_one_line(exc)}") from exc
-            self.skipped.append(Skipped(kind, name, _one_line(exc)))
+            self.skipped.append(Skipped(SINGULAR.get(kind, kind), name, _one_line(exc)))
             return None
 
     def build_metrics(self) -> None:
@@ -388,7 +389,7 @@ class Engine:
             except Exception as exc:
                 if ds.explicit:
                     raise DataError(f"dataset {ds.name}: {_one_line(exc)}") from exc
-                self.skipped.append(Skipped("datasets", ds.name, _one_line(exc)))
+                self.skipped.append(Skipped("dataset", ds.name, _one_line(exc)))
                 continue
             for image in images:
                 lr_key = digest({"image": image.hash, "scale": self.scale,
@@ -778,7 +779,7 @@ def _set_qualities(engine: Engine, codec: _Component, qualities: list[Any] | Non
                   f"ladder {ladder}")
         if codec.explicit:
             raise JcsrError(f"codec {codec.name}: {reason}")
-        engine.skipped.append(Skipped("codecs", codec.name, reason))
+        engine.skipped.append(Skipped("codec", codec.name, reason))
         return None
     obj = engine.build("codecs", codec.name, codec.explicit, qualities=requested)
     if obj is None:
