@@ -6,6 +6,7 @@ bounds the memory by the tile size; cropping each tile's overlap margin away and
 keeping only its interior makes the stitched result match untiled inference (to within
 rounding) as long as the overlap covers the context the network actually uses.
 
+"fp32" is real fp32, also on CUDA (cuDNN's TF32 default is turned off around the call).
 Reduced precision (bf16 / fp16) runs under ``torch.autocast`` so the weights stay fp32;
 a tile whose output is not finite (the known fp16 failure: NaN / black outputs) is
 recomputed in fp32 with a warning.
@@ -13,8 +14,9 @@ recomputed in fp32 with a warning.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -44,11 +46,27 @@ def check_tiling(tile: int, overlap: int) -> tuple[int, int]:
     return tile, overlap
 
 
+@contextlib.contextmanager
+def exact_fp32(device_type: str) -> Iterator[None]:
+    """Real fp32 convolutions on CUDA: cuDNN would use TF32 (10-bit mantissa) by default."""
+    if device_type != "cuda":
+        yield
+        return
+    cudnn = torch.backends.cudnn
+    saved = cudnn.allow_tf32
+    cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        cudnn.allow_tf32 = saved
+
+
 def run_guarded(net: Network, x: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
     """``net(x)`` in the requested precision, as fp32; non-finite output is redone in fp32."""
     dtype = PRECISIONS[check_precision(precision)]
     if dtype is torch.float32:
-        return net(x).float()
+        with exact_fp32(x.device.type):
+            return net(x).float()
     with torch.autocast(device_type=x.device.type, dtype=dtype):
         out = net(x)
     out = out.float()
@@ -58,7 +76,8 @@ def run_guarded(net: Network, x: torch.Tensor, precision: str = "fp32") -> torch
             RuntimeWarning,
             stacklevel=2,
         )
-        out = net(x).float()
+        with exact_fp32(x.device.type):
+            out = net(x).float()
     return out
 
 

@@ -305,3 +305,18 @@ def test_adaptive_instance_resolves_weights_per_codec_quality():
 def test_static_instance_for_codec_is_itself():
     model = ESRGAN(arch={"num_feat": 8, "num_block": 1})
     assert model.for_codec("any", 1) is model
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu_and_reduced_precision_is_close(scheme_files):
+    _, files = scheme_files
+    image = sample_image(24, 20)
+    cpu = ESRGAN(weights=str(files["basicsr"])).upscale(image)
+    gpu = ESRGAN(weights=str(files["basicsr"])).to("cuda")
+    out = gpu.upscale(image)
+    assert out.device.type == "cpu" and (out.int() - cpu.int()).abs().max() <= 1
+    for precision in ("bf16", "fp16"):
+        low = ESRGAN(weights=str(files["basicsr"]), precision=precision).to("cuda")
+        assert (low.upscale(image).int() - cpu.int()).abs().float().mean() < 2
+    tiled = ESRGAN(weights=str(files["basicsr"]), tile=8, tile_overlap=8).to("cuda")
+    assert (tiled.upscale(image).int() - cpu.int()).abs().max() <= 1
