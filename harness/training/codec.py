@@ -164,7 +164,7 @@ def fit_codec(
     crops = PairSet(images.names, images.hr, images.hr, 1, images.identity)
     step = 0
     if resume and state_path is not None and state_path.is_file():
-        state = checkpoint.load(state_path, map_location=device)
+        state = checkpoint.load(state_path)  # CPU: RNG states must stay there
         changed = sorted(k for k in config if state["config"].get(k) != config[k])
         if changed or state.get("data") != images.identity:
             raise JcsrError(f"cannot resume {state_path}: the config or data changed "
@@ -318,7 +318,7 @@ def train_codec(
         written[q] = ckpt
         log(f"q{q}: {result['step']} steps, losses {result['losses']} -> {ckpt}")
     if written:
-        lines = [f"    {q}: {path.resolve()}" for q, path in written.items()]
+        lines = [f"      {q}: {path.resolve()}" for q, path in written.items()]
         log("benchmark them with a registry entry such as:\n"
             f"codecs:\n  {codec}-trained:\n    type: compressai\n    arch: {arch}\n"
             f"    metric: {metric}\n    qualities: {list(written)}\n    weights:\n"

@@ -221,7 +221,7 @@ def fit(
 
     step = 0
     if resume and state_path is not None and state_path.is_file():
-        state = checkpoint.load(state_path, map_location=device)
+        state = checkpoint.load(state_path)  # CPU: RNG states must stay there
         changed = _config_mismatch(state.get("config", {}), config)
         if changed:
             raise JcsrError(
