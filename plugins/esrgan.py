@@ -464,9 +464,14 @@ class ESRGAN(tiling.TiledSR):
 
     @property
     def identity(self) -> str:
-        """Weights content hash + architecture + inference settings."""
+        """Weights content hash + architecture + inference settings.
+
+        An adaptive instance answers its ``adapt_identity``: the models it resolves via
+        ``for_codec`` carry their own checkpoint's content hash.
+        """
+        if self.adapt_identity is not None:
+            return self.adapt_identity
         if self._identity is None:
-            self._require_static("identity")
             fields: dict[str, Any] = {"impl": IMPL_VERSION, **self._inference_fields()}
             if self.weights is not None:
                 from jcsr_bench import weights

@@ -275,6 +275,7 @@ def test_adaptive_instance_resolves_weights_per_codec_quality():
     assert adaptive.adapt_identity != ESRGAN(adapt={"init": "esrgan-b1"}).adapt_identity
     with pytest.raises(JcsrError, match="for_codec"):
         adaptive.upscale(sample_image(4, 4))
+    assert adaptive.identity == adaptive.adapt_identity and adaptive.scale == 4
 
     codec = "compressai:bmshj2018-hyperprior:mse:w=0123"
     with pytest.raises(TrainedWeightsMissing) as info:

@@ -76,11 +76,12 @@ def test_rrdbnet_tiled_equals_untiled_on_256px():
     with torch.inference_mode():
         full = net(x)
         tiled = tiled_forward(net, x, 4, tile=64, overlap=16)
-        seams = tiled_forward(net, x, 4, tile=64, overlap=0)
+        crop = x[:, :, :128, :128]  # without overlap the seams do show (cheaper crop)
+        seams = tiled_forward(net, crop, 4, tile=64, overlap=0) - net(crop)
     assert full.std() > 0.05  # the output carries real signal, not one grey level
     assert (tiled - full).abs().max() <= 1 / 255
     assert (to_uint8(tiled).int() - to_uint8(full).int()).abs().max() <= 1
-    assert (seams - full).abs().max() > 1 / 255  # without overlap the seams do show
+    assert seams.abs().max() > 1 / 255
 
 
 def test_small_image_and_tile_zero_run_once():
