@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import struct
+import warnings
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,11 @@ from jcsr_bench import weights as wlayer
 from jcsr_bench.errors import DataError, JcsrError, RegistryError, WeightsError
 from jcsr_bench.identity import make_identity
 from jcsr_bench.suggest import did_you_mean
+
+# CompressAI's entropy models call torch.jit.script, which recent torch deprecates with a
+# FutureWarning at import; it is CompressAI's to fix and says nothing to our users.
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
+                        category=FutureWarning)
 
 FORMAT_VERSION = 1
 MIN_DIV = 64  # 6 stride-2 stages (g_a then h_a) in the hyperprior models
