@@ -85,10 +85,13 @@ class RRDBNet(nn.Module):
         num_block: int = 23,
         num_grow_ch: int = 32,
         scale: int = 4,
+        skip: str | None = None,
     ) -> None:
         super().__init__()
         if scale not in (1, 2, 4):
             raise JcsrError(f"RRDBNet supports scale 1, 2 or 4, got {scale!r}")
+        if skip not in (None, "bicubic"):
+            raise JcsrError(f"RRDBNet skip must be null or 'bicubic', got {skip!r}")
         self.scale = scale
         self.arch = {
             "num_in_ch": num_in_ch,
@@ -97,6 +100,7 @@ class RRDBNet(nn.Module):
             "num_block": num_block,
             "num_grow_ch": num_grow_ch,
             "scale": scale,
+            "skip": skip,
         }
         self._unshuffle = {4: 1, 2: 2, 1: 4}[scale]
         in_ch = num_in_ch * self._unshuffle**2
@@ -108,8 +112,18 @@ class RRDBNet(nn.Module):
         self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
+        self.skip = skip
+        if skip == "bicubic":
+            # The network learns a residual over bicubic upscaling (small models trained
+            # briefly start from bicubic quality). The marker buffer makes the variant
+            # part of the weights, so ``infer_arch`` recovers it; the zero-initialised last
+            # conv makes a fresh model exactly bicubic.
+            self.register_buffer("skip_bicubic", torch.ones(()))
+            nn.init.zeros_(self.conv_last.weight)
+            nn.init.zeros_(self.conv_last.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        source = x
         h, w = x.shape[-2:]
         f = self._unshuffle
         if f > 1:
@@ -124,6 +138,9 @@ class RRDBNet(nn.Module):
         out = self.conv_last(self.lrelu(self.conv_hr(feat)))
         if f > 1:
             out = out[..., : h * self.scale, : w * self.scale]
+        if self.skip == "bicubic":
+            out = out + F.interpolate(source, scale_factor=self.scale, mode="bicubic",
+                                      align_corners=False)
         return out
 
 
@@ -134,6 +151,7 @@ DEFAULT_ARCH = {
     "num_block": 23,
     "num_grow_ch": 32,
     "scale": 4,
+    "skip": None,
 }
 
 # --------------------------------------------------------------------------- key schemes
@@ -242,7 +260,7 @@ def to_basicsr_keys(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def infer_arch(state_dict: Mapping[str, Any]) -> dict[str, int]:
+def infer_arch(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     """RRDBNet constructor kwargs read off the weights (any scheme)."""
     state = to_basicsr_keys(state_dict)
     try:
@@ -268,6 +286,7 @@ def infer_arch(state_dict: Mapping[str, Any]) -> dict[str, int]:
         "num_block": max(blocks) + 1,
         "num_grow_ch": int(grow.shape[0]),
         "scale": scale,
+        "skip": "bicubic" if "skip_bicubic" in state else None,
     }
 
 
@@ -371,7 +390,7 @@ class ESRGAN(tiling.TiledSR):
     def __init__(
         self,
         weights: str | Mapping[str, Any] | None = None,
-        arch: Mapping[str, int] | None = None,
+        arch: Mapping[str, Any] | None = None,
         adapt: Mapping[str, Any] | None = None,
         tile: int = 0,
         tile_overlap: int = 16,

@@ -81,7 +81,8 @@ def test_three_key_schemes_load_to_identical_outputs(scheme_files):
         reference = net(x)
         for scheme, path in files.items():
             loaded = load_rrdbnet(path)
-            assert loaded.arch == {**SMALL, "num_in_ch": 3, "num_out_ch": 3, "scale": 4}
+            assert loaded.arch == {**SMALL, "num_in_ch": 3, "num_out_ch": 3, "scale": 4,
+                                   "skip": None}
             assert torch.equal(loaded(x), reference), scheme
 
 
@@ -118,7 +119,8 @@ def test_infer_arch_reads_every_hyper_parameter():
     net = RRDBNet(num_in_ch=1, num_out_ch=1, num_feat=8, num_block=3, num_grow_ch=4)
     for state in (net.state_dict(), old_arch_keys(net.state_dict(), 3)):
         assert infer_arch(state) == {"num_in_ch": 1, "num_out_ch": 1, "num_feat": 8,
-                                     "num_block": 3, "num_grow_ch": 4, "scale": 4}
+                                     "num_block": 3, "num_grow_ch": 4, "scale": 4,
+                                     "skip": None}
 
 
 def test_to_basicsr_keys_unwraps_and_strips_dataparallel_prefix():
@@ -321,3 +323,21 @@ def test_cuda_matches_cpu_and_reduced_precision_is_close(scheme_files):
         assert (low.upscale(image).int() - cpu.int()).abs().float().mean() < 2
     tiled = ESRGAN(weights=str(files["basicsr"]), tile=8, tile_overlap=8).to("cuda")
     assert (tiled.upscale(image).int() - cpu.int()).abs().max() <= 1
+
+
+def test_bicubic_skip_variant_starts_at_bicubic_and_round_trips_through_weights(tmp_path):
+    import torch.nn.functional as F
+
+    from jcsr_bench.plugins.esrgan import RRDBNet, infer_arch, load_rrdbnet
+
+    net = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4, skip="bicubic")
+    x = torch.rand(1, 3, 10, 12)
+    bicubic = F.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False)
+    assert torch.equal(net(x), bicubic)  # zero-initialised residual
+    torch.nn.init.normal_(net.conv_last.weight, std=0.1)
+    path = tmp_path / "skip.pth"
+    torch.save({"params_ema": net.state_dict()}, path)
+    assert infer_arch(torch.load(path, weights_only=True))["skip"] == "bicubic"
+    loaded = load_rrdbnet(path)
+    assert loaded.arch["skip"] == "bicubic"
+    assert torch.equal(loaded(x), net(x)) and not torch.equal(loaded(x), bicubic)
