@@ -41,9 +41,12 @@ FORMATS: dict[str, dict[str, Any]] = {
         "ladder": list(range(24, 45, 2)),
         "options": {"quality_mode": "dB", "irreversible": True, "mct": 1, "no_jp2": True},
     },
+    # Lossless: the quality is zlib's compress_level (0-9); every level decodes to the
+    # input exactly. The clean-LR reference for training on uncompressed inputs.
+    "PNG": {"feature": "zlib", "ladder": [6], "options": {}},
 }
 _ALIASES = {"JPG": "JPEG", "J2K": "JPEG2000", "JP2": "JPEG2000", "JPEG-2000": "JPEG2000"}
-_QUALITY_KEYS = {"quality", "quality_layers"}
+_QUALITY_KEYS = {"quality", "quality_layers", "compress_level"}
 
 
 def _format_name(name: str) -> str:
@@ -93,6 +96,9 @@ class PillowCodec:
         if self.format == "JPEG2000":
             ok = isinstance(q, (int, float)) and not isinstance(q, bool) and q > 0
             what = "a target PSNR in dB (> 0)"
+        elif self.format == "PNG":
+            ok = isinstance(q, int) and not isinstance(q, bool) and 0 <= q <= 9
+            what = "a zlib compress_level 0..9"
         else:
             ok = isinstance(q, int) and not isinstance(q, bool) and 0 <= q <= 100
             what = "an integer 0..100"
@@ -121,6 +127,8 @@ class PillowCodec:
             )
         if self.format == "JPEG2000":
             return {**self.options, "quality_layers": [quality]}
+        if self.format == "PNG":
+            return {**self.options, "compress_level": int(quality)}
         return {**self.options, "quality": int(quality)}
 
     def encode(self, image: torch.Tensor, quality: Any) -> bytes:

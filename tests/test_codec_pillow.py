@@ -130,3 +130,18 @@ def test_registry_instances():
         assert codec.format == fmt
         image = sample_image(16, 24)
         assert codec.decode(codec.encode(image, codec.qualities[0])).shape == image.shape
+
+
+def test_png_is_lossless_at_every_level_and_byte_exact():
+    codec = PillowCodec("PNG", qualities=[0, 6, 9])
+    image = sample_image(33, 47)
+    sizes = []
+    for level in codec.qualities:
+        payload = codec.encode(image, level)
+        assert payload == pillow_reference(image, "PNG", compress_level=level)[0]
+        assert torch.equal(codec.decode(payload), image)
+        sizes.append(len(payload))
+    assert sizes[0] > sizes[2]  # level 0 stores, level 9 compresses
+    check_codec(codec)
+    with pytest.raises(RegistryError, match="compress_level 0..9"):
+        PillowCodec("PNG", qualities=[10])
