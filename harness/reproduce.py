@@ -1,0 +1,334 @@
+"""``jcsr-bench reproduce``: the paper's baseline-2-over-baseline-1 experiment.
+
+The protocol, at every budget: B1 is an RRDBNet trained (or, at the full budget,
+published) on clean bicubic LR; B2 is B1 fine-tuned on the codec's decoded LR, one
+model per codec quality (whole images compressed, aligned crops -- the training
+module's pairs). Bicubic, B1 and B2 are then evaluated on held-out images across the
+codec's qualities, and the paper-style table (BD-Rate PSNR, BD-PSNR, BD-Rate MS-SSIM,
+BD-MS-SSIM) of B2 vs B1 and of B1 vs bicubic is written with an RD plot.
+
+The ``small`` budget runs offline on a CPU in minutes: ``samples-train`` /
+``samples-test`` (disjoint scikit-image photos), a compact RRDBNet learning a residual
+over bicubic, PSNR-oriented L1 training (no VGG19 or discriminator, whose weights cannot
+be downloaded offline), JPEG, several seeds. ``full`` is the paper's setting: the
+published ESRGAN as B1, ``esrgan-b2`` fine-tuned on DF2K through bmshj2018-hyperprior
+q1-8, evaluated on DIV2K valid.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from jcsr_bench import __version__
+from jcsr_bench.atomic import atomic_write
+from jcsr_bench.errors import JcsrError
+from jcsr_bench.identity import canonical_json, digest
+from jcsr_bench.paths import cache_dir
+from jcsr_bench.results import Curve
+
+PAPER = (
+    ("paper, DIV2K valid (ESRGAN, bmshj q1-8)", "-23.33", "+0.44", "-12.98"),
+    ("paper, JPEG AI test (ESRGAN, bmshj q1-8)", "-20.23", "+0.34", "-11.24"),
+)
+COLUMNS = (("BD-Rate PSNR (%)", "rate", "psnr-rgb"), ("BD-PSNR (dB)", "quality", "psnr-rgb"),
+           ("BD-Rate MS-SSIM (%)", "rate", "ms-ssim-rgb"),
+           ("BD-MS-SSIM (dB)", "quality", "ms-ssim-rgb"))
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Everything a budget fixes. ``b1``/``b2`` are ``adapt`` sections (training.config)."""
+
+    name: str
+    train: str
+    test: str
+    seeds: int
+    qualities: dict[str, list[Any]]  # codec instance -> qualities ("*": the default)
+    arch: dict[str, Any] | None = None  # None: B1 is the registry's published esrgan-b1
+    b1: dict[str, Any] = field(default_factory=dict)
+    b2: dict[str, Any] = field(default_factory=dict)
+    test_limit: int | None = None
+
+
+L1_ONLY = {"preset": "cpu", "perceptual_weight": 0.0, "gan_weight": 0.0, "ema": 0.0,
+           "augment": True, "batch": 8, "patch": 64, "images": None}
+
+BUDGETS: dict[str, Budget] = {
+    "toy": Budget(
+        "toy", "samples-train", "samples-test", seeds=1,
+        qualities={"jpeg": [20, 60], "*": None},
+        arch={"num_feat": 8, "num_block": 1, "num_grow_ch": 4, "skip": "bicubic"},
+        b1={**L1_ONLY, "steps": 4, "l1_steps": 4, "batch": 2, "patch": 32, "images": 1,
+            "checkpoint_every": 2, "log_every": 2},
+        b2={**L1_ONLY, "steps": 2, "l1_steps": 2, "batch": 2, "patch": 32, "images": 1,
+            "checkpoint_every": 2, "log_every": 2},
+        test_limit=1,
+    ),
+    "small": Budget(
+        "small", "samples-train", "samples-test", seeds=3,
+        qualities={"jpeg": [10, 20, 30, 50, 75], "bmshj": [1, 3, 5, 8], "*": None},
+        arch={"num_feat": 32, "num_block": 4, "num_grow_ch": 16, "skip": "bicubic"},
+        b1={**L1_ONLY, "steps": 1500, "l1_steps": 1500, "l1_lr": 2e-4,
+            "checkpoint_every": 500, "log_every": 50},
+        b2={**L1_ONLY, "steps": 300, "l1_steps": 300, "l1_lr": 1e-4,
+            "checkpoint_every": 300, "log_every": 50},
+    ),
+    "full": Budget(
+        "full", "df2k", "div2k-valid", seeds=1,
+        qualities={"*": None},
+        b2={"preset": "esrgan"},
+    ),
+}
+
+
+@dataclass
+class Comparison:
+    """One table row: ``test`` against ``anchor``, a value per seed and column."""
+
+    test: str
+    anchor: str
+    per_seed: list[dict[str, float | str]] = field(default_factory=list)
+
+
+@dataclass
+class ReproduceResult:
+    table: Path
+    plots: list[Path]
+    comparisons: list[Comparison]
+    seconds: float
+
+
+def _qualities(budget: Budget, codec_name: str, codec: Any) -> list[Any]:
+    chosen = budget.qualities.get(codec_name, budget.qualities.get("*"))
+    return list(chosen) if chosen else list(codec.qualities)
+
+
+def _yaml_entry(name: str, fields: dict[str, Any]) -> str:
+    # JSON is valid YAML: the generated registry needs no YAML writer.
+    return f"  {name}: {canonical_json(fields)}\n"
+
+
+def _add_registry(registry: Any, path: Path, sr_entries: dict[str, dict[str, Any]]) -> None:
+    atomic_write(path, "sr:\n" + "".join(_yaml_entry(n, f) for n, f in sr_entries.items()))
+    registry.add_file(path)
+
+
+def _train_models(registry: Any, budget: Budget, codec: str, qualities: list[Any],
+                  seeds: Sequence[int], work: Path, device: str, progress: bool,
+                  log: Callable[..., Any]) -> dict[int, tuple[str, str]]:
+    """Train B1 (clean LR) and B2 (decoded LR, per quality) for each seed; return the
+    SR instance names ``{seed: (b1, b2)}``."""
+    from jcsr_bench.training.sr import train_sr
+
+    names: dict[int, tuple[str, str]] = {}
+    for seed in seeds:
+        if budget.arch is None:  # full budget: the published B1 and the registry's B2
+            names[seed] = ("esrgan-b1", "esrgan-b2")
+            log(f"training esrgan-b2 for {codec} at {qualities} on {budget.train}")
+            train_sr(registry, "esrgan-b2", codec, budget.train, qualities, device=device,
+                     seed=seed, only_missing=True, progress=progress, log=log)
+            continue
+        b1_adapt = {**budget.b1, "dataset": budget.train, "seed": seed}
+        # The B1 name carries its config's hash: B2's identity names its init by name,
+        # so a changed B1 recipe must change that name to retrain B2.
+        tag = digest({"arch": budget.arch, "b1": b1_adapt}, 8)
+        b1_train, b1, b2 = f"repro-b1-train-{tag}", f"repro-b1-{tag}", f"repro-b2-{tag}"
+        _add_registry(registry, work / f"registry-b1-{tag}.yaml",
+                      {b1_train: {"type": "esrgan", "arch": budget.arch, "adapt": b1_adapt}})
+        log(f"seed {seed}: training B1 on clean LR of {budget.train}")
+        (b1_result,) = train_sr(registry, b1_train, "png", budget.train, [6], device=device,
+                                only_missing=True, progress=progress, log=log)
+        b2_adapt = {**budget.b2, "init": b1, "dataset": budget.train, "seed": seed}
+        _add_registry(registry, work / f"registry-b2-{tag}.yaml", {
+            b1: {"type": "esrgan", "weights": str(b1_result.checkpoint)},
+            b2: {"type": "esrgan", "arch": budget.arch, "adapt": b2_adapt},
+        })
+        log(f"seed {seed}: fine-tuning B2 on {codec} at qualities {qualities}")
+        train_sr(registry, b2, codec, budget.train, qualities, device=device,
+                 only_missing=True, progress=progress, log=log)
+        names[seed] = (b1, b2)
+    return names
+
+
+def _bd(anchor: Curve, test: Curve, kind: str, metric: str, method: str) -> float | str:
+    from jcsr_bench import bd
+
+    def series(curve: Curve) -> tuple[list[float], list[float]]:
+        rates, quality = curve.series("bpp", metric)
+        if metric == "ms-ssim-rgb":
+            quality = [bd.msssim_db(q) for q in quality]
+        return rates, quality
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", bd.BDOverlapWarning)
+            fn = bd.bd_rate if kind == "rate" else bd.bd_quality
+            return fn(*series(anchor), *series(test), method=method)
+    except JcsrError as exc:
+        return f"n/a ({exc})"
+
+
+def _compare(curves: dict[str, Curve], names: dict[int, tuple[str, str]],
+             method: str) -> list[Comparison]:
+    b2_vs_b1 = Comparison("B2", "B1")
+    b1_vs_bicubic = Comparison("B1", "bicubic")
+    for _seed, (b1, b2) in sorted(names.items()):
+        for comparison, anchor, test in ((b2_vs_b1, b1, b2), (b1_vs_bicubic, "bicubic", b1)):
+            comparison.per_seed.append({
+                title: _bd(curves[anchor], curves[test], kind, metric, method)
+                for title, kind, metric in COLUMNS
+            })
+    return [b2_vs_b1, b1_vs_bicubic]
+
+
+def _summary(values: list[float | str], unit_digits: int) -> str:
+    numbers = [v for v in values if isinstance(v, float) and math.isfinite(v)]
+    if not numbers:
+        reasons = sorted({str(v) for v in values})
+        return reasons[0] if reasons else "n/a"
+    mean = statistics.fmean(numbers)
+    text = f"{mean:+.{unit_digits}f}"
+    if len(numbers) > 1:
+        text += f" ± {statistics.stdev(numbers):.{unit_digits}f}"
+    if len(numbers) < len(values):
+        text += f" ({len(numbers)}/{len(values)} seeds defined)"
+    return text
+
+
+def _fmt(value: float | str, digits: int) -> str:
+    return f"{value:+.{digits}f}" if isinstance(value, float) else value
+
+
+def _model_size(arch: dict[str, Any] | None) -> str:
+    from jcsr_bench.plugins.esrgan import DEFAULT_ARCH, RRDBNet
+
+    full = {**DEFAULT_ARCH, **(arch or {})}
+    params = sum(p.numel() for p in RRDBNet(**full).parameters())
+    shape = (f"{full['num_block']} blocks, {full['num_feat']} features, growth "
+             f"{full['num_grow_ch']}" + (", bicubic skip" if full.get("skip") else ""))
+    return f"RRDBNet x{full['scale']} ({shape}; {params:,} parameters)"
+
+
+def render_table(*, budget: Budget, codec: str, qualities: list[Any],
+                 comparisons: list[Comparison], seeds: Sequence[int], model: str,
+                 method: str, seconds: float, device: str, test_images: int,
+                 train_images: str) -> str:
+    """The paper-style Markdown table with the full statement of the setting."""
+    from tabulate import tabulate
+
+    digits = {"BD-Rate PSNR (%)": 2, "BD-PSNR (dB)": 3, "BD-Rate MS-SSIM (%)": 2,
+              "BD-MS-SSIM (dB)": 3}
+    headers = ["Comparison", *(title for title, _, _ in COLUMNS)]
+    rows = [[f"{c.test} vs {c.anchor} (mean ± std over {len(seeds)} seed(s))",
+             *(_summary([s[t] for s in c.per_seed], digits[t]) for t, _, _ in COLUMNS)]
+            for c in comparisons]
+    rows += [[label, rate, psnr, msssim, "not reported"] for label, rate, psnr, msssim in PAPER]
+    seed_rows = [[seed, f"{c.test} vs {c.anchor}",
+                  *(_fmt(values[t], digits[t]) for t, _, _ in COLUMNS)]
+                 for c in comparisons for seed, values in zip(seeds, c.per_seed)]
+    steps = ("published ESRGAN (B1); esrgan-b2 recipe (B2)" if budget.arch is None else
+             f"B1 {budget.b1['steps']} steps, B2 {budget.b2['steps']} steps per quality "
+             f"(L1 only, batch {budget.b1['batch']}, HR patch {budget.b1['patch']})")
+    lines = [
+        f"# Baseline 2 over baseline 1: `{codec}`, {budget.name} budget",
+        "",
+        f"Regenerate: `jcsr-bench reproduce --codec {codec} --budget {budget.name} "
+        f"--seeds {len(seeds)}` (same seeds give the same numbers on a CPU).",
+        "",
+        f"- Data: train on `{budget.train}` ({train_images}); evaluate on `{budget.test}` "
+        f"({test_images} images), disjoint.",
+        f"- Codec: `{codec}` at qualities {qualities}; SR x4, LR by MATLAB bicubic.",
+        f"- Models: {model}; B1 trained on clean bicubic LR, B2 = B1 fine-tuned on the "
+        "codec's decoded LR, one model per quality.",
+        f"- Training: {steps}.",
+        f"- Seeds: {', '.join(str(s) for s in seeds)}; mean ± sample standard deviation.",
+        f"- BD method: {method} on log10(bpp), bpp = bits / HR pixels; MS-SSIM in dB "
+        "(-10·log10(1 - MS-SSIM)); negative BD-rate = the first model needs fewer bits.",
+        f"- Time taken: {seconds / 60:.1f} min on {device}; jcsr-bench {__version__}.",
+        "",
+        tabulate(rows, headers=headers, tablefmt="pipe", disable_numparse=True),
+        "",
+        "## Per seed",
+        "",
+        tabulate(seed_rows, headers=["Seed", "Comparison", *headers[1:]], tablefmt="pipe",
+                 disable_numparse=True),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def reproduce(
+    registry: Any,
+    *,
+    codec: str = "jpeg",
+    budget: str = "small",
+    seeds: int | None = None,
+    device: str = "auto",
+    output: Path = Path("leaderboards"),
+    method: str = "pchip",
+    work: Path | None = None,
+    progress: bool = True,
+    log: Callable[..., Any] = print,
+) -> ReproduceResult:
+    """Train what is missing, evaluate bicubic / B1 / B2, write the table and RD plot."""
+    from jcsr_bench import engine
+    from jcsr_bench.devices import describe_device, resolve_device
+    from jcsr_bench.report.plots import plot_rd
+    from jcsr_bench.store import load_curves
+
+    if budget not in BUDGETS:
+        raise JcsrError(f"unknown budget {budget!r}; choose from {', '.join(BUDGETS)}")
+    spec = BUDGETS[budget]
+    started = time.perf_counter()
+    seed_list = list(range(seeds if seeds is not None else spec.seeds))
+    if not seed_list:
+        raise JcsrError("--seeds must be at least 1")
+    codec_component = registry.build("codecs", codec)
+    qualities = _qualities(spec, codec, codec_component)
+    work = work or cache_dir() / "reproduce" / f"{codec}-{budget}"
+    names = _train_models(registry, spec, codec, qualities, seed_list, work, device,
+                          progress, log)
+    srs = ["bicubic", *dict.fromkeys(n for pair in names.values() for n in pair)]
+    summary = engine.run(registry=registry, datasets=[spec.test], codecs=[codec], srs=srs,
+                         qualities=qualities, limit=spec.test_limit, device=device,
+                         output=work / "run", progress=progress)
+    if summary.exit_code:
+        raise JcsrError(f"the evaluation had failing cells; see {summary.output}")
+    curves, meta = load_curves(summary.db_path)
+    by_sr = {c.sr: c for c in curves if c.codec == codec and c.dataset == spec.test}
+    comparisons = _compare(by_sr, names, method)
+    b1_first, b2_first = names[seed_list[0]]
+    out_dir = Path(output) / f"reproduce-{codec}-{budget}"
+    labels = {"bicubic": "bicubic", b1_first: "B1", b2_first: "B2"}
+    plots = plot_rd([replace(by_sr[sr], sr=label) for sr, label in labels.items()], out_dir,
+                    anchor=(codec, "B1"))
+    seconds = time.perf_counter() - started
+    table = out_dir / "table.md"
+    train_dataset = registry.build("datasets", spec.train)
+    train_images = ", ".join(getattr(train_dataset, "names", [])[: spec.b1.get("images") or None])
+    atomic_write(table, render_table(
+        budget=spec, codec=codec, qualities=qualities, comparisons=comparisons,
+        seeds=seed_list, model=_model_size(spec.arch), method=method,
+        seconds=seconds, device=describe_device(resolve_device(device)),
+        test_images=meta["datasets"].get(spec.test, {}).get("images", 0),
+        train_images=train_images or spec.train,
+    ) + f"\nRD plots (seed {seed_list[0]}): "
+        + ", ".join(f"[{p.name}]({p.name})" for p in plots if p.suffix == ".png") + "\n")
+    log(f"wrote {table}")
+    return ReproduceResult(table, plots, comparisons, seconds)
+
+
+def reproduce_command(*, registry: Any, codec: str, budget: str, seeds: int | None,
+                      device: str, output: Path) -> int:
+    """``jcsr-bench reproduce``."""
+    result = reproduce(registry, codec=codec, budget=budget, seeds=seeds, device=device,
+                       output=output)
+    print(result.table.read_text(), end="")
+    return 0
