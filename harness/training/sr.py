@@ -11,7 +11,8 @@ then the GAN stage -- VGG19 conv5_4 perceptual L1 + lambda * relativistic-averag
 Robustness: a resumable state (generator, EMA, discriminator, optimisers, schedulers,
 RNG states, step) is written atomically every ``checkpoint_every`` steps beside the
 checkpoint (``q<quality>.state.pth``); ``resume=True`` continues it exactly (batches
-are a function of (seed, step)); Ctrl-C finishes the current step, saves and returns;
+are a function of (seed, step); bit-identical on the CPU, within cuDNN's nondeterminism
+-- about 1e-6 -- on CUDA); Ctrl-C finishes the current step, saves and returns;
 a non-finite loss stops with :class:`TrainingDiverged` and leaves the last good state
 untouched. Losses go to ``q<quality>.log.jsonl`` and the progress bar.
 """
