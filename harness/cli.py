@@ -148,15 +148,16 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_visual(args: argparse.Namespace) -> int:
-    from jcsr_bench.report.visual import visual_command
+    from jcsr_bench.report.visual import parse_crop, visual_command
 
     return visual_command(
         results=Path(args.results),
         image=args.image,
         qualities=_qualities(args.qualities),
-        crop=tuple(int(v) for v in args.crop.split(",")) if args.crop else None,
+        crop=parse_crop(args.crop),
         output=Path(args.write) if args.write else None,
         registry=_registry(args),
+        device=args.device,
     )
 
 
@@ -275,10 +276,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("visual", parents=[common], help="visual comparison grid")
     p.add_argument("--results", default="jcsr-results", help="a run's output folder")
-    p.add_argument("--image", required=True, help="dataset image name")
-    p.add_argument("--qualities", help="e.g. 1,4,8")
+    p.add_argument("--image", required=True, help="dataset image name (DATASET/NAME when "
+                   "several datasets have it)")
+    p.add_argument("--qualities", help="e.g. 1,4,8 (default: lowest, middle and highest "
+                   "stored quality of the first codec)")
     p.add_argument("--crop", help="x,y,w,h in HR pixels (default: a centred crop)")
-    p.add_argument("--write", metavar="PATH", help="output PNG (default: in --results)")
+    p.add_argument("--write", metavar="PATH", help="output .png/.svg/.pdf (default: "
+                   "<results>/visual-<image>.png)")
+    p.add_argument("--device", default="auto", help="where SR recomputes the shown cells "
+                   "(default auto)")
     p.set_defaults(func=cmd_visual)
 
     p = sub.add_parser("train-sr", parents=[common],
