@@ -169,3 +169,63 @@ def test_ctrl_c_saves_and_resume_finishes(tmp_path, monkeypatch):
     assert second.status == "done"
     for key, value in reference.ema_state.items():
         assert torch.equal(value, second.ema_state[key]), key
+
+
+def test_resume_an_l1_only_state_into_the_gan_stage(tmp_path):
+    p = pairs()
+    state = tmp_path / "s.pth"
+    sr.fit(tiny_generator(), p, config(steps=2, l1_steps=2), state_path=state, progress=False)
+    assert "discriminator" not in checkpoint.load(state)
+    more = sr.fit(tiny_generator(), p, config(steps=3, l1_steps=2), state_path=state,
+                  resume=True, feature_extractor=extractor(), progress=False)
+    assert more.step == 3 and "l_d" in more.losses
+
+
+class StubCodec:
+    identity = "stub-codec:v1"
+    qualities = [1, 2]
+
+    def __init__(self):
+        self.calls = []
+
+    def reconstruct(self, image, quality):
+        self.calls.append((tuple(image.shape), quality))
+        return (image.int() // (4 * quality) * (4 * quality)).to(torch.uint8)
+
+    def encode(self, image, quality):  # pragma: no cover - reconstruct is preferred
+        raise AssertionError("whole-image reconstruct must be used")
+
+
+class StubDataset:
+    identity = "stub-dataset:v1"
+
+    def __init__(self):
+        self.iterations = 0
+        self.images = [im[:, :42, :41] for im in images(2, 48)]  # mod-crop -> 40x40
+
+    def __len__(self):
+        return 2
+
+    def __iter__(self):
+        self.iterations += 1
+        for i, im in enumerate(self.images):
+            yield f"im{i}", im
+
+
+def test_prepare_pairs_codes_whole_images_once_and_caches():
+    from jcsr_bench.training.pairs import prepare_pairs
+
+    data, codec = StubDataset(), StubCodec()
+    sets = prepare_pairs(data, codec=codec, qualities=[1, 2], progress=False)
+    # whole LR images (mod-cropped 40x40 -> 10x10), one call per image and quality
+    assert sorted(codec.calls) == [((3, 10, 10), 1), ((3, 10, 10), 1), ((3, 10, 10), 2),
+                                   ((3, 10, 10), 2)]
+    hr = data.images[0][:, :40, :40]
+    lr = make_lr(hr, 4)
+    assert np.array_equal(sets[2].hr[0], hr.numpy())
+    assert np.array_equal(sets[None].lr[0], lr.numpy())
+    assert np.array_equal(sets[2].lr[0], codec.reconstruct(lr, 2).numpy())
+    assert sets[1].identity != sets[2].identity != sets[None].identity
+    again = prepare_pairs(data, codec=StubCodec(), qualities=[1, 2], progress=False)
+    assert data.iterations == 1  # complete cache: the dataset is not read again
+    assert np.array_equal(again[2].lr[1], sets[2].lr[1])

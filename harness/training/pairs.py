@@ -38,8 +38,8 @@ class PairSet:
     """Aligned (LR input, HR target) images, uint8 ``[3, H, W]`` arrays (maybe mmap'd)."""
 
     names: list[str]
-    lr: list[np.ndarray]
-    hr: list[np.ndarray]
+    lr: Sequence[np.ndarray]
+    hr: Sequence[np.ndarray]
     scale: int
     identity: str  # what the data is: dataset, codec, quality, scale, kernel
     info: dict[str, Any] = field(default_factory=dict)
@@ -61,8 +61,36 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def _load_npy(path: Path) -> np.ndarray:
-    return np.load(path, mmap_mode="r", allow_pickle=False)
+class LazyArrays(Sequence):
+    """``.npy`` files opened (memory-mapped) on access, never all at once.
+
+    A memory map holds a file descriptor; DF2K at 8 qualities would be ~30,000 of them.
+    Shapes are read from the headers up front (crop sampling needs them).
+    """
+
+    def __init__(self, paths: list[Path]):
+        self.paths = list(paths)
+        self.shapes = [_npy_shape(p) for p in self.paths]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]
+        return np.load(self.paths[index], mmap_mode="r", allow_pickle=False)
+
+
+def _npy_shape(path: Path) -> tuple[int, ...]:
+    with open(path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                else np.lib.format.read_array_header_2_0)
+        shape, _, _ = read(handle)
+    return tuple(shape)
+
+
+def _shapes(arrays: Sequence[np.ndarray]) -> list[tuple[int, ...]]:
+    shapes = getattr(arrays, "shapes", None)
+    return list(shapes) if shapes is not None else [tuple(a.shape) for a in arrays]
 
 
 def _write_json(path: Path, payload: Any) -> None:
@@ -145,10 +173,10 @@ def prepare_pairs(
                              progress)
         for folder in (dirs.hr, *targets.values()):
             _write_json(folder / manifest_key, names)
-    hr = [_load_npy(dirs.hr / f"{_safe(n)}.npy") for n in names]
+    hr = LazyArrays([dirs.hr / f"{_safe(n)}.npy" for n in names])
     out: dict[Any, PairSet] = {}
     for quality, folder in targets.items():
-        lr = [_load_npy(folder / f"{_safe(n)}.npy") for n in names]
+        lr = LazyArrays([folder / f"{_safe(n)}.npy" for n in names])
         ident = {**dirs.base, "codec": codec_identity if quality is not None else None,
                  "quality": None if quality is None else str(quality), "limit": limit}
         out[quality] = PairSet(list(names), lr, hr, scale, digest(ident),
@@ -236,7 +264,8 @@ def sample_batch(
     """
     scale = pairs.scale
     lp = patch // scale
-    usable = [i for i, lr in enumerate(pairs.lr) if lr.shape[-2] >= lp and lr.shape[-1] >= lp]
+    usable = [i for i, shape in enumerate(_shapes(pairs.lr))
+              if shape[-2] >= lp and shape[-1] >= lp]
     if not usable:
         what = f"HR patches (LR {lp}x{lp})" if scale > 1 else "patches"
         raise DataError(

@@ -237,7 +237,7 @@ def fit(
         opt_l1.load_state_dict(state["opt_l1"])
         opt_g.load_state_dict(state["opt_g"])
         sched_g.load_state_dict(state["sched_g"])
-        if net_d is not None:
+        if net_d is not None and "discriminator" in state:  # else: GAN stage starts now
             net_d.load_state_dict(state["discriminator"])
             opt_d.load_state_dict(state["opt_d"])
             sched_d.load_state_dict(state["sched_d"])
