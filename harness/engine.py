@@ -139,14 +139,10 @@ def pixel_hash(image: Any) -> str:
 
 
 def _check_image(image: Any, what: str, shape: Sequence[int] | None = None) -> Any:
-    import torch
+    """The shared stage-boundary check, then onto the CPU (a plugin may hand back CUDA)."""
+    from jcsr_bench.images import check_image
 
-    if not isinstance(image, torch.Tensor):
-        raise DataError(f"{what} must be a torch.Tensor, got {type(image).__name__}")
-    if image.dtype != torch.uint8 or image.ndim != 3 or image.shape[0] != 3:
-        raise DataError(f"{what} must be uint8 [3, H, W], got {image.dtype} {list(image.shape)}")
-    if shape is not None and list(image.shape) != list(shape):
-        raise DataError(f"{what} has shape {list(image.shape)}, expected {list(shape)}")
+    image = check_image(image, what, shape)
     return image.cpu() if image.device.type != "cpu" else image
 
 

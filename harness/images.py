@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -108,14 +109,18 @@ def _composite_on_white(rgba: np.ndarray, source: str) -> np.ndarray:
     return out.astype(np.uint8)
 
 
-def check_image(image: object, what: str = "image") -> torch.Tensor:
-    """Raise ``TypeError``/``ValueError`` unless ``image`` is a uint8 ``[3, H, W]`` tensor."""
+def check_image(image: object, what: str = "image",
+                shape: Sequence[int] | None = None) -> torch.Tensor:
+    """``image`` itself, if it is a uint8 ``[3, H, W]`` tensor (of ``shape`` when given);
+    else a ``DataError`` naming ``what``. The one check every stage boundary uses."""
     if not isinstance(image, torch.Tensor):
-        raise TypeError(f"{what}: expected a torch.uint8 tensor [3, H, W], got "
+        raise DataError(f"{what}: expected a torch.uint8 tensor [3, H, W], got "
                         f"{type(image).__name__}")
     if image.dtype != torch.uint8 or image.ndim != 3 or image.shape[0] != 3:
-        raise ValueError(f"{what}: expected torch.uint8 [3, H, W], got {image.dtype} "
-                         f"{list(image.shape)}")
+        raise DataError(f"{what}: expected torch.uint8 [3, H, W], got {image.dtype} "
+                        f"{list(image.shape)}")
+    if shape is not None and list(image.shape) != list(shape):
+        raise DataError(f"{what}: has shape {list(image.shape)}, expected {list(shape)}")
     return image
 
 

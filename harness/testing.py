@@ -24,7 +24,9 @@ from typing import Any
 
 import torch
 
+from jcsr_bench import images
 from jcsr_bench.components import NotApplicable
+from jcsr_bench.errors import DataError
 from jcsr_bench.plugin_manager import KINDS, PluginManager, set_plugin_manager
 
 
@@ -53,16 +55,12 @@ def _require(condition: bool, component: Any, message: str) -> None:
 
 def check_image(image: Any, *, what: str = "image", shape: Sequence[int] | None = None) -> None:
     """An image crossing a stage boundary: torch.uint8, [3, H, W], CPU, optionally a shape."""
-    if not isinstance(image, torch.Tensor):
-        raise ConformanceError(f"{what} must be a torch.Tensor, got {type(image).__name__}")
-    if image.dtype != torch.uint8:
-        raise ConformanceError(f"{what} must have dtype torch.uint8, got {image.dtype}")
-    if image.ndim != 3 or image.shape[0] != 3:
-        raise ConformanceError(f"{what} must have shape [3, H, W] (RGB), got {list(image.shape)}")
+    try:
+        images.check_image(image, what, shape)
+    except DataError as exc:
+        raise ConformanceError(str(exc)) from None
     if image.device.type != "cpu":
         raise ConformanceError(f"{what} must be on the CPU, got {image.device}")
-    if shape is not None and list(image.shape) != list(shape):
-        raise ConformanceError(f"{what} must have shape {list(shape)}, got {list(image.shape)}")
 
 
 def _check_identity(component: Any) -> str:

@@ -140,14 +140,9 @@ def tiled_forward(
 
 def to_float(image: torch.Tensor, device: torch.device | str) -> torch.Tensor:
     """uint8 ``[3, H, W]`` (checked) -> float ``[1, 3, H, W]`` in [0, 1] on ``device``."""
-    if not isinstance(image, torch.Tensor):
-        raise DataError(f"SR input must be a torch.Tensor, got {type(image).__name__}")
-    if image.dtype != torch.uint8 or image.dim() != 3 or image.shape[0] != 3:
-        raise DataError(
-            "SR input must be a uint8 RGB tensor of shape [3, H, W], "
-            f"got {image.dtype} {tuple(image.shape)}"
-        )
-    return image.to(device).unsqueeze(0).float().div_(255.0)
+    from jcsr_bench.images import check_image
+
+    return check_image(image, "SR input").to(device).unsqueeze(0).float().div_(255.0)
 
 
 def to_uint8(output: torch.Tensor) -> torch.Tensor:

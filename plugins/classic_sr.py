@@ -7,18 +7,9 @@ import PIL
 import torch
 from PIL import Image
 
-from jcsr_bench.errors import DataError, JcsrError
+from jcsr_bench.errors import JcsrError
 from jcsr_bench.identity import make_identity
-
-
-def _check_image(image: torch.Tensor) -> None:
-    if not isinstance(image, torch.Tensor):
-        raise DataError(f"SR input must be a torch.Tensor, got {type(image).__name__}")
-    if image.dtype != torch.uint8 or image.dim() != 3 or image.shape[0] != 3:
-        raise DataError(
-            "SR input must be a uint8 RGB tensor of shape [3, H, W], "
-            f"got {image.dtype} {tuple(image.shape)}"
-        )
+from jcsr_bench.images import check_image
 
 
 class _PillowSR:
@@ -36,7 +27,7 @@ class _PillowSR:
 
     def upscale(self, image: torch.Tensor) -> torch.Tensor:
         """uint8 ``[3, H, W]`` -> uint8 ``[3, scale*H, scale*W]``."""
-        _check_image(image)
+        check_image(image, "SR input")
         h, w = image.shape[1:]
         array = np.ascontiguousarray(image.cpu().permute(1, 2, 0).numpy())
         pil = Image.fromarray(array)  # HxWx3 uint8 -> mode "RGB"
@@ -70,7 +61,7 @@ class NoSR:
 
     def upscale(self, image: torch.Tensor) -> torch.Tensor:
         """The image itself, unchanged."""
-        _check_image(image)
+        check_image(image, "SR input")
         return image
 
     def to(self, device: object) -> NoSR:

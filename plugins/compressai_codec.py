@@ -165,13 +165,9 @@ def published_url(arch: str, metric: str, quality: int) -> str | None:
 
 
 def _check_image(image: Any) -> torch.Tensor:
-    if not isinstance(image, torch.Tensor):
-        raise DataError(f"expected an image tensor (torch.uint8 [3, H, W]), got {type(image)}")
-    if image.dtype != torch.uint8 or image.ndim != 3 or image.shape[0] != 3:
-        raise DataError(
-            f"expected an 8-bit RGB image (torch.uint8 [3, H, W]), got {image.dtype} "
-            f"{list(image.shape)}"
-        )
+    from jcsr_bench.images import check_image
+
+    check_image(image, "codec input")
     h, w = image.shape[1:]
     if h < 1 or w < 1 or h > 0xFFFF or w > 0xFFFF:
         raise DataError(f"image size {w}x{h} is outside 1..65535 pixels per side")

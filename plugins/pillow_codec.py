@@ -165,16 +165,8 @@ class PillowCodec:
 
 
 def _to_numpy(image: Any) -> np.ndarray:
-    if (
-        not isinstance(image, torch.Tensor)
-        or image.dtype != torch.uint8
-        or image.ndim != 3
-        or image.shape[0] != 3
-    ):
-        what = f"{image.dtype} {list(image.shape)}" if isinstance(image, torch.Tensor) else type(
-            image
-        ).__name__
-        raise DataError(f"expected an 8-bit RGB image (torch.uint8 [3, H, W]), got {what}")
-    if image.shape[1] < 1 or image.shape[2] < 1:
+    from jcsr_bench.images import check_image, to_numpy
+
+    if min(check_image(image, "codec input").shape[1:]) < 1:
         raise DataError(f"cannot encode an empty image of shape {list(image.shape)}")
-    return image.detach().cpu().permute(1, 2, 0).contiguous().numpy()
+    return to_numpy(image)

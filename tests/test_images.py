@@ -196,7 +196,9 @@ def test_helpers_roundtrip(tmp_path):
     save_image(t, tmp_path / "sub" / "x.png")
     assert torch.equal(load_image(tmp_path / "sub" / "x.png"), t)
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["x.png"]  # no temp left
-    with pytest.raises(ValueError):
+    with pytest.raises(DataError, match="expected torch.uint8"):
         check_image(t.float())
-    with pytest.raises(TypeError):
+    with pytest.raises(DataError, match="got ndarray"):
         check_image(a)
+    with pytest.raises(DataError, match="expected \\[3, 4, 5\\]"):
+        check_image(t, shape=(3, 4, 5))
