@@ -10,15 +10,13 @@ cache (``jcsr_bench.lr.cached_lr``).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jcsr_bench.atomic import atomic_write
 from jcsr_bench.paths import cache_dir
 
 if TYPE_CHECKING:
@@ -30,20 +28,6 @@ META = "meta.json"
 def default_root() -> Path:
     """``jcsr_bench.paths.cache_dir()/"cells"`` (``JCSR_BENCH_CACHE`` overrides)."""
     return cache_dir() / "cells"
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either nothing or all of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def encode_png(image: torch.Tensor) -> bytes:

@@ -26,7 +26,6 @@ the one place where odd files are made regular. The rules, applied in this order
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -150,14 +149,9 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 def save_image(image: torch.Tensor, path: str | os.PathLike[str], compress_level: int = 1
                ) -> Path:
     """Write a lossless PNG atomically (temp file + rename): readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            to_pil(image).save(fh, format="PNG", compress_level=compress_level)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from jcsr_bench.atomic import atomic_write_with
+
+    pil = to_pil(image)
+    atomic_write_with(Path(path), lambda fh: pil.save(fh, format="PNG",
+                                                      compress_level=compress_level))
     return path

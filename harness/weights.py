@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from jcsr_bench import paths
+from jcsr_bench.atomic import atomic_write_with
 from jcsr_bench.errors import WeightsError
 
 Source = Union[str, "os.PathLike[str]", Mapping[str, Any]]
@@ -210,39 +210,34 @@ def download(
             f"JCSR_BENCH_OFFLINE=1). Put {dest.name} in {dest.parent} yourself."
         )
     expected = sha256.lower() if sha256 else None
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    h = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                request = urllib.request.Request(url, headers={"User-Agent": "jcsr-bench"})
-                with urllib.request.urlopen(request, timeout=60) as response:
-                    total = int(response.headers.get("Content-Length") or 0) or None
-                    bar = _progress_bar(total, dest.name, progress)
-                    try:
-                        for chunk in iter(lambda: response.read(_CHUNK), b""):
-                            out.write(chunk)
-                            h.update(chunk)
-                            bar.update(len(chunk))
-                    finally:
-                        bar.close()
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                raise WeightsError(
-                    f"could not download {url}: {exc}. Download it yourself into "
-                    f"{dest.parent} (file name {dest.name}), or check your connection."
-                ) from exc
+
+    def fetch(out: Any) -> None:  # raising here discards the temporary file
+        h = hashlib.sha256()
+        try:
+            request = urllib.request.Request(url, headers={"User-Agent": "jcsr-bench"})
+            with urllib.request.urlopen(request, timeout=60) as response:
+                total = int(response.headers.get("Content-Length") or 0) or None
+                bar = _progress_bar(total, dest.name, progress)
+                try:
+                    for chunk in iter(lambda: response.read(_CHUNK), b""):
+                        out.write(chunk)
+                        h.update(chunk)
+                        bar.update(len(chunk))
+                finally:
+                    bar.close()
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise WeightsError(
+                f"could not download {url}: {exc}. Download it yourself into "
+                f"{dest.parent} (file name {dest.name}), or check your connection."
+            ) from exc
         actual = h.hexdigest()
         if expected and not actual.startswith(expected):
             raise WeightsError(
                 f"hash mismatch for the download of {url}: expected SHA-256 {expected}..., "
                 f"got {actual}. The file was discarded."
             )
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+
+    atomic_write_with(dest, fetch)
     return dest
 
 
