@@ -174,16 +174,11 @@ _OLD_LAYER = re.compile(r"^model\.(\d+)(?:\.sub\.(\d+))?\.(weight|bias)$")
 
 def _unwrap(state: Mapping[str, Any]) -> dict[str, Any]:
     """Unwrap BasicSR-style containers (prefer ``params_ema``) and DataParallel prefixes."""
+    from jcsr_bench.weights import unwrap_state_dict
+
     if not isinstance(state, Mapping):
         raise WeightsError(f"expected a state_dict (a mapping), got {type(state).__name__}")
-    for key in _WRAPPERS:
-        if isinstance(state.get(key), Mapping):
-            state = state[key]
-            break
-    state = dict(state)
-    if state and all(k.startswith("module.") for k in state):
-        state = {k[len("module.") :]: v for k, v in state.items()}
-    return state
+    return unwrap_state_dict(state, keys=_WRAPPERS)
 
 
 def detect_scheme(state: Mapping[str, Any]) -> str:

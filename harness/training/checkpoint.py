@@ -8,7 +8,6 @@ Everything stored is plain tensors / numbers / strings, so loading uses
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -16,20 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from jcsr_bench.atomic import atomic_write_with
 from jcsr_bench.errors import JcsrError
 
 
 def atomic_save(obj: Any, path: Path) -> None:
     """``torch.save`` to ``path`` atomically (tmp file in the same folder + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write_with(Path(path), lambda handle: torch.save(obj, handle))
 
 
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -17,7 +17,6 @@ batches an uninterrupted run draws.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from jcsr_bench.atomic import atomic_write, atomic_write_with
 from jcsr_bench.errors import DataError
 from jcsr_bench.identity import digest
+from jcsr_bench.lr import mod_crop
 from jcsr_bench.paths import cache_dir
 
 PAIRS_VERSION = 1  # bump when what is cached changes
@@ -54,11 +55,7 @@ def _safe(name: str) -> str:
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
     """Atomic ``np.save``: a crash never leaves a half-written array behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        np.save(handle, np.ascontiguousarray(array))
-    os.replace(tmp, path)
+    atomic_write_with(path, lambda handle: np.save(handle, np.ascontiguousarray(array)))
 
 
 class LazyArrays(Sequence):
@@ -91,19 +88,6 @@ def _npy_shape(path: Path) -> tuple[int, ...]:
 def _shapes(arrays: Sequence[np.ndarray]) -> list[tuple[int, ...]]:
     shapes = getattr(arrays, "shapes", None)
     return list(shapes) if shapes is not None else [tuple(a.shape) for a in arrays]
-
-
-def _write_json(path: Path, payload: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, path)
-
-
-def mod_crop(image: torch.Tensor, scale: int) -> torch.Tensor:
-    """Crop H and W down to multiples of ``scale`` (top-left anchored, as the evaluation)."""
-    h, w = image.shape[-2:]
-    return image[..., : h - h % scale, : w - w % scale]
 
 
 def reconstruct(codec: Any, image: torch.Tensor, quality: Any) -> torch.Tensor:
@@ -172,7 +156,7 @@ def prepare_pairs(
         names = _materialise(dataset, dirs, targets, codec, scale, kernel, device, limit,
                              progress)
         for folder in (dirs.hr, *targets.values()):
-            _write_json(folder / manifest_key, names)
+            atomic_write(folder / manifest_key, json.dumps(names, indent=1))
     hr = LazyArrays([dirs.hr / f"{_safe(n)}.npy" for n in names])
     out: dict[Any, PairSet] = {}
     for quality, folder in targets.items():

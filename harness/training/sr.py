@@ -407,11 +407,9 @@ def _check_qualities(codec_name: str, codec: Any, qualities: Sequence[Any] | Non
 
 
 def _write_sidecar(path: Path, payload: dict[str, Any]) -> None:
-    import os
+    from jcsr_bench.atomic import atomic_write
 
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(payload, indent=2, sort_keys=True, default=str))
 
 
 def train_sr(
