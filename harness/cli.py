@@ -291,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fine-tune an adaptive SR model per codec quality (baseline 2)")
     p.add_argument("--sr", required=True, help="an SR instance with an `adapt` section")
     p.add_argument("--codec", required=True, help="codec instance")
-    p.add_argument("--dataset", default="df2k", help="training dataset (default df2k)")
+    p.add_argument("--dataset", help="training dataset (default: the adapt section's "
+                   "`dataset`, else df2k)")
     p.add_argument("--qualities", help="e.g. '1..8' (default: the codec's ladder)")
     p.add_argument("--steps", type=int, help="training steps per quality")
     p.add_argument("--batch", type=int, help="batch size")

@@ -439,6 +439,13 @@ def train_sr(
 
     instance, component, adapt = _adaptive(registry, sr)
     config = resolve_config(adapt, steps=steps, batch=batch, patch=patch, seed=seed)
+    recipe = resolve_config(adapt)
+    changed = [k for k in ("steps", "batch", "patch", "seed") if config[k] != recipe[k]]
+    if changed:  # the store is keyed by the instance's adapt section, not by overrides
+        log(f"note: {', '.join(f'--{k} {config[k]}' for k in changed)} differ from "
+            f"sr.{sr}'s adapt section; the checkpoints take that instance's place in the "
+            "trained-weights store (the sidecar records the settings used). Define "
+            "another instance in a registry to keep both.")
     codec_component = registry.build("codecs", codec)
     wanted = _check_qualities(codec, codec_component, qualities)
     adapt_identity = component.adapt_identity
