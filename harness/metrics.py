@@ -1,9 +1,11 @@
 """Image-quality functions, exactly as DESIGN.md's "Metric conventions" define them.
 
 Inputs are 8-bit RGB images (``torch.uint8``, ``[3, H, W]``) of the same shape; the
-functions are pure (no state, no device), computed in float64 where that matters.
+functions are pure (no state, no device).
 
-- ``psnr_rgb``: data range 255, MSE over every RGB sample of one image (CompressAI).
+- ``psnr_rgb``: data range 255, MSE over every RGB sample of one image, computed with
+  CompressAI's evaluator's own float32 arithmetic so that the numbers equal its numbers
+  bit for bit (the exact float64 value differs by < 3e-6 dB: float32 rounding).
 - ``psnr_y``: BT.601 luma in the 16-235 range (``Y = 16 + (65.481 R + 128.553 G +
   24.966 B) / 255``, not rounded, as BasicSR), ``border`` pixels cropped at each side.
 - ``ms_ssim_rgb``: pytorch-msssim, data range 255, linear; 5 scales need a short side
@@ -25,14 +27,10 @@ BT601_Y = (65.481, 128.553, 24.966)
 
 
 def _check_pair(reference: torch.Tensor, test: torch.Tensor) -> None:
-    import torch
+    from jcsr_bench.images import check_image
 
-    for what, image in (("reference", reference), ("test", test)):
-        if not isinstance(image, torch.Tensor) or image.dtype != torch.uint8:
-            raise TypeError(f"{what} image must be a torch.uint8 tensor, got "
-                            f"{getattr(image, 'dtype', type(image).__name__)}")
-        if image.ndim != 3 or image.shape[0] != 3:
-            raise ValueError(f"{what} image must have shape [3, H, W], got {list(image.shape)}")
+    check_image(reference, "reference image")
+    check_image(test, "test image")
     if reference.shape != test.shape:
         raise ValueError(
             f"reference {list(reference.shape)} and test {list(test.shape)} differ in size"
@@ -46,13 +44,15 @@ def _psnr_from_sse(sse: float, count: int, peak: float = 255.0) -> float:
 
 
 def psnr_rgb(reference: torch.Tensor, test: torch.Tensor) -> float:
-    """PSNR in dB over all RGB samples, data range 255 (exact integer squared error)."""
+    """PSNR in dB over all RGB samples, data range 255, as CompressAI's evaluator computes
+    it: ``20 log10(255) - 10 log10(mean((a - b)^2))`` on float32 tensors."""
     _check_pair(reference, test)
     import torch
 
-    diff = reference.to(torch.int64) - test.to(torch.int64)
-    sse = int((diff * diff).sum())
-    return _psnr_from_sse(float(sse), diff.numel())
+    mse = (reference.float() - test.float()).pow(2).mean()
+    if mse.item() == 0:
+        return math.inf
+    return (20 * math.log10(255) - 10 * torch.log10(mse)).item()
 
 
 def rgb_to_y(image: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ class PSNRRGB:
 
     name = "psnr-rgb"
     higher_is_better = True
-    identity = make_identity("metric:psnr-rgb", range=255, v=1)
+    identity = make_identity("metric:psnr-rgb", range=255, arithmetic="float32-compressai", v=2)
 
     def compute(self, reference, test) -> float:
         return metrics.psnr_rgb(reference, test)

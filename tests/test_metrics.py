@@ -11,6 +11,7 @@ from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio
 
 from jcsr_bench import NotApplicable
+from jcsr_bench.errors import DataError
 from jcsr_bench.metrics import ms_ssim_rgb, psnr_rgb, psnr_y
 from jcsr_bench.plugins.metrics import MSSSIMRGB, PSNRRGB, PSNRY
 from jcsr_bench.testing import sample_image
@@ -31,7 +32,8 @@ def test_psnr_rgb_matches_skimage(amount):
     ref = sample_image(48, 80, seed=3)
     test = _noisy(ref, amount)
     expected = peak_signal_noise_ratio(_hwc(ref), _hwc(test), data_range=255)
-    assert psnr_rgb(ref, test) == pytest.approx(expected, abs=1e-9)
+    # float32 arithmetic, as CompressAI's evaluator: within float32 rounding of exact
+    assert psnr_rgb(ref, test) == pytest.approx(expected, abs=5e-6)
     assert PSNRRGB().compute(ref, test) == psnr_rgb(ref, test)
 
 
@@ -87,7 +89,24 @@ def test_bad_inputs_are_clear_errors():
     ref = sample_image(16, 16)
     with pytest.raises(ValueError, match="differ in size"):
         psnr_rgb(ref, sample_image(16, 20))
-    with pytest.raises(TypeError, match="uint8"):
+    with pytest.raises(DataError, match="uint8"):
         psnr_rgb(ref.float(), ref)
     with pytest.raises(ValueError, match="border"):
         PSNRY(border=-1)
+
+
+def test_psnr_rgb_equals_compressai_evaluator_bit_for_bit():
+    import io
+
+    from compressai.utils.eval_model.__main__ import psnr as compressai_psnr
+    from PIL import Image
+    from skimage import data
+
+    photo = np.ascontiguousarray(data.astronaut()[:256, :320])
+    for quality in (5, 50, 90):
+        buffer = io.BytesIO()
+        Image.fromarray(photo).save(buffer, "JPEG", quality=quality)
+        decoded = np.asarray(Image.open(buffer).convert("RGB")).copy()
+        ref, test = (torch.from_numpy(a).permute(2, 0, 1).contiguous() for a in (photo, decoded))
+        expected = compressai_psnr(ref[None].float(), test[None].float()).item()
+        assert psnr_rgb(ref, test) == expected
