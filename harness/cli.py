@@ -131,6 +131,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         train=args.train,
         anchor=args.anchor,
+        sr_options={"tile": args.tile, "tile_overlap": args.tile_overlap,
+                    "precision": args.precision},
     )
     return summary.exit_code
 
@@ -260,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", action="store_true",
                    help="train missing adaptive SR models (baseline 2) first")
     p.add_argument("--anchor", help="leaderboard anchor as codec+sr (default: the suite's)")
+    p.add_argument("--tile", type=int, metavar="N",
+                   help="SR inference on N x N LR tiles (bounds memory; 0 = whole image)")
+    p.add_argument("--tile-overlap", type=int, metavar="N", help="tile overlap (default 16)")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"],
+                   help="SR inference precision (default fp32; bf16/fp16 on CUDA)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("leaderboard", parents=[common],

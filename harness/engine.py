@@ -190,6 +190,12 @@ class Engine:
             self.skipped.append(Skipped(SINGULAR.get(kind, kind), name, _one_line(exc)))
             return None
 
+    def declared(self, kind: str, name: str, options: dict[str, Any]) -> dict[str, Any]:
+        """The run-level ``options`` that ``name``'s type declares in its params schema."""
+        instance = self.registry.resolve(kind, name)
+        schema = self.registry.manager.get(kind, instance.type).params or {}
+        return {k: v for k, v in options.items() if k in schema}
+
     def build_metrics(self) -> None:
         """Every registered metric type (built-in and third-party) plus registry instances."""
         manager = self.registry.manager
@@ -197,9 +203,9 @@ class Engine:
         names += [n for n in self.registry.instances("metrics") if n not in names]
         for name in names:
             instance = self.registry.resolve("metrics", name)
-            schema = manager.get("metrics", instance.type).params or {}
-            overrides = ({"border": self.scale}
-                         if "border" in schema and "border" not in instance.params else {})
+            overrides = {k: v for k, v in self.declared("metrics", name,
+                                                        {"border": self.scale}).items()
+                         if k not in instance.params}
             metric = self.build("metrics", name, False, **overrides)
             if metric is None:
                 continue
@@ -653,6 +659,7 @@ def run(
     dry_run: bool = False,
     train: bool = False,
     anchor: str | None = None,
+    sr_options: dict[str, Any] | None = None,
     progress: bool | None = None,
     stream: TextIO | None = None,
     cache_root: Path | None = None,
@@ -661,11 +668,14 @@ def run(
 
     With no suite and no lists the ``default`` suite runs and components whose weights
     are not available are skipped (listed with the remedy); explicitly requested ones
-    raise ``WeightsError`` before any compute. Returns a :class:`RunSummary`.
+    raise ``WeightsError`` before any compute. ``sr_options`` (``tile``,
+    ``tile_overlap``, ``precision``) go to the SR types that declare them. Returns a
+    :class:`RunSummary`.
     """
     from jcsr_bench.devices import describe_device, resolve_device
 
     started = time.perf_counter()
+    sr_options = {k: v for k, v in (sr_options or {}).items() if v is not None}
     stream = stream or sys.stdout
     chosen, selected, _ = _select(registry, suite, {"datasets": datasets,
                                                            "codecs": codecs, "sr": srs})
@@ -679,7 +689,8 @@ def run(
     for kind, items in selected.items():
         comps[kind] = []
         for name, explicit in items:
-            obj = engine.build(kind, name, explicit)
+            options = engine.declared(kind, name, sr_options) if kind == "sr" else {}
+            obj = engine.build(kind, name, explicit, **options)
             if obj is not None:
                 comps[kind].append(_Component(kind, name, obj, explicit))
     comps["codecs"] = [c for c in (_set_qualities(engine, c, qualities, chosen)

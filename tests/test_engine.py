@@ -531,3 +531,21 @@ def test_train_flag_trains_missing_adaptive_models_first(registry, tmp_path, mon
     summary = go(registry, tmp_path, codecs=["fa"], srs=["up-bright"], train=True)
     assert calls == [("up-bright", "fa", [1, 2], "cpu")]
     assert summary.exit_code == 0 and summary.computed == 6
+
+
+def test_sr_options_reach_the_types_that_declare_them(registry, tmp_path):
+    extra = tmp_path / "tiled.yaml"
+    extra.write_text("sr:\n  rrdb: {type: esrgan, arch: {num_feat: 8, num_block: 1, "
+                     "num_grow_ch: 4}}\n")
+    registry.add_file(extra)
+    plain = go(registry, tmp_path, "plain", codecs=["fa"], srs=["rrdb", "up"])
+    tiled = go(registry, tmp_path, "tiled", codecs=["fa"], srs=["rrdb", "up"],
+               sr_options={"tile": 4, "tile_overlap": 2, "precision": None})
+    assert plain.exit_code == tiled.exit_code == 0
+    rows = {r["sr"]: r for r in load_rows(tiled.db_path)}
+    by_plain = {r["sr"]: r for r in load_rows(plain.db_path)}
+    # the esrgan type takes the tile (a new identity, so new cells); fake-sr is untouched
+    assert rows["rrdb"]["cell_key"] != by_plain["rrdb"]["cell_key"]
+    assert rows["up"]["cell_key"] == by_plain["up"]["cell_key"]
+    assert rows["rrdb"]["values"]["psnr-rgb"] == pytest.approx(
+        by_plain["rrdb"]["values"]["psnr-rgb"], abs=0.05)
