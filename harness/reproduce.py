@@ -122,18 +122,20 @@ def _add_registry(registry: Any, path: Path, sr_entries: dict[str, dict[str, Any
 
 def _train_models(registry: Any, budget: Budget, codec: str, qualities: list[Any],
                   seeds: Sequence[int], work: Path, device: str, progress: bool,
-                  log: Callable[..., Any]) -> dict[int, tuple[str, str]]:
+                  log: Callable[..., Any]) -> tuple[dict[int, tuple[str, str]], list[Any]]:
     """Train B1 (clean LR) and B2 (decoded LR, per quality) for each seed; return the
-    SR instance names ``{seed: (b1, b2)}``."""
+    SR instance names ``{seed: (b1, b2)}`` and every ``TrainResult``."""
     from jcsr_bench.training.sr import train_sr
 
     names: dict[int, tuple[str, str]] = {}
+    results: list[Any] = []
     for seed in seeds:
         if budget.arch is None:  # full budget: the published B1 and the registry's B2
             names[seed] = ("esrgan-b1", "esrgan-b2")
             log(f"training esrgan-b2 for {codec} at {qualities} on {budget.train}")
-            train_sr(registry, "esrgan-b2", codec, budget.train, qualities, device=device,
-                     seed=seed, only_missing=True, progress=progress, log=log)
+            results += train_sr(registry, "esrgan-b2", codec, budget.train, qualities,
+                                device=device, seed=seed, only_missing=True,
+                                progress=progress, log=log)
             continue
         b1_adapt = {**budget.b1, "dataset": budget.train, "seed": seed}
         # The B1 name carries its config's hash: B2's identity names its init by name,
@@ -145,16 +147,21 @@ def _train_models(registry: Any, budget: Budget, codec: str, qualities: list[Any
         log(f"seed {seed}: training B1 on clean LR of {budget.train}")
         (b1_result,) = train_sr(registry, b1_train, "png", budget.train, [6], device=device,
                                 only_missing=True, progress=progress, log=log)
+        results.append(b1_result)
         b2_adapt = {**budget.b2, "init": b1, "dataset": budget.train, "seed": seed}
         _add_registry(registry, work / f"registry-b2-{tag}.yaml", {
             b1: {"type": "esrgan", "weights": str(b1_result.checkpoint)},
             b2: {"type": "esrgan", "arch": budget.arch, "adapt": b2_adapt},
         })
         log(f"seed {seed}: fine-tuning B2 on {codec} at qualities {qualities}")
-        train_sr(registry, b2, codec, budget.train, qualities, device=device,
-                 only_missing=True, progress=progress, log=log)
+        results += train_sr(registry, b2, codec, budget.train, qualities, device=device,
+                            only_missing=True, progress=progress, log=log)
         names[seed] = (b1, b2)
-    return names
+    interrupted = [r for r in results if r.status == "interrupted"]
+    if interrupted:
+        raise JcsrError(f"training was interrupted ({interrupted[0].checkpoint}); run the "
+                        "same command again to resume it")
+    return names, results
 
 
 def _bd(anchor: Curve, test: Curve, kind: str, metric: str, method: str) -> float | str:
@@ -177,15 +184,17 @@ def _bd(anchor: Curve, test: Curve, kind: str, metric: str, method: str) -> floa
 
 def _compare(curves: dict[str, Curve], names: dict[int, tuple[str, str]],
              method: str) -> list[Comparison]:
-    b2_vs_b1 = Comparison("B2", "B1")
-    b1_vs_bicubic = Comparison("B1", "bicubic")
+    comparisons = [Comparison("B2", "B1"), Comparison("B1", "bicubic"),
+                   Comparison("B2", "bicubic")]
     for _seed, (b1, b2) in sorted(names.items()):
-        for comparison, anchor, test in ((b2_vs_b1, b1, b2), (b1_vs_bicubic, "bicubic", b1)):
+        sr = {"B1": b1, "B2": b2, "bicubic": "bicubic"}
+        for comparison in comparisons:
             comparison.per_seed.append({
-                title: _bd(curves[anchor], curves[test], kind, metric, method)
+                title: _bd(curves[sr[comparison.anchor]], curves[sr[comparison.test]], kind,
+                           metric, method)
                 for title, kind, metric in COLUMNS
             })
-    return [b2_vs_b1, b1_vs_bicubic]
+    return comparisons
 
 
 def _summary(values: list[float | str], unit_digits: int) -> str:
@@ -219,7 +228,7 @@ def _model_size(arch: dict[str, Any] | None) -> str:
 def render_table(*, budget: Budget, codec: str, qualities: list[Any],
                  comparisons: list[Comparison], seeds: Sequence[int], model: str,
                  method: str, seconds: float, device: str, test_images: int,
-                 train_images: str) -> str:
+                 train_images: str, trained_here: int, trained_total: int) -> str:
     """The paper-style Markdown table with the full statement of the setting."""
     from tabulate import tabulate
 
@@ -251,7 +260,9 @@ def render_table(*, budget: Budget, codec: str, qualities: list[Any],
         f"- Seeds: {', '.join(str(s) for s in seeds)}; mean ± sample standard deviation.",
         f"- BD method: {method} on log10(bpp), bpp = bits / HR pixels; MS-SSIM in dB "
         "(-10·log10(1 - MS-SSIM)); negative BD-rate = the first model needs fewer bits.",
-        f"- Time taken: {seconds / 60:.1f} min on {device}; jcsr-bench {__version__}.",
+        f"- Time taken: {seconds / 60:.1f} min on {device}, training {trained_here} of the "
+        f"{trained_total} models in that time (the rest came from the trained-weights "
+        f"store); jcsr-bench {__version__}.",
         "",
         tabulate(rows, headers=headers, tablefmt="pipe", disable_numparse=True),
         "",
@@ -293,8 +304,8 @@ def reproduce(
     codec_component = registry.build("codecs", codec)
     qualities = _qualities(spec, codec, codec_component)
     work = work or cache_dir() / "reproduce" / f"{codec}-{budget}"
-    names = _train_models(registry, spec, codec, qualities, seed_list, work, device,
-                          progress, log)
+    names, trained = _train_models(registry, spec, codec, qualities, seed_list, work,
+                                   device, progress, log)
     srs = ["bicubic", *dict.fromkeys(n for pair in names.values() for n in pair)]
     summary = engine.run(registry=registry, datasets=[spec.test], codecs=[codec], srs=srs,
                          qualities=qualities, limit=spec.test_limit, device=device,
@@ -319,6 +330,7 @@ def reproduce(
         seconds=seconds, device=describe_device(resolve_device(device)),
         test_images=meta["datasets"].get(spec.test, {}).get("images", 0),
         train_images=train_images or spec.train,
+        trained_here=sum(r.status == "done" for r in trained), trained_total=len(trained),
     ) + f"\nRD plots (seed {seed_list[0]}): "
         + ", ".join(f"[{p.name}]({p.name})" for p in plots if p.suffix == ".png") + "\n")
     log(f"wrote {table}")

@@ -19,9 +19,10 @@ def run_toy(tmp_path, monkeypatch, cache):
 def test_toy_protocol_trains_evaluates_and_writes_the_table(tmp_path, monkeypatch):
     first = run_toy(tmp_path, monkeypatch, "a")
     text = first.table.read_text()
-    for needle in ("B2 vs B1", "B1 vs bicubic", "BD-Rate PSNR (%)", "BD-MS-SSIM (dB)",
+    for needle in ("B2 vs B1", "B1 vs bicubic", "B2 vs bicubic", "BD-Rate PSNR (%)", "BD-MS-SSIM (dB)",
                    "samples-train", "samples-test", "-23.33", "Time taken", "Seeds: 0"):
         assert needle in text
+    assert "training 3 of the 3 models" in text  # B1 + B2 at two qualities
     assert {p.suffix for p in first.plots} == {".png", ".svg"}
     for comparison in first.comparisons:
         (values,) = comparison.per_seed
@@ -30,6 +31,10 @@ def test_toy_protocol_trains_evaluates_and_writes_the_table(tmp_path, monkeypatc
     # From scratch in a fresh cache, the same seed gives the same numbers (CPU).
     again = run_toy(tmp_path, monkeypatch, "b")
     assert [c.per_seed for c in again.comparisons] == [c.per_seed for c in first.comparisons]
+    # A second run reuses every trained model and stored cell.
+    cached = run_toy(tmp_path, monkeypatch, "b")
+    assert "training 0 of the 3 models" in cached.table.read_text()
+    assert [c.per_seed for c in cached.comparisons] == [c.per_seed for c in first.comparisons]
 
 
 def test_splits_are_disjoint_and_photos_only():
