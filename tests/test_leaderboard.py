@@ -311,3 +311,15 @@ def test_rerender_from_store_is_byte_identical(tmp_path):
     assert column(table, "BD-Rate PSNR (%)")[1] == f"{bd_rate(R1, Q1, R2, Q2):+.2f}"
     flipped = leaderboard_from_store(tmp_path, anchor="bmshj+esrgan-b2")
     assert column(tables(flipped)[0], "Combination")[0] == "bmshj+esrgan-b2"
+
+
+def test_header_lists_what_the_run_could_not_evaluate():
+    curves = [Curve("d", "jpeg", "bicubic", [Point(q, {"bpp": 0.1 * q, "psnr-rgb": 30.0 + q})
+                                             for q in (1, 2, 3)])]
+    meta = {"skipped": [{"kind": "codec", "name": "bmshj", "reason": "missing weights: q1 /x"},
+                        {"kind": "codec", "name": "bmshj", "reason": "missing weights: q2 /y"},
+                        {"kind": "sr", "name": "esrgan-b1", "reason": "missing weights: /z"}]}
+    text = render_leaderboard(curves, meta, anchor=("jpeg", "bicubic"))
+    expected = "- Not evaluated: codec bmshj (missing weights), sr esrgan-b1 (missing weights)\n"
+    assert expected in text
+    assert "/x" not in text and "/z" not in text

@@ -19,8 +19,9 @@ def run_toy(tmp_path, monkeypatch, cache):
 def test_toy_protocol_trains_evaluates_and_writes_the_table(tmp_path, monkeypatch):
     first = run_toy(tmp_path, monkeypatch, "a")
     text = first.table.read_text()
-    for needle in ("B2 vs B1", "B1 vs bicubic", "B2 vs bicubic", "BD-Rate PSNR (%)", "BD-MS-SSIM (dB)",
-                   "samples-train", "samples-test", "-23.33", "Time taken", "Seeds: 0"):
+    for needle in ("B2 vs B1", "B1 vs bicubic", "B2 vs bicubic", "BD-Rate PSNR (%)",
+                   "BD-MS-SSIM (dB)", "samples-train", "samples-test", "-23.33", "Time taken",
+                   "Seeds: 0"):
         assert needle in text
     assert "training 3 of the 3 models" in text  # B1 + B2 at two qualities
     assert {p.suffix for p in first.plots} == {".png", ".svg"}

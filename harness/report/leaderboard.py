@@ -197,9 +197,16 @@ def _header(title: str, meta: Mapping, method: str, anchor_text: str, datasets: 
         f"- Metric conventions: {escape(meta.get('metric_conventions') or DEFAULT_CONVENTIONS)}",
         f"- Device: {escape(meta.get('device', 'unknown'))}",
         f"- Date: {escape(meta.get('date', 'unknown'))}",
-        "",
     ]
-    return lines
+    # what the run could not evaluate, e.g. weights missing offline (the remedy, with
+    # local paths, is in the run's summary; the table stays machine-independent)
+    skipped = dict.fromkeys(
+        f"{s.get('kind', '?')} {s.get('name', '?')} ({str(s.get('reason', '')).split(':')[0]})"
+        for s in meta.get("skipped") or []
+    )
+    if skipped:
+        lines.append(f"- Not evaluated: {escape(', '.join(skipped))}")
+    return [*lines, ""]
 
 
 def _datasets(curves: Sequence[Curve]) -> list[str]:
