@@ -105,7 +105,7 @@ def test_run_uses_the_checkpoint_of_each_quality(setup, tmp_path):
         hr = load_image(root / f"{row['image']}.png").double()
         level = 0.0 if row["quality"] == "10" else 255.0
         expected = 10 * math.log10(255**2 / (hr - level).pow(2).mean().item())
-        assert float(row["psnr-rgb"]) == pytest.approx(expected, abs=1e-6), row
+        assert float(row["psnr-rgb"]) == pytest.approx(expected, abs=1e-5), row  # float32 PSNR
 
 
 def test_run_train_trains_missing_checkpoints_first(setup, tmp_path):
