@@ -689,7 +689,12 @@ def run(
     for kind, items in selected.items():
         comps[kind] = []
         for name, explicit in items:
-            options = engine.declared(kind, name, sr_options) if kind == "sr" else {}
+            options = {}
+            if kind == "sr":  # a type with a `scale` parameter follows the run's scale
+                instance = registry.resolve("sr", name)
+                options = {k: v for k, v in engine.declared("sr", name, {"scale": scale}).items()
+                           if k not in instance.params}
+                options.update(engine.declared("sr", name, sr_options))
             obj = engine.build(kind, name, explicit, **options)
             if obj is not None:
                 comps[kind].append(_Component(kind, name, obj, explicit))

@@ -549,3 +549,13 @@ def test_sr_options_reach_the_types_that_declare_them(registry, tmp_path):
     assert rows["up"]["cell_key"] == by_plain["up"]["cell_key"]
     assert rows["rrdb"]["values"]["psnr-rgb"] == pytest.approx(
         by_plain["rrdb"]["values"]["psnr-rgb"], abs=0.05)
+
+
+def test_classical_sr_follows_the_run_scale(registry, tmp_path):
+    summary = go(registry, tmp_path, codecs=["fa"], srs=["bicubic", "lanczos"], scale=2)
+    assert summary.exit_code == 0, summary.failed
+    rows = load_rows(summary.db_path)
+    assert {r["sr"] for r in rows} == {"bicubic", "lanczos"}
+    for row in rows:  # codec input is the x2-down image; scores are at HR size
+        assert row["values"]["bpp_lr"] == pytest.approx(row["values"]["bits"] / (20 * 28))
+        assert row["values"]["bpp"] == pytest.approx(row["values"]["bits"] / (40 * 56))
