@@ -338,9 +338,13 @@ class KodakDataset(ImageFilesDataset):
 
 DIV2K_SPLITS = {"train": range(1, 801), "valid": range(801, 901)}
 DIV2K_URL = "https://data.vision.ee.ethz.ch/cvl/DIV2K/{archive}"
-#: SHA-256 of the official archives (``DIV2K_valid_HR.zip`` ...). Not pinned yet (see
-#: KODAK_SHA256); until filled in, download and unzip the archives yourself.
-DIV2K_SHA256: dict[str, str] = {}
+#: SHA-256 of the official archives, as TensorFlow Datasets records them
+#: (``tensorflow_datasets/url_checksums/div2k.txt``: 3,530,603,713 and 448,993,893
+#: bytes). The ``X4`` LR archives are not pinned: without them, LR is generated.
+DIV2K_SHA256: dict[str, str] = {
+    "DIV2K_train_HR.zip": "9d0b9c463f6e35b6c62cc6a930ee2224f670b34c1df841a57670f9acf0f6c335",
+    "DIV2K_valid_HR.zip": "20dd31fd84d777bc1cf5d6b7654a3f569c0aec74458ae094122ad1d0489900fc",
+}
 
 
 def _missing_ids(folder: Path, names: Sequence[str], suffix: str = ".png") -> list[str]:
@@ -356,9 +360,9 @@ class DIV2KDataset(ImageFilesDataset):
     ``split``: ``train`` (0001-0800) or ``valid`` (0801-0900, the paper's 100 images).
     With ``official_lr``, :meth:`lr_image` serves
     ``<root>/DIV2K_<split>_LR_bicubic/X<s>/<id>x<s>.png`` when present (made with MATLAB
-    bicubic); those files then enter the identity. ``download`` unpacks the official
-    archives (``DIV2K_<split>_HR.zip``, ``DIV2K_<split>_LR_bicubic_X4.zip``) with
-    verified downloads once their checksums are pinned.
+    bicubic); those files then enter the identity. ``download`` fetches the official
+    ``DIV2K_<split>_HR.zip`` (SHA-256 pinned, verified) and unpacks it safely; the X4 LR
+    archive is fetched too once its checksum is pinned.
     """
 
     label = "div2k"
@@ -379,7 +383,8 @@ class DIV2KDataset(ImageFilesDataset):
                   f"https://data.vision.ee.ethz.ch/cvl/DIV2K/ and unzip into {path}")
         missing = _missing_ids(hr_dir, ids)
         if missing and download:
-            _fetch_archives(archives, DIV2K_SHA256, DIV2K_URL, path, "div2k", manual)
+            pinned = [a for a in archives if a in DIV2K_SHA256]  # the HR archive at least
+            _fetch_archives(pinned, DIV2K_SHA256, DIV2K_URL, path, "div2k", manual)
             missing = _missing_ids(hr_dir, ids)
         if missing:
             state = "folder not found" if not hr_dir.is_dir() else (
