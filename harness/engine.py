@@ -905,9 +905,17 @@ def _print_summary(output: Path, cells: list, summary: RunSummary, stream: TextI
         print(tabulate(rows, headers=["dataset", "codec+sr", "points", "images", "bpp",
                                       "psnr-rgb (dB)", "ms-ssim-rgb"]), file=stream)
     if summary.skipped:
-        print("\nskipped:", file=stream)
+        print("\nskipped (not evaluated):", file=stream)
+        grouped: dict[tuple[str, str], list[str]] = {}
         for s in summary.skipped:
-            print(f"  {s.kind} {s.name}: {s.reason}", file=stream)
+            grouped.setdefault((s.kind, s.name), []).append(s.reason)
+        for (kind, name), reasons in grouped.items():
+            if len(reasons) == 1:
+                print(f"  {kind} {name}: {reasons[0]}", file=stream)
+                continue
+            print(f"  {kind} {name}:", file=stream)
+            for reason in reasons:
+                print(f"    - {reason}", file=stream)
     if summary.failed:
         print(f"\nfailed cells ({len(summary.failed)}):", file=stream)
         for f in summary.failed[:20]:
