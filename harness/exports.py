@@ -11,11 +11,11 @@ from __future__ import annotations
 import csv
 import json
 import math
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from jcsr_bench.identity import safe_filename
 from jcsr_bench.results import Curve
 
 # jcsr-bench metric name -> CompressAI results key (timings use CompressAI's names)
@@ -32,11 +32,6 @@ COMPRESSAI_KEYS = {
 }
 FIRST_COLUMNS = ["bits", "bpp", "bpp_lr", "psnr-rgb", "psnr-y", "ms-ssim-rgb",
                  "encode_s", "decode_s", "sr_s"]
-
-
-def safe_name(text: str) -> str:
-    """A file-name-safe version of a combination label."""
-    return re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("._") or "_"
 
 
 def _json_value(value: float | None) -> float | None:
@@ -74,7 +69,7 @@ def write_compressai_json(curves: Iterable[Curve], out_dir: Path,
     """``out_dir/<dataset>/<codec>+<sr>.json`` per curve; returns the files written."""
     paths = []
     for curve in curves:
-        path = Path(out_dir) / safe_name(curve.dataset) / f"{safe_name(curve.label)}.json"
+        path = Path(out_dir) / safe_filename(curve.dataset) / f"{safe_filename(curve.label)}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         text = f"{description}; " if description else ""
         payload = compressai_json(curve, f"{text}dataset {curve.dataset}, codec {curve.codec}, "

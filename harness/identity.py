@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 
@@ -30,3 +31,16 @@ def digest(value: Any, length: int = 16) -> str:
 def make_identity(kind: str, **fields: Any) -> str:
     """``"<kind>:<hash of fields>"``: readable prefix, exact over every field."""
     return f"{kind}:{digest(fields)}"
+
+
+def safe_filename(text: str, max_length: int = 60) -> str:
+    """A file-name-safe form of a name that may come from a user registry or plugin.
+
+    Letters, digits and ``. _ + -`` pass; anything else (path separators, ``..``) is
+    replaced, and a name that had to change gets a short hash, so two names never share
+    a file.
+    """
+    slug = re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("._-")[:max_length]
+    if slug != text or not slug:
+        slug = f"{slug}-{digest(text, 8)}".lstrip("-")
+    return slug

@@ -10,21 +10,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jcsr_bench.identity import digest
+from jcsr_bench.identity import digest, safe_filename
 from jcsr_bench.paths import trained_dir
-
-
-def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
 def checkpoint_path(adapt_identity: str, codec_identity: str, quality: object) -> Path:
     """Where the adapted SR weights for (adaptation, codec, quality) live."""
     return (
         trained_dir()
-        / _safe(adapt_identity)
+        / safe_filename(adapt_identity)
         / digest(codec_identity)
-        / f"q{_safe(str(quality))}.pth"
+        / f"q{safe_filename(str(quality))}.pth"
     )
 
 

@@ -8,11 +8,10 @@ made reproducible (fixed hash salt, no date), so re-rendering gives the same fil
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from jcsr_bench.identity import safe_filename
 from jcsr_bench.report.leaderboard import rd_series, spec
 from jcsr_bench.results import Curve
 
@@ -23,17 +22,6 @@ _MARKERS = ("o", "s", "^", "v", "D", "P", "X", "<", ">", "h")
 _STYLES = ("-", "--", "-.", ":")
 # Reproducible SVG (fixed ids), text kept as text (searchable, smaller files).
 _RC = {"svg.hashsalt": "jcsr-bench", "svg.fonttype": "none", "font.size": 10}
-
-
-def _slug(text: str) -> str:
-    """A file-name-safe form of a name (it may come from a user registry).
-
-    Names that had to be changed get a short hash, so two names never share a file.
-    """
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")[:60]
-    if slug != text:
-        slug = f"{slug}-{hashlib.sha256(text.encode()).hexdigest()[:8]}".lstrip("-")
-    return slug
 
 
 def _text(label: str) -> str:
@@ -108,7 +96,7 @@ def plot_rd(
                 ax.grid(True, alpha=0.3)
                 if group:
                     ax.legend(loc="lower right", fontsize=8)
-                base = f"rd-{_slug(dataset)}-{_slug(metric)}"
+                base = f"rd-{safe_filename(dataset)}-{safe_filename(metric)}"
                 png, svg = out / f"{base}.png", out / f"{base}.svg"
                 fig.savefig(png, format="png", metadata={"Software": None})
                 fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})

@@ -557,9 +557,9 @@ def visual_command(*, results: Path, image: str, qualities: list | None,
     chosen quality a row (see the module docstring for defaults and recomputation).
     """
     from jcsr_bench.devices import resolve_device
+    from jcsr_bench.identity import safe_filename
     from jcsr_bench.lr import mod_crop
     from jcsr_bench.metrics import psnr_rgb
-    from jcsr_bench.report.plots import _slug
 
     cells, runs, meta = _read_store(Path(results))
     dataset, name = _find_image(cells, image)
@@ -622,7 +622,8 @@ def visual_command(*, results: Path, image: str, qualities: list | None,
                 "second best per quality; crops enlarged with nearest neighbour; run device: "
                 f"{device_text}")
     fig = render_grid(hr, box, rows, title=title, footnote=footnote)
-    target = Path(output) if output is not None else Path(results) / f"visual-{_slug(name)}.png"
+    target = (Path(output) if output is not None
+              else Path(results) / f"visual-{safe_filename(name)}.png")
     path = save_figure(fig, target)
     print(path)
     return 0

@@ -27,7 +27,7 @@ import torch
 
 from jcsr_bench.atomic import atomic_write, atomic_write_with
 from jcsr_bench.errors import DataError
-from jcsr_bench.identity import digest
+from jcsr_bench.identity import digest, safe_filename
 from jcsr_bench.lr import mod_crop
 from jcsr_bench.paths import cache_dir
 
@@ -47,10 +47,6 @@ class PairSet:
 
     def __len__(self) -> int:
         return len(self.names)
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) + "-" + digest(name, 8)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -157,10 +153,10 @@ def prepare_pairs(
                              progress)
         for folder in (dirs.hr, *targets.values()):
             atomic_write(folder / manifest_key, json.dumps(names, indent=1))
-    hr = LazyArrays([dirs.hr / f"{_safe(n)}.npy" for n in names])
+    hr = LazyArrays([dirs.hr / f"{safe_filename(n)}.npy" for n in names])
     out: dict[Any, PairSet] = {}
     for quality, folder in targets.items():
-        lr = LazyArrays([folder / f"{_safe(n)}.npy" for n in names])
+        lr = LazyArrays([folder / f"{safe_filename(n)}.npy" for n in names])
         ident = {**dirs.base, "codec": codec_identity if quality is not None else None,
                  "quality": None if quality is None else str(quality), "limit": limit}
         out[quality] = PairSet(list(names), lr, hr, scale, digest(ident),
@@ -181,7 +177,7 @@ def _complete_names(hr_dir: Path, manifest: str, folders: Any) -> list[str] | No
         return None
     names = lists[0]
     for folder in (hr_dir, *folders):
-        if not all((folder / f"{_safe(n)}.npy").is_file() for n in names):
+        if not all((folder / f"{safe_filename(n)}.npy").is_file() for n in names):
             return None
     return names
 
@@ -204,7 +200,7 @@ def _materialise(dataset, dirs, targets, codec, scale, kernel, device, limit, pr
             name = str(name)
             if name in names:
                 raise DataError(f"dataset {dataset.identity!r} yields the name {name!r} twice")
-            file = f"{_safe(name)}.npy"
+            file = f"{safe_filename(name)}.npy"
             hr_path = dirs.hr / file
             hr = mod_crop(image, scale)
             if hr.shape[-1] < scale or hr.shape[-2] < scale:
