@@ -30,38 +30,17 @@ from typing import Any, Union
 from jcsr_bench import paths
 from jcsr_bench.atomic import atomic_write_with
 from jcsr_bench.errors import WeightsError
+from jcsr_bench.hashing import CHUNK, cached_sha256
+from jcsr_bench.hashing import sha256_file as sha256_file  # part of this module's API
 
 Source = Union[str, "os.PathLike[str]", Mapping[str, Any]]
 
 _HEX_SUFFIX = re.compile(r"-([0-9a-fA-F]{8,64})(?:\.[A-Za-z0-9]+)+$")
 _HEX = re.compile(r"^[0-9a-fA-F]{8,64}$")
 _SOURCE_KEYS = {"url", "sha256", "filename"}
-_CHUNK = 1 << 20
 
 
 # -- hashing ---------------------------------------------------------------------------
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Full hex SHA-256 of a file, streamed (weight files can be hundreds of MB)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-_HASH_CACHE: dict[tuple[str, int, int], str] = {}
-
-
-def _cached_sha256(path: Path) -> str:
-    """SHA-256 cached per (path, mtime, size): identities and checks do not rehash."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
-    digest = _HASH_CACHE.get(key)
-    if digest is None:
-        digest = _HASH_CACHE[key] = sha256_file(path)
-    return digest
 
 
 def file_identity(path: str | os.PathLike[str], length: int = 16) -> str:
@@ -69,7 +48,7 @@ def file_identity(path: str | os.PathLike[str], length: int = 16) -> str:
     p = Path(path).expanduser()
     if not p.is_file():
         raise WeightsError(f"weight file not found: {p}")
-    return _cached_sha256(p)[:length]
+    return cached_sha256(p)[:length]
 
 
 # -- sources ---------------------------------------------------------------------------
@@ -126,7 +105,7 @@ def normalize_source(source: Source) -> dict[str, Any]:
 
 
 def _check_hash(path: Path, expected: str, origin: str) -> None:
-    actual = _cached_sha256(path)
+    actual = cached_sha256(path)
     if not actual.startswith(expected):
         raise WeightsError(
             f"hash mismatch for {path}: expected SHA-256 {expected}..., got {actual}. "
@@ -219,7 +198,7 @@ def download(
                 total = int(response.headers.get("Content-Length") or 0) or None
                 bar = _progress_bar(total, dest.name, progress)
                 try:
-                    for chunk in iter(lambda: response.read(_CHUNK), b""):
+                    for chunk in iter(lambda: response.read(CHUNK), b""):
                         out.write(chunk)
                         h.update(chunk)
                         bar.update(len(chunk))

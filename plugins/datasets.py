@@ -32,10 +32,10 @@ from typing import Any
 import torch
 
 from jcsr_bench.errors import DataError
+from jcsr_bench.hashing import cached_sha256, sha256_file
 from jcsr_bench.identity import make_identity
 from jcsr_bench.images import LOADER_VERSION, load_image
 from jcsr_bench.suggest import did_you_mean
-from jcsr_bench.weights import sha256_file
 
 DATA_ROOT_ENV = "JCSR_BENCH_DATA_ROOT"
 DEFAULT_DATA_ROOT = "~/datasets"
@@ -148,7 +148,7 @@ class ImageFilesDataset:
         """Full SHA-256 of an image file's bytes (per-image identity), cached."""
         digest = self._hashes.get(name)
         if digest is None:
-            digest = self._hashes[name] = sha256_file(self.path(name))
+            digest = self._hashes[name] = cached_sha256(self.path(name), persist=True)
         return digest
 
     def _identity_fields(self) -> dict[str, Any]:

@@ -330,3 +330,25 @@ def test_registered_params_match_constructors():
         assert {"limit", "skip_bad"} <= set(params), name
     samples = registered["samples"][0](limit=2)
     assert len(samples) == 2
+
+
+def test_content_hashes_persist_across_processes(tmp_path):
+    """Dataset identities hash every file once; later runs read the on-disk cache."""
+    from jcsr_bench import hashing
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(folder / "a.png")
+    first = ds.FolderDataset(root=str(folder)).identity
+    hashing._MEMORY.clear()  # a new process: only the disk cache is left
+    calls = []
+    real = hashing.sha256_file
+    hashing.sha256_file = lambda p: calls.append(p) or real(p)
+    try:
+        assert ds.FolderDataset(root=str(folder)).identity == first
+        assert calls == []
+        Image.new("RGB", (9, 8), (99, 20, 30)).save(folder / "a.png")  # content changes
+        assert ds.FolderDataset(root=str(folder)).identity != first
+        assert len(calls) == 1
+    finally:
+        hashing.sha256_file = real
