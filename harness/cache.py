@@ -32,23 +32,22 @@ def default_root() -> Path:
 
 def encode_png(image: torch.Tensor) -> bytes:
     """Lossless PNG bytes of an 8-bit RGB ``[3, H, W]`` tensor (fast compression level)."""
-    from PIL import Image
+    from jcsr_bench.images import to_pil
 
-    array = image.detach().cpu().permute(1, 2, 0).contiguous().numpy()
     buffer = io.BytesIO()
-    Image.fromarray(array, mode="RGB").save(buffer, format="PNG", compress_level=1)
+    to_pil(image).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
 def decode_png(data: bytes) -> torch.Tensor:
     """The ``[3, H, W]`` uint8 tensor stored by :func:`encode_png`."""
     import numpy as np
-    import torch
     from PIL import Image
 
+    from jcsr_bench.images import from_numpy
+
     with Image.open(io.BytesIO(data)) as img:
-        array = np.asarray(img.convert("RGB"))
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+        return from_numpy(np.asarray(img.convert("RGB")))
 
 
 @dataclass

@@ -138,7 +138,7 @@ def from_numpy(array: np.ndarray) -> torch.Tensor:
         array = np.repeat(array[:, :, None], 3, axis=2)
     if array.ndim != 3 or array.shape[2] != 3:
         raise ValueError(f"expected an H x W or H x W x 3 array, got shape {array.shape}")
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+    return torch.from_numpy(np.array(array.transpose(2, 0, 1), order="C"))  # own copy
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:

@@ -9,7 +9,7 @@ from PIL import Image
 
 from jcsr_bench.errors import JcsrError
 from jcsr_bench.identity import make_identity
-from jcsr_bench.images import check_image
+from jcsr_bench.images import check_image, from_numpy, to_pil
 
 
 class _PillowSR:
@@ -27,12 +27,9 @@ class _PillowSR:
 
     def upscale(self, image: torch.Tensor) -> torch.Tensor:
         """uint8 ``[3, H, W]`` -> uint8 ``[3, scale*H, scale*W]``."""
-        check_image(image, "SR input")
-        h, w = image.shape[1:]
-        array = np.ascontiguousarray(image.cpu().permute(1, 2, 0).numpy())
-        pil = Image.fromarray(array)  # HxWx3 uint8 -> mode "RGB"
-        out = pil.resize((w * self.scale, h * self.scale), self.resample)
-        return torch.from_numpy(np.asarray(out).copy()).permute(2, 0, 1).contiguous()
+        h, w = check_image(image, "SR input").shape[1:]
+        out = to_pil(image).resize((w * self.scale, h * self.scale), self.resample)
+        return from_numpy(np.asarray(out))
 
     def to(self, device: object) -> _PillowSR:
         """Pillow runs on the CPU whatever the device."""

@@ -27,6 +27,7 @@ from PIL import Image, features
 
 from jcsr_bench.errors import DataError, JcsrError, RegistryError
 from jcsr_bench.identity import make_identity
+from jcsr_bench.images import check_image, from_numpy, to_numpy
 from jcsr_bench.suggest import did_you_mean
 
 _STEP5 = list(range(5, 100, 5))
@@ -161,12 +162,10 @@ class PillowCodec:
             raise DataError(
                 f"corrupt or truncated {self.format} payload ({len(data)} bytes): {exc}"
             ) from exc
-        return torch.from_numpy(rgb.copy()).permute(2, 0, 1).contiguous()
+        return from_numpy(rgb)
 
 
 def _to_numpy(image: Any) -> np.ndarray:
-    from jcsr_bench.images import check_image, to_numpy
-
     if min(check_image(image, "codec input").shape[1:]) < 1:
         raise DataError(f"cannot encode an empty image of shape {list(image.shape)}")
     return to_numpy(image)

@@ -116,7 +116,9 @@ def _hwc(image: Any):
     if isinstance(image, np.ndarray):
         array = image
     else:  # a torch tensor, [3, h, w]
-        array = image.detach().cpu().permute(1, 2, 0).numpy()
+        from jcsr_bench.images import to_numpy
+
+        array = to_numpy(image)
     array = np.asarray(array)
     if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
         raise ValueError(f"expected an 8-bit RGB image, got {array.dtype} {list(array.shape)}")
