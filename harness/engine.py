@@ -625,19 +625,12 @@ def _parse_anchor(anchor: str | None, suite: Any) -> tuple[str, str] | None:
 
 
 def _versions(manager: Any) -> tuple[dict[str, str], dict[str, str]]:
-    import importlib.metadata
-    import platform
+    from jcsr_bench.environment import versions
 
     plugins = {"jcsr-bench": __version__}
     for info in manager.plugins(include_builtins=False):
         plugins[info.distribution or info.name] = info.version
-    versions = {"python": platform.python_version()}
-    for dist in ("torch", "compressai", "numpy", "Pillow", "pytorch-msssim", "scipy"):
-        try:
-            versions[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            versions[dist] = "not installed"
-    return plugins, versions
+    return plugins, versions()
 
 
 # -- entry point ------------------------------------------------------------------------------
