@@ -133,6 +133,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         anchor=args.anchor,
         sr_options={"tile": args.tile, "tile_overlap": args.tile_overlap,
                     "precision": args.precision},
+        threads=args.threads,
+        executor=args.executor,
+        workers=args.workers,
+        threads_per_worker=args.threads_per_worker,
+        gpus_per_worker=args.gpus_per_worker,
+        ray_address=args.ray_address,
     )
     return summary.exit_code
 
@@ -267,6 +273,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile-overlap", type=int, metavar="N", help="tile overlap (default 16)")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"],
                    help="SR inference precision (default fp32; bf16/fp16 on CUDA)")
+    p.add_argument("--threads", type=int, metavar="N", help="torch threads of the local "
+                   "executor (default: $OMP_NUM_THREADS, else every usable core)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="where work units run: this process, or Ray tasks (default local)")
+    p.add_argument("--workers", type=int, metavar="N", help="Ray: units computed at once "
+                   "(default: the cluster's CPUs / --threads-per-worker)")
+    p.add_argument("--threads-per-worker", type=int, metavar="N",
+                   help="Ray: torch threads (and CPUs reserved) per worker (default: an equal "
+                   "share of the CPUs)")
+    p.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="F",
+                   help="Ray: GPUs per worker, fractions share one (e.g. 0.25; default 0 = "
+                   "CPU)")
+    p.add_argument("--ray-address", metavar="auto|HOST:PORT",
+                   help="Ray: a running cluster (default: start a local Ray)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("leaderboard", parents=[common],
