@@ -115,6 +115,7 @@ def run(
 
     started = time.perf_counter()
     stream = stream or sys.stdout
+    check_threads(threads, "--threads")
     settings = Settings(scale, kernel, limit, resolve_device(device), Path(output), overwrite,
                         fail_fast, cache_root)
     plan = make_plan(registry, settings, suite=suite,
@@ -135,7 +136,6 @@ def run(
     if plan.blocked:
         raise missing_error(plan.missing)
 
-    check_threads(threads, "--threads")
     runner = _executor(executor, threads, workers, threads_per_worker, gpus_per_worker,
                        ray_address)
     try:
