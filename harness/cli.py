@@ -26,24 +26,18 @@ def _split(value: str | None) -> list[str] | None:
 
 
 def _qualities(value: str | None) -> list[int | float | str] | None:
-    """'1,4,8' or '1..8' (inclusive) -> a list; numbers become numbers."""
-    if not value:
+    """``--qualities`` (see :mod:`jcsr_bench.qualities`); a repeated quality runs once,
+    with a note on stderr. ``None`` (not given) = each codec's ladder."""
+    if value is None:
         return None
-    out: list[int | float | str] = []
-    for part in value.split(","):
-        part = part.strip()
-        if ".." in part:
-            lo, hi = part.split("..", 1)
-            out.extend(range(int(lo), int(hi) + 1))
-        elif part:
-            try:
-                out.append(int(part))
-            except ValueError:
-                try:
-                    out.append(float(part))
-                except ValueError:
-                    out.append(part)
-    return out
+    from jcsr_bench.qualities import parse_qualities, unique
+
+    qualities, repeated = unique(parse_qualities(value))
+    if repeated:
+        print(f"jcsr-bench: note: --qualities {value!r} names {', '.join(map(str, repeated))} "
+              f"more than once; each quality runs once: {', '.join(map(str, qualities))}",
+              file=sys.stderr)
+    return qualities
 
 
 def _registry(args: argparse.Namespace):
@@ -246,7 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="comma list of dataset instances or types, or 'all'")
     p.add_argument("--codec", help="comma list of codec instances or types, or 'all'")
     p.add_argument("--sr", help="comma list of SR instances or types, or 'all'")
-    p.add_argument("--qualities", help="e.g. '1,4,8' or '1..8' (default: each codec's ladder)")
+    p.add_argument("--qualities", help="e.g. '1,4,8', '1..8' or '10..90..20' (inclusive "
+                   "ranges; default: "
+                   "each codec's ladder)")
     p.add_argument("--scale", type=int, default=4,
                    help="downsampling factor; 1 = the codec sees the dataset images (default 4)")
     p.add_argument("--kernel", choices=["matlab", "pil"], default="matlab",
