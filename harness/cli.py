@@ -10,8 +10,10 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from jcsr_bench import __version__
 from jcsr_bench.errors import JcsrError
@@ -46,12 +48,26 @@ def _registry(args: argparse.Namespace):
     return load_registry(args.registry or ())
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+    """One line per warning, without Python's echo of the source line that warned.
+
+    jcsr-bench's own warnings are complete sentences; others keep where they came from.
+    """
+    text = str(message).removeprefix("jcsr-bench: ")
+    if not category.__module__.startswith("jcsr_bench"):
+        text += f" ({category.__name__} from {filename}:{lineno})"
+    print(f"jcsr-bench: warning: {text}", file=file or sys.stderr)
+
+
 # -- commands ----------------------------------------------------------------------------
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from jcsr_bench.plugin_manager import get_plugin_manager
+    from jcsr_bench.plugin_manager import PluginLoadWarning, get_plugin_manager
 
-    manager = get_plugin_manager()
-    infos = manager.plugins(include_builtins=args.all)
+    with warnings.catch_warnings():  # listed below as "load error", not twice
+        warnings.simplefilter("ignore", PluginLoadWarning)
+        manager = get_plugin_manager()
+        infos = manager.plugins(include_builtins=args.all)
     errors = manager.errors
     if args.json:
         payload = {
@@ -60,7 +76,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         }
         print(json.dumps(payload, indent=2, sort_keys=True))
         return 0
-    if not infos:
+    if not infos and errors:
+        print(f"No third-party plugin loaded: {len(errors)} failed (below).")
+    elif not infos:
         print("No third-party plugins installed." + ("" if args.all else
               " (`--all` also lists the built-ins.)"))
     for info in infos:
@@ -341,7 +359,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "data_root", None):
         os.environ["JCSR_BENCH_DATA_ROOT"] = args.data_root
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except JcsrError as exc:
         print(f"jcsr-bench: error: {exc}", file=sys.stderr)
         return 2

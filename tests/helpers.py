@@ -26,10 +26,19 @@ def make_distribution(root: Path, dist: str, module: str, source: str, version="
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, pythonpath: list[Path] = (),
-            cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m jcsr_bench.cli`` in a subprocess with a controlled environment."""
+            cwd: Path | None = None, plugins: list[str] | None = ()
+            ) -> subprocess.CompletedProcess:
+    """Run ``python -m jcsr_bench.cli`` in a subprocess with a controlled environment.
+
+    ``plugins`` are the distributions allowed to load (``JCSR_BENCH_LOAD_PLUGINS``): by
+    default none of the installed ones, so whatever a developer has installed cannot
+    change a result; ``None`` loads every installed plugin, as a user's shell does.
+    """
     full_env = dict(os.environ)
-    full_env.pop("JCSR_BENCH_LOAD_PLUGINS", None)
+    if plugins is None:
+        full_env.pop("JCSR_BENCH_LOAD_PLUGINS", None)
+    else:
+        full_env["JCSR_BENCH_LOAD_PLUGINS"] = ",".join(plugins)
     full_env.update(env or {})
     paths = [str(p) for p in pythonpath]
     if full_env.get("PYTHONPATH"):
@@ -39,4 +48,3 @@ def run_cli(*args: str, env: dict[str, str] | None = None, pythonpath: list[Path
         [sys.executable, "-m", "jcsr_bench.cli", *args],
         capture_output=True, text=True, env=full_env, cwd=cwd, timeout=120,
     )
-
