@@ -28,18 +28,10 @@ def _split(value: str | None) -> list[str] | None:
 
 
 def _qualities(value: str | None) -> list[int | float | str] | None:
-    """``--qualities`` (see :mod:`jcsr_bench.qualities`); a repeated quality runs once,
-    with a note on stderr. ``None`` (not given) = each codec's ladder."""
-    if value is None:
-        return None
-    from jcsr_bench.qualities import parse_qualities, unique
+    """``--qualities`` (see :mod:`jcsr_bench.qualities`); ``None`` = each codec's ladder."""
+    from jcsr_bench.qualities import normalise
 
-    qualities, repeated = unique(parse_qualities(value))
-    if repeated:
-        print(f"jcsr-bench: note: --qualities {value!r} names {', '.join(map(str, repeated))} "
-              f"more than once; each quality runs once: {', '.join(map(str, qualities))}",
-              file=sys.stderr)
-    return qualities
+    return normalise(value, "--qualities", sys.stderr)
 
 
 def _registry(args: argparse.Namespace):
@@ -124,9 +116,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from jcsr_bench.engine import run
+    from jcsr_bench.api import run_benchmark
 
-    summary = run(
+    result = run_benchmark(
         registry=_registry(args),
         suite=args.suite,
         datasets=_split(args.dataset),
@@ -138,6 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         limit=args.limit,
         device=args.device,
         output=Path(args.output),
+        wait=args.wait,
         overwrite=args.overwrite,
         fail_fast=args.fail_fast,
         dry_run=args.dry_run,
@@ -145,8 +138,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         anchor=args.anchor,
         sr_options={"tile": args.tile, "tile_overlap": args.tile_overlap,
                     "precision": args.precision},
+        progress=None,  # bars when stderr is a terminal
     )
-    return summary.exit_code
+    return result.exit_code
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -273,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which cells to (re)compute (default missing)")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing cell")
     p.add_argument("--dry-run", action="store_true", help="print the plan, compute nothing")
+    p.add_argument("--wait", action="store_true", help="when another run is writing the "
+                   "same --output folder, wait for it to finish instead of stopping")
     p.add_argument("--train", action="store_true",
                    help="train missing adaptive SR models (baseline 2) first")
     p.add_argument("--anchor", help="leaderboard anchor as codec+sr (default: the suite's)")

@@ -9,7 +9,7 @@ ladder has names). A repeated quality runs once; the caller is told which were r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from jcsr_bench.errors import JcsrError
 
@@ -21,8 +21,8 @@ class QualitiesError(JcsrError):
     """A ``--qualities`` value that cannot be read."""
 
 
-def _bad(value: str, why: str) -> QualitiesError:
-    return QualitiesError(f"--qualities {value!r}: {why}; accepted forms: {FORMS}")
+def _bad(value: Any, why: str, label: str = "--qualities") -> QualitiesError:
+    return QualitiesError(f"{label} {value!r}: {why}; accepted forms: {FORMS}")
 
 
 def _integer(text: str, value: str, part: str) -> int:
@@ -77,3 +77,20 @@ def unique(qualities: Sequence[Any]) -> tuple[list[Any], list[Any]]:
         elif quality not in repeated:
             repeated.append(quality)
     return seen, repeated
+
+
+def normalise(value: str | Sequence[Any] | None, label: str,
+              stream: TextIO) -> list[Any] | None:
+    """``value`` (a ``--qualities`` text or a list) as the list to run, each quality once
+    (a note on ``stream`` names the repeated ones); ``None`` = each codec's ladder."""
+    if value is None:
+        return None
+    parsed = parse_qualities(value) if isinstance(value, str) else list(value)
+    if not parsed:
+        raise _bad(value, "no quality given", label)
+    qualities, repeated = unique(parsed)
+    if repeated:
+        print(f"jcsr-bench: note: {label} {value!r} names {', '.join(map(str, repeated))} "
+              f"more than once; each quality runs once: {', '.join(map(str, qualities))}",
+              file=stream)
+    return qualities

@@ -48,3 +48,15 @@ def run_cli(*args: str, env: dict[str, str] | None = None, pythonpath: list[Path
         [sys.executable, "-m", "jcsr_bench.cli", *args],
         capture_output=True, text=True, env=full_env, cwd=cwd, timeout=120,
     )
+
+
+def tiny_registry(root: Path) -> Path:
+    """A registry file adding ``tiny``: one 48x32 photo in a folder (fast end-to-end runs)."""
+    from PIL import Image
+
+    photos = root / "photos"
+    photos.mkdir(parents=True)
+    Image.new("RGB", (48, 32), (120, 30, 200)).save(photos / "a.png")
+    registry = root / "tiny.yaml"
+    registry.write_text(f"datasets:\n  tiny: {{type: folder, root: '{photos}'}}\n")
+    return registry

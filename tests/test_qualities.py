@@ -3,8 +3,8 @@
 import sqlite3
 
 import pytest
-from PIL import Image
 
+from helpers import tiny_registry as make_tiny_registry
 from jcsr_bench.cli import main
 from jcsr_bench.qualities import QualitiesError, parse_qualities, unique
 
@@ -59,12 +59,7 @@ def test_cli_exits_2_without_a_traceback(text, capsys):
 
 @pytest.fixture
 def tiny_registry(tmp_path):
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    Image.new("RGB", (48, 32), (120, 30, 200)).save(photos / "a.png")
-    registry = tmp_path / "tiny.yaml"
-    registry.write_text(f"datasets:\n  tiny: {{type: folder, root: '{photos}'}}\n")
-    return registry
+    return make_tiny_registry(tmp_path)
 
 
 def test_repeated_quality_runs_once_with_a_note(tiny_registry, tmp_path, capsys):
