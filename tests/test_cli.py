@@ -111,7 +111,7 @@ def test_installed_plugin_passes_its_own_conformance_tests(installed_example):
         env={**os.environ, "PYTHONPATH": str(installed_example)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 passed" in result.stdout
+    assert "4 passed" in result.stdout
 
 
 def test_allow_list_hides_installed_plugins(installed_example):
