@@ -47,6 +47,8 @@ def test_run_benchmark_returns_rows_and_curves(tmp_path):
     assert all(r["status"] == "ok" and r["values"]["bpp"] > 0 for r in result.rows)
     assert {c.label: [p.quality for p in c.points] for c in result.curves} == {
         "jpeg+bicubic": [10, 30], "jpeg+lanczos": [10, 30]}
+    left = {p.name for p in (tmp_path / "out").iterdir()}
+    assert "results.sqlite" in left and not {"results.sqlite-wal", "results.sqlite-shm"} & left
     dry = run_benchmark(datasets="tiny", codecs="jpeg", srs="bicubic", qualities=[10, 20],
                         dry_run=True, registry=tiny_registry(tmp_path / "d2"),
                         output=tmp_path / "dry")
