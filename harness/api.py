@@ -100,7 +100,7 @@ def run_benchmark(
     repeated one runs once. ``registry``: a loaded ``Registry``, extra registry files,
     or None for the shipped one (plus ./jcsr-bench.yaml); plugins come from the current
     plugin manager, so ``jcsr_bench.testing.plugin_manager(my_plugin)`` puts yours in.
-    Other keywords (``scale``, ``kernel``, ``overwrite``, ``fail_fast``, ``dry_run``,
+    Other keywords (``scale``, ``kernel``, ``metrics``, ``overwrite``, ``fail_fast``, ``dry_run``,
     ``train``, ``anchor``, ``sr_options``, ``cache_root``) go to ``engine.run``;
     ``progress=None`` shows bars when stderr is a terminal. The
     output folder is locked for the run (``wait``: wait for another run using it).
