@@ -11,6 +11,7 @@ import time
 import pytest
 
 from helpers import run_cli, tiny_registry
+from jcsr_bench.cli import main
 from jcsr_bench.outputlock import LOCK_NAME, OutputBusy, output_lock
 
 HOLDER = textwrap.dedent("""
@@ -75,15 +76,13 @@ def test_a_killed_holder_never_blocks(holder, tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     assert (out / LOCK_NAME).read_text()  # its details are still in the file
-    result = run_cli(*tiny_run(tmp_path, out))
-    assert result.returncode == 0, result.stderr
+    assert main(tiny_run(tmp_path, out)) == 0  # this process, right away
 
 
-def test_dry_run_is_not_blocked(holder, tmp_path):
+def test_dry_run_is_not_blocked(holder, tmp_path, capsys):
     _, out, _ = holder
-    result = run_cli(*tiny_run(tmp_path, out, "--dry-run"))
-    assert result.returncode == 0, result.stderr
-    assert "dry run: nothing computed" in result.stdout
+    assert main(tiny_run(tmp_path, out, "--dry-run")) == 0
+    assert "dry run: nothing computed" in capsys.readouterr().out
 
 
 def test_lock_is_free_again_after_the_block_and_after_an_error(tmp_path):
