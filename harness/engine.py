@@ -89,6 +89,7 @@ def run(
     dry_run: bool = False,
     train: bool = False,
     anchor: str | None = None,
+    metrics: list[str] | None = None,
     sr_options: dict[str, Any] | None = None,
     progress: bool | None = None,
     stream: TextIO | None = None,
@@ -105,7 +106,8 @@ def run(
     With no suite and no lists the ``default`` suite runs and components whose weights
     are not available are skipped (listed with the remedy); explicitly requested ones
     raise ``WeightsError`` before any compute. ``sr_options`` (``tile``,
-    ``tile_overlap``, ``precision``) go to the SR types that declare them.
+    ``tile_overlap``, ``precision``) go to the SR types that declare them. ``metrics``
+    chooses the metrics by name (default: all).
     ``executor`` is ``local`` (this process, ``threads`` torch threads) or ``ray``
     (``workers`` tasks at a time with ``threads_per_worker`` threads and
     ``gpus_per_worker`` GPUs each, on the cluster at ``ray_address`` or a local Ray).
@@ -120,7 +122,7 @@ def run(
                         fail_fast, cache_root)
     plan = make_plan(registry, settings, suite=suite,
                      lists={"datasets": datasets, "codecs": codecs, "sr": srs},
-                     qualities=qualities, anchor=anchor,
+                     qualities=qualities, anchor=anchor, metrics=metrics,
                      sr_options={k: v for k, v in (sr_options or {}).items() if v is not None},
                      train=_trainer(registry, settings.device, stream) if train else None,
                      fetch=not dry_run)

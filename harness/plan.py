@@ -25,7 +25,7 @@ from jcsr_bench import __version__
 from jcsr_bench.errors import DataError, JcsrError, PluginError, RegistryError, WeightsError
 from jcsr_bench.identity import digest
 from jcsr_bench.images import pixel_hash
-from jcsr_bench.requirements import Missing, add_missing, check_weights
+from jcsr_bench.requirements import Missing, add_missing, check_weights, missing
 from jcsr_bench.store import DB_NAME, Store, quality_text
 from jcsr_bench.suggest import did_you_mean
 from jcsr_bench.workunit import UnitCell, WorkUnit, one_line
@@ -220,18 +220,32 @@ class Planner:
                     comps[kind].append(Component(kind, name, obj, explicit))
         return comps
 
-    def build_metrics(self) -> None:
-        """Every registered metric type (built-in and third-party) plus registry instances."""
+    def build_metrics(self, selected: list[str] | None = None) -> None:
+        """The metrics to compute: ``selected`` (``--metrics``), else every registered type
+        plus registry instances. A metric whose weights are missing offline is skipped
+        with the remedy, or -- asked for by name -- a missing piece that stops the run."""
         manager = self.registry.manager
-        names = list(manager.types("metrics"))
-        names += [n for n in self.registry.instances("metrics") if n not in names]
+        if selected:
+            names = self.registry.expand("metrics", selected)
+        else:
+            names = list(manager.types("metrics"))
+            names += [n for n in self.registry.instances("metrics") if n not in names]
+        explicit = bool(selected)
         for name in names:
             instance = self.registry.resolve("metrics", name)
             overrides = {k: v for k, v in self.declared(
                 "metrics", name, {"border": self.settings.scale}).items()
                 if k not in instance.params}
-            metric = self.build("metrics", name, False, **overrides)
+            metric = self.build("metrics", name, explicit, **overrides)
             if metric is None:
+                continue
+            texts = missing(metric)
+            for text in texts:
+                if explicit:
+                    add_missing(self.missing, f"metric {name}", text, True, "metric", name)
+                else:
+                    self.skipped.append(Skipped("metric", name, f"missing weights: {text}"))
+            if texts:
                 continue
             identity = getattr(metric, "identity", None) or digest({
                 "name": name, "class": f"{type(metric).__module__}.{type(metric).__qualname__}",
@@ -428,6 +442,7 @@ def parse_anchor(anchor: str | None, suite: Any) -> tuple[str, str] | None:
 def make_plan(registry: Any, settings: Settings, *, suite: str | None,
               lists: dict[str, list[str] | None], qualities: list[Any] | None,
               sr_options: dict[str, Any], anchor: str | None,
+              metrics: list[str] | None = None,
               train: Callable[[list], None] | None = None, fetch: bool = True) -> Plan:
     """Select, build and check the components, then key every cell (no compute).
 
@@ -444,7 +459,7 @@ def make_plan(registry: Any, settings: Settings, *, suite: str | None,
     codecs, srs, left_out = check_weights(planner, codecs, comps["sr"], train=train,
                                           fetch=fetch)
     srs = planner.check_scales(srs)
-    planner.build_metrics()
+    planner.build_metrics(metrics)
     datasets = planner.cells(comps["datasets"], codecs, srs, left_out)
     return Plan(settings, chosen, anchor_pair, datasets, codecs, srs, planner.metrics,
                 planner.skipped, planner.missing, planner.downloads)
