@@ -191,6 +191,9 @@ def cmd_train_sr(args: argparse.Namespace) -> int:
         device=args.device,
         resume=args.resume,
         seed=args.seed,
+        executor=args.executor,
+        gpus_per_job=args.gpus_per_job,
+        ray_address=args.ray_address,
     )
 
 
@@ -340,6 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="train the qualities one after another, or as concurrent Ray tasks")
+    p.add_argument("--gpus-per-job", type=float, default=0.0, metavar="F",
+                   help="Ray: GPU share per quality (0.125: eight share one GPU; default 0 "
+                   "= CPU)")
+    p.add_argument("--ray-address", metavar="auto|HOST:PORT",
+                   help="Ray: a running cluster (default: start a local Ray)")
     p.set_defaults(func=cmd_train_sr)
 
     p = sub.add_parser("train-codec", parents=[common],

@@ -124,7 +124,8 @@ def run(
                      lists={"datasets": datasets, "codecs": codecs, "sr": srs},
                      qualities=qualities, anchor=anchor, metrics=metrics,
                      sr_options={k: v for k, v in (sr_options or {}).items() if v is not None},
-                     train=_trainer(registry, settings.device, stream) if train else None,
+                     train=_trainer(registry, settings.device, stream, executor,
+                                    gpus_per_worker, ray_address) if train else None,
                      fetch=not dry_run)
     cells = plan.cells
     summary = RunSummary(0, settings.output, settings.db_path, cells=len(cells),
@@ -199,15 +200,21 @@ def _torch_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _trainer(registry: Any, device: str, stream: TextIO):
-    """``run --train``: train the untrained adaptive models the planner found."""
+def _trainer(registry: Any, device: str, stream: TextIO, executor: str,
+             gpus_per_worker: float, ray_address: str | None):
+    """``run --train``: train the untrained adaptive models the planner found (as
+    ``train-sr`` does; with ``--executor ray``, the qualities as concurrent Ray tasks)."""
+    options = ({"executor": "ray", "gpus_per_job": gpus_per_worker,
+                "ray_address": ray_address} if executor == "ray" else {})
+
     def train(missing: list) -> None:
         from jcsr_bench.training.sr import train_missing
 
         for sr, codec, qualities in missing:
             print(f"training {sr.name} for codec {codec.name} at qualities "
                   f"{', '.join(map(str, qualities))} (--train)", file=stream)
-            train_missing(registry, sr.name, codec.name, list(qualities), device=device)
+            train_missing(registry, sr.name, codec.name, list(qualities), device=device,
+                          **options)
     return train
 
 

@@ -280,3 +280,59 @@ def test_ray_flags_need_the_ray_executor(tmp_path):
         go(registry, tmp_path, workers=2, ray_address="auto")
     with pytest.raises(JcsrError, match="--threads must be a positive integer, got 0"):
         go(registry, tmp_path, threads=0)
+
+
+TRAIN_REGISTRY = """
+sr:
+  b2-tiny:
+    type: esrgan
+    arch: {{num_feat: 8, num_block: 1, num_grow_ch: 4}}
+    adapt: {{preset: cpu, dataset: train-imgs, steps: 4, l1_steps: 2, batch: 2, patch: 32}}
+datasets:
+  train-imgs: {{type: folder, root: "{root}"}}
+"""
+
+
+def test_train_sr_on_ray_trains_each_quality_as_the_local_loop_does(ray_session, tmp_path):
+    """Concurrent Ray tasks give the same checkpoints as one quality after another."""
+    import torch
+
+    from jcsr_bench.images import save_image
+    from jcsr_bench.trained import checkpoint_path, sidecar_path
+    from jcsr_bench.training.sr import train_sr
+    from jcsr_bench.weights import load_checkpoint
+
+    root = tmp_path / "imgs"
+    root.mkdir()
+    gen = torch.Generator().manual_seed(0)
+    for i in range(2):
+        small = torch.rand(1, 3, 12, 12, generator=gen)
+        big = torch.nn.functional.interpolate(small, size=(64, 80), mode="bilinear")[0]
+        save_image((big * 255).round().to(torch.uint8), root / f"img{i}.png")
+    reg = tmp_path / "reg.yaml"
+    reg.write_text(TRAIN_REGISTRY.format(root=root))
+    registry = load_registry([reg], manager=PluginManager(entry_points=False))
+    extractor = torch.nn.Conv2d(3, 4, 3)  # a stand-in for VGG19 (no weights offline)
+    component = registry.build("sr", "b2-tiny")
+    codec = registry.build("codecs", "jpeg")
+
+    def trained() -> dict:
+        return {q: load_checkpoint(checkpoint_path(component.adapt_identity, codec.identity,
+                                                   q))["params_ema"] for q in (10, 50)}
+
+    local = train_sr(registry, "b2-tiny", "jpeg", qualities=[10, 50], device="cpu",
+                     feature_extractor=extractor, progress=False, log=lambda *a: None)
+    expected = trained()
+    remote = train_sr(registry, "b2-tiny", "jpeg", qualities=[10, 50], device="cpu",
+                      feature_extractor=extractor, progress=False, log=lambda *a: None,
+                      executor="ray")
+    assert [r.status for r in local] == [r.status for r in remote] == ["done", "done"]
+    got = trained()
+    for quality in (10, 50):
+        assert expected[quality].keys() == got[quality].keys()
+        assert all(torch.equal(expected[quality][k], got[quality][k])
+                   for k in expected[quality]), quality
+        sidecar = sidecar_path(checkpoint_path(component.adapt_identity, codec.identity,
+                                               quality))
+        assert "ray (cpu, 0 GPU per job)" in sidecar.read_text()
+    assert not torch.equal(got[10]["conv_first.weight"], got[50]["conv_first.weight"])
