@@ -293,14 +293,10 @@ datasets:
 """
 
 
-def test_train_sr_on_ray_trains_each_quality_as_the_local_loop_does(ray_session, tmp_path):
-    """Concurrent Ray tasks give the same checkpoints as one quality after another."""
+def _training_registry(tmp_path: Path, steps: int = 4) -> Registry:
     import torch
 
     from jcsr_bench.images import save_image
-    from jcsr_bench.trained import checkpoint_path, sidecar_path
-    from jcsr_bench.training.sr import train_sr
-    from jcsr_bench.weights import load_checkpoint
 
     root = tmp_path / "imgs"
     root.mkdir()
@@ -310,15 +306,34 @@ def test_train_sr_on_ray_trains_each_quality_as_the_local_loop_does(ray_session,
         big = torch.nn.functional.interpolate(small, size=(64, 80), mode="bilinear")[0]
         save_image((big * 255).round().to(torch.uint8), root / f"img{i}.png")
     reg = tmp_path / "reg.yaml"
-    reg.write_text(TRAIN_REGISTRY.format(root=root))
-    registry = load_registry([reg], manager=PluginManager(entry_points=False))
+    reg.write_text(TRAIN_REGISTRY.format(root=root).replace("steps: 4", f"steps: {steps}"))
+    return load_registry([reg], manager=PluginManager(entry_points=False))
+
+
+def _trained(registry: Registry) -> dict:
+    from jcsr_bench.trained import checkpoint_path
+    from jcsr_bench.weights import load_checkpoint
+
+    component = registry.build("sr", "b2-tiny")
+    codec = registry.build("codecs", "jpeg")
+    return {q: load_checkpoint(checkpoint_path(component.adapt_identity, codec.identity, q)
+                               )["params_ema"] for q in (10, 50)}
+
+
+def test_train_sr_on_ray_trains_each_quality_as_the_local_loop_does(ray_session, tmp_path):
+    """Concurrent Ray tasks give the same checkpoints as one quality after another."""
+    import torch
+
+    from jcsr_bench.trained import checkpoint_path, sidecar_path
+    from jcsr_bench.training.sr import train_sr
+
+    registry = _training_registry(tmp_path)
     extractor = torch.nn.Conv2d(3, 4, 3)  # a stand-in for VGG19 (no weights offline)
     component = registry.build("sr", "b2-tiny")
     codec = registry.build("codecs", "jpeg")
 
     def trained() -> dict:
-        return {q: load_checkpoint(checkpoint_path(component.adapt_identity, codec.identity,
-                                                   q))["params_ema"] for q in (10, 50)}
+        return _trained(registry)
 
     local = train_sr(registry, "b2-tiny", "jpeg", qualities=[10, 50], device="cpu",
                      feature_extractor=extractor, progress=False, log=lambda *a: None)
@@ -336,3 +351,39 @@ def test_train_sr_on_ray_trains_each_quality_as_the_local_loop_does(ray_session,
                                                quality))
         assert "ray (cpu, 0 GPU per job)" in sidecar.read_text()
     assert not torch.equal(got[10]["conv_first.weight"], got[50]["conv_first.weight"])
+
+
+def test_ctrl_c_during_ray_training_saves_every_quality_for_resume(
+        ray_session, tmp_path, monkeypatch):
+    """Ctrl-C on the driver reaches every task: each stops, saves its exact state, and
+    says so (``fit``'s resume from that state is tested in test_training_sr)."""
+    import torch
+
+    from jcsr_bench.trained import checkpoint_path
+    from jcsr_bench.training import checkpoint
+    from jcsr_bench.training.sr import train_sr
+
+    registry = _training_registry(tmp_path, steps=5000)
+    component = registry.build("sr", "b2-tiny")
+    codec = registry.build("codecs", "jpeg")
+    ckpts = [checkpoint_path(component.adapt_identity, codec.identity, q) for q in (10, 50)]
+    real_wait = ray.wait
+
+    def ctrl_c_once_both_train(*args, **kwargs):
+        deadline = time.time() + 120
+        while not all(c.with_suffix(".log.jsonl").is_file() for c in ckpts):
+            assert time.time() < deadline, "the tasks never logged a step"
+            time.sleep(0.1)
+        monkeypatch.setattr(ray, "wait", real_wait)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ray, "wait", ctrl_c_once_both_train)
+    stopped = train_sr(registry, "b2-tiny", "jpeg", qualities=[10, 50], device="cpu",
+                       feature_extractor=torch.nn.Conv2d(3, 4, 3), progress=False,
+                       log=lambda *a: None, executor="ray")
+    assert [r.status for r in stopped] == ["interrupted", "interrupted"]
+    for result in stopped:
+        ckpt = ckpts[(10, 50).index(result.quality)]
+        assert 0 < result.step < 5000 and not ckpt.exists()
+        state = checkpoint.load(ckpt.with_suffix(".state.pth"))
+        assert state["step"] == result.step
