@@ -43,17 +43,22 @@ class StoredModel:
 
     def summary(self) -> dict[str, str]:
         """One readable row: which instance, for what, trained from what."""
-        meta, source = self.meta, self.meta.get("trained_from") or {}
-        init, data = source.get("init") or {}, source.get("dataset") or {}
+        meta, source = self.meta, self.meta.get("trained_from")
         config = meta.get("config") or {}
+        if source:
+            init, data = source.get("init") or {}, source.get("dataset") or {}
+            init_text = (f"{init.get('name')} ({init.get('identity')})" if init.get("name")
+                         else f"random, {init.get('random')}")
+            data_text = f"{data.get('name')} ({data.get('identity')})"
+        else:  # a model stored before keys were content identities
+            init_text = f"{config.get('init') or 'random'} (content not recorded)"
+            data_text = f"{config.get('dataset', '?')} (content not recorded)"
         return {
             "sr": str(meta.get("sr", "?")),
             "codec": str(meta.get("codec", "?")),
             "quality": str(meta.get("quality", "?")),
-            "init": (f"{init['name']} ({init['identity']})" if init.get("name")
-                     else str(init.get("random", "?"))),
-            "dataset": (f"{data['name']} ({data['identity']})" if data
-                        else str(config.get("dataset", "?"))),
+            "init": init_text,
+            "dataset": data_text,
             "steps": str(meta.get("steps", "?")),
             "key": str(meta.get("adapt_identity", self.checkpoint.parent.parent.name)),
             "created": str(meta.get("created", "?")),

@@ -164,8 +164,7 @@ def test_unchanged_setup_reuses_everything(setup, fits):
     assert not fits and summary.computed == 0 and summary.cached == 8
     assert setup.cell_keys() == keys and setup.snapshot() == models
     # `train-sr` with the registry's settings finds the models and keeps them
-    assert main(["train-sr", "--registry", str(setup.registry_file), "--sr", "b2-tiny",
-                 "--codec", "jpeg", "--qualities", "10,50", "--device", "cpu"]) == 0
+    _train(setup)
     assert not fits and setup.snapshot() == models
 
 
@@ -210,8 +209,13 @@ def test_cli_overrides_get_their_own_key_and_run_uses_the_registrys(setup, fits,
         assert row["values"]["psnr-rgb"] == pytest.approx(black, abs=1e-5)
 
 
-def test_sidecar_records_what_the_model_was_trained_from(setup, fits):
-    _first_run(setup, fits)
+def _train(setup) -> None:
+    assert main(["train-sr", "--registry", str(setup.registry_file), "--sr", "b2-tiny",
+                 "--codec", "jpeg", "--qualities", "10,50", "--device", "cpu"]) == 0
+
+
+def test_sidecar_records_what_the_model_was_trained_from(setup):
+    _train(setup)
     registry = load_registry([setup.registry_file])
     b2 = registry.build("sr", "b2-tiny")
     codec = registry.build("codecs", "jpeg")
@@ -227,8 +231,8 @@ def test_sidecar_records_what_the_model_was_trained_from(setup, fits):
     assert source["dataset"] == {"name": "train-imgs",
                                  "identity": registry.build("datasets", "train-imgs").identity}
     assert source["training_code_version"] == TRAINING_CODE_VERSION
-    assert source["config"]["steps"] == 2 and source["config"]["kernel"] == "matlab"
-    assert source["config"]["scale"] == 4
+    assert meta["config"]["steps"] == 2 and meta["config"]["kernel"] == "matlab"
+    assert meta["config"]["scale"] == 4 and meta["config"]["init"] == "esrgan-b1"
 
 
 def _identity(registry, **overrides) -> str:
@@ -293,10 +297,11 @@ def test_from_scratch_models_are_keyed_by_seed_and_architecture(setup):
     assert wider.adapt_identity != tiny.adapt_identity
 
 
-def test_list_trained_shows_the_store(setup, fits, capsys):
+def test_list_trained_shows_the_store(setup, capsys):
     assert main(["list", "sr", "--trained"]) == 0
     assert "is empty" in capsys.readouterr().out
-    _first_run(setup, fits)
+    _train(setup)
+    capsys.readouterr()
     assert main(["list", "sr", "--trained"]) == 0
     out = capsys.readouterr().out
     assert out.count("b2-tiny") == 2 and "esrgan-b1 (sha256:" in out
@@ -306,3 +311,12 @@ def test_list_trained_shows_the_store(setup, fits, capsys):
     assert sorted(e["quality"] for e in listed) == [10, 50]
     assert all(e["trained_from"]["dataset"]["name"] == "train-imgs" for e in listed)
     assert main(["list", "codecs", "--trained"]) == 2
+    # a model stored before keys were content identities is listed as such
+    legacy = stored_models()[0]
+    meta = dict(legacy.meta)
+    del meta["trained_from"]
+    sidecar_path(legacy.checkpoint).write_text(json.dumps(meta))
+    assert main(["list", "sr", "--trained"]) == 0
+    out = capsys.readouterr().out
+    assert "esrgan-b1 (content not recorded)" in out
+    assert "train-imgs (content not recorded)" in out

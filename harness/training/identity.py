@@ -42,10 +42,10 @@ class TrainingIdentity:
     code_version: int = TRAINING_CODE_VERSION
 
     def record(self) -> dict[str, Any]:
-        """Everything above as plain data, for the checkpoint's JSON sidecar."""
+        """What the key hashes besides the config, as plain data for the JSON sidecar
+        (which records the effective config beside it)."""
         return {"identity": self.identity, "init": self.init, "dataset": self.dataset,
-                "network": self.network, "config": self.config,
-                "training_code_version": self.code_version}
+                "network": self.network, "training_code_version": self.code_version}
 
 
 def training_identity(
