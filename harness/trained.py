@@ -47,7 +47,8 @@ class StoredModel:
         config = meta.get("config") or {}
         if source:
             init, data = source.get("init") or {}, source.get("dataset") or {}
-            init_text = (f"{init.get('name')} ({init.get('identity')})" if init.get("name")
+            init_text = (f"{init.get('name')} ({_short(init.get('identity'))})"
+                         if init.get("name")
                          else f"random, {init.get('random')}")
             data_text = f"{data.get('name')} ({data.get('identity')})"
         else:  # a model stored before keys were content identities
@@ -64,6 +65,12 @@ class StoredModel:
             "created": str(meta.get("created", "?")),
             "path": str(self.checkpoint),
         }
+
+
+def _short(identity: Any) -> str:
+    """``sha256:<64 hex>`` -> its first 16 hex digits (a table column, not a check)."""
+    text = str(identity)
+    return text[: len("sha256:") + 16] if text.startswith("sha256:") else text
 
 
 def stored_models(root: Path | None = None) -> list[StoredModel]:

@@ -320,3 +320,13 @@ def test_list_trained_shows_the_store(setup, capsys):
     out = capsys.readouterr().out
     assert "esrgan-b1 (content not recorded)" in out
     assert "train-imgs (content not recorded)" in out
+
+
+def test_a_missing_init_file_is_one_clear_error(setup, capsys):
+    setup.write_registry(setup.root / "nowhere.pth")
+    code = main(["run", "--registry", str(setup.registry_file), *RUN,
+                 "--output", str(setup.out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "sr.b2-tiny.adapt.init 'esrgan-b1': weight file not found" in err
+    assert str(setup.root / "nowhere.pth") in err
