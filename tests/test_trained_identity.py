@@ -166,6 +166,9 @@ def test_unchanged_setup_reuses_everything(setup, fits):
     # `train-sr` with the registry's settings finds the models and keeps them
     _train(setup)
     assert not fits and setup.snapshot() == models
+    assert main(["train-sr", "--registry", str(setup.registry_file), "--sr", "b2-tiny",
+                 "--codec", "jpeg", "--qualities", "10", "--device", "cpu", "--retrain"]) == 0
+    assert len(fits) == 1 and len(stored_models()) == 2  # trained again, same key
 
 
 def _mark(checkpoint, bias: float) -> None:
