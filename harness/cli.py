@@ -338,7 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, help="batch size")
     p.add_argument("--patch", type=int, help="HR patch size")
     p.add_argument("--device", default="auto")
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the last saved state (always done for a model not "
+                   "yet in the store; with --retrain, continue rather than start over)")
     p.add_argument("--retrain", action="store_true",
                    help="train again models already in the store under the same key")
     p.add_argument("--seed", type=int, help="training seed (default: the adapt section's)")
