@@ -101,7 +101,7 @@ def fits(monkeypatch):
     real = training_sr.fit
 
     def counting(*args, **kwargs):
-        calls.append(kwargs.get("desc"))
+        calls.append(kwargs.get("resume"))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(training_sr, "fit", counting)
@@ -168,7 +168,7 @@ def test_unchanged_setup_reuses_everything(setup, fits):
     assert not fits and setup.snapshot() == models
     assert main(["train-sr", "--registry", str(setup.registry_file), "--sr", "b2-tiny",
                  "--codec", "jpeg", "--qualities", "10", "--device", "cpu", "--retrain"]) == 0
-    assert len(fits) == 1 and len(stored_models()) == 2  # trained again, same key
+    assert fits == [False] and len(stored_models()) == 2  # from scratch, same key
 
 
 def _mark(checkpoint, bias: float) -> None:
@@ -217,8 +217,9 @@ def _train(setup) -> None:
                  "--codec", "jpeg", "--qualities", "10,50", "--device", "cpu"]) == 0
 
 
-def test_sidecar_records_what_the_model_was_trained_from(setup):
+def test_sidecar_records_what_the_model_was_trained_from(setup, fits):
     _train(setup)
+    assert fits == [True, True]  # an unfinished state under the same key would continue
     registry = load_registry([setup.registry_file])
     b2 = registry.build("sr", "b2-tiny")
     codec = registry.build("codecs", "jpeg")
