@@ -255,7 +255,7 @@ def test_train_sr_esrgan_b2_cpu_offline_end_to_end(capsys):
 def test_a_vgg19_preset_offline_fails_up_front_naming_every_missing_file(capsys, tmp_path):
     from jcsr_bench.paths import cache_dir, torch_hub_checkpoints
 
-    args = ["train-sr", "--sr", "esrgan-b2", "--codec", "jpeg", "--qualities", "30",
+    args = ["train-sr", "--sr", "esrgan-b2", "--codec", "bmshj", "--qualities", "1",
             "--dataset", "samples-train", "--device", "cpu"]
     assert main(args) == 2
     err = capsys.readouterr().err
@@ -265,4 +265,5 @@ def test_a_vgg19_preset_offline_fails_up_front_naming_every_missing_file(capsys,
             f"vgg19-dcbb9e9d.pth is not in {folder}: download it from "
             "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth") in err
     assert "init model 'esrgan-b1'" in err and "ESRGAN_SRx4_DF2KOST_official-ff704c30" in err
+    assert "codec: bmshj2018-hyperprior (mse) quality 1: weight file" in err
     assert not (cache_dir() / "training").exists()  # nothing read or computed before

@@ -132,9 +132,12 @@ class _Dirs:
 
 def recon_key(base: dict[str, Any], codec_identity: str | None, quality: Any,
               route: str) -> dict[str, Any]:
-    """Cache / identity key of one quality's inputs. Entries made by an exact
-    ``reconstruct`` keep their earlier keys (they were right); real decodes are keyed
-    apart, so no inexact reconstruction cached before is ever served as a decode."""
+    """Cache and identity key of one quality's LR inputs (clean LR: quality None).
+
+    Entries made by an exact ``reconstruct`` keep their earlier keys (they were right);
+    real decodes are keyed apart, so no inexact reconstruction cached before is ever
+    served in place of a decode.
+    """
     key = {**base, "codec": codec_identity, "quality": None if quality is None else str(quality)}
     if route != "reconstruct":
         key["via"] = route
