@@ -236,9 +236,7 @@ def test_shipped_cpu_instance_needs_no_download():
     assert cfg["perceptual_weight"] == 0 and cfg["gan_weight"] == 5e-3  # RaGAN, no VGG19
     assert (cfg["steps"], cfg["l1_steps"], cfg["init"]) == (200, 100, None)
     assert unreached_milestones(cfg) is None
-    from jcsr_bench.training.sr import initial_generator
-
-    net = initial_generator(registry, registry.resolve("sr", "esrgan-b2-cpu"), cfg)
+    net = sr.initial_generator(registry, registry.resolve("sr", "esrgan-b2-cpu"), cfg)
     assert round(sum(p.numel() for p in net.parameters()) / 1e6, 2) == 0.76
 
 
