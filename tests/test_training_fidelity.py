@@ -81,10 +81,11 @@ def test_from_scratch_saved_ema_is_as_good_as_the_raw_generator():
 
 
 def test_ema_decay_ramps_from_scratch_and_is_constant_when_fine_tuning():
-    scratch = resolve_config({"preset": "cpu"})
+    scratch = resolve_config({"preset": "cpu", "ema": 0.99})
     assert ema_decay(scratch, 0) == pytest.approx(0.1)
     assert ema_decay(scratch, 90) == pytest.approx(91 / 100)
     assert ema_decay(scratch, 10_000) == 0.99  # capped at the configured decay
+    assert ema_decay(resolve_config({"preset": "cpu"}), 199) == 0.9  # the shipped preset
     tuned = resolve_config({"init": "esrgan-b1"})
     assert [ema_decay(tuned, s) for s in (0, 1, 399_999)] == [0.999] * 3
 
