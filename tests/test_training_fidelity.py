@@ -16,6 +16,7 @@ from jcsr_bench.registry import load_registry
 from jcsr_bench.trained import checkpoint_path, sidecar_path
 from jcsr_bench.training import TRAINING_CODE_VERSION, sr
 from jcsr_bench.training.config import ema_decay, resolve_config, unreached_milestones
+from jcsr_bench.training.needs import missing_weights
 from jcsr_bench.training.pairs import prepare_pairs
 
 
@@ -233,7 +234,7 @@ def test_shipped_cpu_instance_needs_no_download():
     registry = load_registry()
     adapt = registry.resolve("sr", "esrgan-b2-cpu").params["adapt"]
     cfg = resolve_config(adapt)
-    assert sr.missing_requirements(registry, cfg, registry.build("codecs", "jpeg")) == []
+    assert missing_weights(registry, cfg) == []
     assert cfg["perceptual_weight"] == 0 and cfg["gan_weight"] == 5e-3  # RaGAN, no VGG19
     assert (cfg["steps"], cfg["l1_steps"], cfg["init"]) == (200, 100, None)
     assert unreached_milestones(cfg) is None
@@ -265,9 +266,11 @@ def test_a_vgg19_preset_offline_fails_up_front_naming_every_missing_file(capsys,
     err = capsys.readouterr().err
     folder = str(torch_hub_checkpoints())
     assert "cannot train offline" in err and "Traceback" not in err
-    assert ("VGG19 for the GAN stage's perceptual loss (perceptual_weight 1.0): weight file "
-            f"vgg19-dcbb9e9d.pth is not in {folder}: download it from "
+    assert ("  - VGG19 for the perceptual loss: weight file vgg19-dcbb9e9d.pth is not in "
+            f"{folder}: download it from "
             "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth") in err
-    assert "init model 'esrgan-b1'" in err and "ESRGAN_SRx4_DF2KOST_official-ff704c30" in err
-    assert "codec: bmshj2018-hyperprior (mse) quality 1: weight file" in err
+    assert "adapt.perceptual_weight 0 (now 1.0; the cpu preset has none)" in err
+    assert "  - starting weights esrgan-b1: " in err
+    assert "ESRGAN_SRx4_DF2KOST_official-ff704c30" in err
+    assert "  - codec bmshj: bmshj2018-hyperprior (mse) quality 1: weight file" in err
     assert not (cache_dir() / "training").exists()  # nothing read or computed before

@@ -445,48 +445,20 @@ def _check_qualities(codec_name: str, codec: Any, qualities: Sequence[Any] | Non
     return list(qualities)
 
 
-def missing_requirements(registry: Any, config: dict[str, Any], codec: Any = None,
-                         qualities: Sequence[Any] | None = None, *,
-                         vgg: bool = True) -> list[str]:
-    """Every weight file training with ``config`` needs that is not on this machine.
-
-    One line each, naming the file, the folder it belongs in and where to get it:
-    VGG19 (when the GAN stage has a perceptual weight), the ``init`` model's weights and
-    the codec's. Empty when training can start without a download. ``vgg=False``:
-    the caller brings its own feature extractor.
-    """
-    from jcsr_bench import weights
-    from jcsr_bench.training.perceptual import VGG19_SOURCE
-
-    missing: list[str] = []
-    if vgg and needs_vgg(config):
-        remedy = weights.missing_remedy(VGG19_SOURCE)
-        if remedy:
-            missing.append(
-                f"VGG19 for the GAN stage's perceptual loss (perceptual_weight "
-                f"{config['perceptual_weight']}): {remedy}. Or train without it: "
-                "perceptual_weight: 0 (as the cpu preset), or l1_steps equal to steps"
-            )
-    init = config.get("init")
-    if init:
-        getter = getattr(registry.build("sr", init), "missing_weights", None)
-        missing += [f"init model {init!r}: {r}" for r in (getter() if getter else [])]
-    getter = getattr(codec, "missing_weights", None)
-    if callable(getter):
-        found = getter(qualities) if qualities is not None else getter()
-        missing += [f"codec: {r}" for r in found]
-    return missing
-
-
-def _check_requirements(registry: Any, sr: str, config: dict[str, Any], codec: Any,
-                        qualities: Sequence[Any], vgg: bool, log: Any) -> None:
-    """Before any data is read: offline, list every missing file at once and stop."""
+def _check_requirements(registry: Any, sr: str, config: dict[str, Any], codec: str,
+                        codec_component: Any, qualities: Sequence[Any], vgg: bool,
+                        log: Any) -> None:
+    """Before any data is read, every weight file training lacks (``init``'s, VGG19's,
+    the codec's): offline, all of them in one error; online, a note (then downloaded)."""
     from jcsr_bench import paths
+    from jcsr_bench.requirements import missing
+    from jcsr_bench.training.needs import missing_weights
 
-    missing = missing_requirements(registry, config, codec, qualities, vgg=vgg)
-    if not missing:
+    needs = missing_weights(registry, config, vgg=vgg)
+    needs += [(f"codec {codec}", text) for text in missing(codec_component, list(qualities))]
+    if not needs:
         return
-    listing = "\n".join(f"  - {line}" for line in missing)
+    listing = "\n".join(f"  - {what}: {remedy}" for what, remedy in needs)
     if paths.offline():
         raise WeightsError(
             f"sr.{sr} cannot train offline (--offline / JCSR_BENCH_OFFLINE=1); missing:\n"
@@ -558,7 +530,7 @@ def train_sr(
         log(f"note: training on {dataset!r}, not adapt.dataset {adapt['dataset']!r}")
     config["dataset"] = dataset_name
     dev = resolve_device(device)
-    _check_requirements(registry, sr, config, codec_component, todo,
+    _check_requirements(registry, sr, config, codec, codec_component, todo,
                         feature_extractor is None, log)
     if needs_vgg(config) and feature_extractor is None:  # fail before the long data pass
         from jcsr_bench.training.perceptual import vgg19_conv54
