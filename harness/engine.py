@@ -27,6 +27,7 @@ from typing import Any, TextIO
 
 from jcsr_bench import __version__
 from jcsr_bench.components import NotApplicable
+from jcsr_bench.disk import stop_on_storage_error
 from jcsr_bench.errors import DataError, JcsrError, PluginError, RegistryError, WeightsError
 from jcsr_bench.identity import digest
 from jcsr_bench.store import DB_NAME, CellRecord, Store, now_iso, quality_text
@@ -497,6 +498,7 @@ class Engine:
                     lr_for(hr, self.scale, self.kernel, dataset=ds.obj, name=image.name),
                     f"LR image of {image.name}")
             except Exception as exc:
+                stop_on_storage_error(exc)
                 error = f"making the LR image: {_one_line(exc)}"
         for cells in image.groups.values():
             todo = [c for c in cells if c.compute]
@@ -509,6 +511,7 @@ class Engine:
             try:
                 output = self._codec_stage(todo[0], lr)
             except Exception as exc:
+                stop_on_storage_error(exc)
                 for cell in todo:
                     yield cell, self._record(ds, image, cell,
                                              error=f"codec {cell.codec.name}: {_one_line(exc)}")
@@ -666,10 +669,12 @@ def run(
     :class:`RunSummary`.
     """
     from jcsr_bench.devices import describe_device, resolve_device
+    from jcsr_bench.preflight import check_run_paths
 
     started = time.perf_counter()
     sr_options = {k: v for k, v in (sr_options or {}).items() if v is not None}
     stream = stream or sys.stdout
+    print(registry.files_text(), file=stream)  # an unexpected ./jcsr-bench.yaml is noticed
     chosen, selected, _ = _select(registry, suite, {"datasets": datasets,
                                                            "codecs": codecs, "sr": srs})
     anchor_pair = _parse_anchor(anchor, chosen)
@@ -677,6 +682,7 @@ def run(
     engine = Engine(registry, scale=scale, kernel=kernel, limit=limit, device=resolved,
                     output=Path(output), overwrite=overwrite, fail_fast=fail_fast,
                     progress=progress, stream=stream, cache_root=cache_root)
+    check_run_paths(engine.output, engine.cache, write=not dry_run)
 
     comps: dict[str, list[_Component]] = {}
     for kind, items in selected.items():
@@ -711,6 +717,7 @@ def run(
     plugin_versions, versions = _versions(registry.manager)
     meta = {
         "harness_version": __version__,
+        "registry_files": registry.files,
         "plugin_versions": plugin_versions,
         "versions": versions,
         "datasets": {p.component.name: {"identity": p.component.obj.identity,

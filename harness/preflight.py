@@ -1,0 +1,35 @@
+"""Up-front checks of what a run will write, before any component is built or trained.
+
+A run that cannot write its results should say so in one line at the start, not after
+an hour of compute or as every cell "failed": ``--output`` must be a folder (or not
+exist yet), its results store undamaged, and the output folder and the caches writable
+(a file in the way, a read-only folder and a full disk are caught by a probe write).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jcsr_bench.disk import check_folder_path, probe_folder
+from jcsr_bench.store import DB_NAME, check_store_file
+
+OUTPUT_REMEDY = "choose another --output"
+CACHE_REMEDY = "set JCSR_BENCH_CACHE to another folder"
+
+
+def check_run_paths(output: Path, cache: object, *, write: bool) -> None:
+    """Raise ``StorageError`` unless ``output`` (and, when ``write``, the caches) are usable.
+
+    ``cache`` is the run's :class:`jcsr_bench.cache.Cache`. A dry run (``write=False``)
+    creates nothing: it checks only that ``output`` is not a file and its store is sound.
+    """
+    output = Path(output)
+    check_folder_path(output, "--output", OUTPUT_REMEDY)
+    check_store_file(output / DB_NAME)
+    if not write:
+        return
+    from jcsr_bench.lr import lr_cache_dir
+
+    probe_folder(output, "the output folder", OUTPUT_REMEDY)
+    cache.check_writable()
+    probe_folder(lr_cache_dir(), "the LR image cache", CACHE_REMEDY)
