@@ -96,9 +96,10 @@ class Cache:
             "decode_s": output.decode_s,
             **(info or {}),
         }
+        png = encode_png(output.decoded)
         with writing("the codec cache", self.root, REMEDY):
             atomic_write(folder / "payload.bin", output.payload)
-            atomic_write(folder / "decoded.png", encode_png(output.decoded))
+            atomic_write(folder / "decoded.png", png)
             atomic_write(folder / META, json.dumps(meta, sort_keys=True, default=str).encode())
 
     def check_writable(self) -> None:

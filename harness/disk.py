@@ -80,9 +80,10 @@ def full_disk_error(exc: BaseException) -> StorageError | None:
     the error names a file), or None when ``exc`` is something else."""
     if not is_disk_full(exc):
         return None
-    where = Path(exc.filename).parent if getattr(exc, "filename", None) else "a folder"
-    return storage_error(exc, "writing to", where, "write elsewhere; what was already "
-                         "finished is kept and the next run resumes")
+    remedy = "write elsewhere; what was already finished is kept and the next run resumes"
+    if getattr(exc, "filename", None):
+        return storage_error(exc, "writing to", Path(exc.filename).parent, remedy)
+    return StorageError(f"the disk is full (no space left on device); free space, or {remedy}")
 
 
 def stop_on_storage_error(exc: BaseException) -> None:
