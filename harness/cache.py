@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     import torch
 
 META = "meta.json"
-REMEDY = ("set JCSR_BENCH_CACHE to another folder; cells already finished are kept and the "
-          "next run resumes")
+ELSEWHERE = "set JCSR_BENCH_CACHE to another folder"
+REMEDY = f"{ELSEWHERE}; cells already finished are kept and the next run resumes"
 
 
 def default_root() -> Path:
@@ -104,4 +104,4 @@ class Cache:
 
     def check_writable(self) -> None:
         """Fail up front (``StorageError``) when the cache folder cannot be written."""
-        probe_folder(self.root, "the codec cache", REMEDY)
+        probe_folder(self.root, "the codec cache", ELSEWHERE)

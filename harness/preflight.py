@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from jcsr_bench.cache import ELSEWHERE
 from jcsr_bench.disk import check_folder_path, probe_folder
 from jcsr_bench.store import DB_NAME, check_store_file
 
 OUTPUT_REMEDY = "choose another --output"
-CACHE_REMEDY = "set JCSR_BENCH_CACHE to another folder"
 
 
 def check_run_paths(output: Path, cache: object, *, write: bool) -> None:
@@ -32,4 +32,4 @@ def check_run_paths(output: Path, cache: object, *, write: bool) -> None:
 
     probe_folder(output, "the output folder", OUTPUT_REMEDY)
     cache.check_writable()
-    probe_folder(lr_cache_dir(), "the LR image cache", CACHE_REMEDY)
+    probe_folder(lr_cache_dir(), "the LR image cache", ELSEWHERE)

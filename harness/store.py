@@ -290,7 +290,7 @@ def _store_problem(path: Path) -> str | None:
             try:
                 check = conn.execute("PRAGMA quick_check").fetchall()
                 if check != [("ok",)]:
-                    return f"damaged: {check[0][0]}"
+                    return "damaged: " + " ".join(str(check[0][0]).replace("***", "").split())
                 tables = {r[0] for r in conn.execute(
                     "SELECT name FROM sqlite_master WHERE type = 'table'")}
                 version = conn.execute("SELECT value FROM info WHERE key = 'schema_version'"

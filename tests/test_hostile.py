@@ -264,14 +264,14 @@ TMPFS_SCRIPT = """
 set -u
 mount -t tmpfs -o size=$SIZE tmpfs "$D/disk" || exit 77
 run() {{ {python} -m jcsr_bench.cli run --registry "$D/reg.yaml" --dataset noise \\
-        --codec png --sr none --scale 1 --output "$D/disk/out" --device cpu; }}
+        --codec png --sr none --scale 1 --output "$OUT" --device cpu; }}
 run > "$D/first.out" 2> "$D/first.err"; echo $? > "$D/first.rc"
-cp "$D/disk/out/results.sqlite" "$D/after-full.sqlite"
-if [ -s "$D/disk/out/results.sqlite-wal" ]; then
-  cp "$D/disk/out/results.sqlite-wal" "$D/after-full.sqlite-wal"; fi
+cp "$OUT/results.sqlite" "$D/after-full.sqlite"
+if [ -s "$OUT/results.sqlite-wal" ]; then
+  cp "$OUT/results.sqlite-wal" "$D/after-full.sqlite-wal"; fi
 mount -o remount,size=64m "$D/disk"
 run > "$D/second.out" 2> "$D/second.err"; echo $? > "$D/second.rc"
-cp "$D/disk/out/results.sqlite" "$D/resumed.sqlite"
+cp "$OUT/results.sqlite" "$D/resumed.sqlite"
 """
 
 
@@ -280,7 +280,7 @@ cp "$D/disk/out/results.sqlite" "$D/resumed.sqlite"
                                         ("the results store", "160k")])
 def test_a_real_full_disk_stops_cleanly_and_resumes_to_the_same_results(full, size, tmp_path):
     """A small tmpfs (in a private mount namespace) fills up mid-run, then grows: with
-    the codec cache on it, or only the output folder (SQLite meets the full disk)."""
+    only the codec cache on it, or only the output folder (SQLite meets the full disk)."""
     import numpy as np
     from PIL import Image
 
@@ -295,9 +295,11 @@ def test_a_real_full_disk_stops_cleanly_and_resumes_to_the_same_results(full, si
     script = TMPFS_SCRIPT.format(python=sys.executable)
     unshare = ["unshare", "-m"] if os.geteuid() == 0 else ["unshare", "-rm"]
     env = {k: v for k, v in os.environ.items() if k != "JCSR_BENCH_LOAD_PLUGINS"}
-    cache = tmp_path / ("disk" if full == "the codec cache" else "") / "cache"
+    on_disk = {"cache": tmp_path / "disk" / "cache", "out": tmp_path / "out"}
+    if full == "the results store":
+        on_disk = {"cache": tmp_path / "cache", "out": tmp_path / "disk" / "out"}
     env.update(D=str(tmp_path), SIZE=size, JCSR_BENCH_LOAD_PLUGINS="",
-               JCSR_BENCH_CACHE=str(cache))
+               JCSR_BENCH_CACHE=str(on_disk["cache"]), OUT=str(on_disk["out"]))
     done = subprocess.run([*unshare, "sh", "-c", script], env=env, capture_output=True,
                           text=True, timeout=300)
     if done.returncode == 77 or not (tmp_path / "first.rc").exists():
@@ -305,7 +307,7 @@ def test_a_real_full_disk_stops_cleanly_and_resumes_to_the_same_results(full, si
     first_err = (tmp_path / "first.err").read_text().strip()
     assert (tmp_path / "first.rc").read_text().strip() == "2", first_err
     assert "Traceback" not in first_err and len(first_err.splitlines()) == 1, first_err
-    where = cache / "cells" if full == "the codec cache" else tmp_path / "disk" / "out" / DB_NAME
+    where = on_disk["cache"] / "cells" if full == "the codec cache" else on_disk["out"] / DB_NAME
     assert f"{full} {where}: the disk is full" in first_err
     partial = values(tmp_path / "after-full.sqlite")
     assert 0 < len(partial) < 8 and {s for s, _ in partial.values()} == {"ok"}
