@@ -886,9 +886,9 @@ def _render_outputs(output: Path, db_path: Path, cells: list, anchor: tuple[str,
     except JcsrError as exc:
         print(f"note: no leaderboard: {exc}", file=stream)
     try:
-        from jcsr_bench.report.plots import plot_rd
+        from jcsr_bench.report.plots import plot_reports
 
-        files += plot_rd(curves, output / "plots", anchor=anchor)
+        files += plot_reports(curves, output / "plots", anchor=anchor)
     except JcsrError as exc:
         print(f"note: no RD plots: {exc}", file=stream)
     return files

@@ -208,3 +208,55 @@ def test_run_stores_perceptual_values(hub, tmp_path):
     values = {row["quality"]: row["values"]["lpips-test"] for row in rows}
     assert set(values) == {10, 80} and values[10] > values[80] > 0
     assert all("ms-ssim-rgb" not in row["values"] for row in rows)  # --metrics chose
+
+
+# -- reports --------------------------------------------------------------------------
+
+
+def perceptual_curve(codec, sr, rates, psnr, lpips_values):
+    from jcsr_bench.results import Curve, Point
+
+    points = [Point(i + 1, {"bpp": r, "psnr-rgb": q, "ms-ssim-rgb": 0.9 + 0.01 * i,
+                            "lpips": d}, {}, 3)
+              for i, (r, q, d) in enumerate(zip(rates, psnr, lpips_values))]
+    return Curve("photos", codec, sr, points)
+
+
+RATES = [0.1, 0.2, 0.4, 0.8]
+PSNR = [28.0, 30.0, 32.0, 34.0]
+DIST = [0.40, 0.30, 0.22, 0.15]
+
+
+def test_leaderboard_reports_bd_on_minus_distance():
+    from jcsr_bench.bd import bd_quality, bd_rate
+    from jcsr_bench.report.leaderboard import render_leaderboard
+
+    anchor = perceptual_curve("jpeg", "bicubic", RATES, PSNR, DIST)
+    better = perceptual_curve("jpeg", "esrgan", RATES, PSNR, [d - 0.02 for d in DIST])
+    text = render_leaderboard([anchor, better], {"datasets": {}}, anchor=("jpeg", "bicubic"))
+    assert "BD-Rate LPIPS (%)" in text and "BD-LPIPS" in text
+    assert "Perceptual metrics: LPIPS v0.1 and DISTS" in text and "−distance" in text
+    row = next(line for line in text.splitlines() if "jpeg+esrgan" in line)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    negated = [-d for d in DIST], [-(d - 0.02) for d in DIST]
+    expected_rate = bd_rate(RATES, negated[0], RATES, negated[1])
+    assert expected_rate < 0  # lower LPIPS at equal rate = bit savings
+    assert f"{expected_rate:+.2f}" in cells
+    assert f"{bd_quality(RATES, negated[0], RATES, negated[1]):+.3f}" == "+0.020"
+    assert "+0.020" in cells
+    plain = render_leaderboard([perceptual_curve("a", "b", RATES, PSNR, [None] * 4)],
+                               {"datasets": {}}, anchor=None)
+    assert "LPIPS" not in plain  # no column without values
+
+
+def test_perception_distortion_plot(tmp_path):
+    from jcsr_bench.report.plots import plot_reports
+
+    curves = [perceptual_curve("jpeg", "bicubic", RATES, PSNR, DIST),
+              perceptual_curve("jpeg", "esrgan", RATES, [p - 1 for p in PSNR],
+                               [d - 0.05 for d in DIST])]
+    files = {p.name for p in plot_reports(curves, tmp_path, anchor=("jpeg", "bicubic"))}
+    assert {"pd-photos-lpips.png", "pd-photos-lpips.svg", "rd-photos-lpips.png",
+            "rd-photos-psnr-rgb.png", "rd-photos-ms-ssim-rgb.png"} <= files
+    svg = (tmp_path / "pd-photos-lpips.svg").read_text()
+    assert "perception–distortion" in svg and "LPIPS (lower is better)" in svg
