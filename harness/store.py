@@ -6,6 +6,8 @@ content keys it was computed from, and one row per (cell, metric). Rows keep the
 its cells are recomputed. Each finished cell is written in one transaction (WAL,
 synchronous=FULL): killing the process at any moment loses nothing already finished,
 and the next run resumes. ``load_curves`` turns the rows into RD curves for reports.
+A damaged or foreign file is refused before it is opened for writing
+(``check_store_file``), never changed; a full disk while writing is a ``StorageError``.
 """
 
 from __future__ import annotations
