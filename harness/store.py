@@ -115,6 +115,8 @@ class Store:
         if readonly:
             if not self.path.is_file():
                 raise DataError(f"no results store at {self.path}: run `jcsr-bench run` first")
+            if not self.path.with_name(self.path.name + "-wal").exists():  # no run is writing
+                check_store_file(self.path)
             uri = f"file:{self.path}?mode=ro"
             self.conn = sqlite3.connect(uri, uri=True, timeout=30)
         else:

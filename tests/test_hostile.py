@@ -83,6 +83,8 @@ def test_run_refuses_a_damaged_store_and_leaves_it_byte_identical(kind, registry
     assert f"{out / DB_NAME} is not a usable jcsr-bench results store" in err
     assert "move it aside" in err and "choose another --output" in err
     assert snapshot(out) == before  # same bytes, and no -wal, -shm or -journal beside it
+    assert cli_error(capsys, "leaderboard", "--results", str(out)) == err  # the same words
+    assert snapshot(out) == before
     ENCODES.clear()
     with pytest.raises(DataError, match="not a usable jcsr-bench results store"):
         go(registry, tmp_path, codecs=["fa"], dry_run=True)
