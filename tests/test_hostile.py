@@ -38,7 +38,8 @@ def cli_error(capsys, *argv: str) -> str:
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+    """The store and anything SQLite would put beside it (-wal, -shm, -journal)."""
+    return {p.name: p.read_bytes() for p in sorted(folder.glob(DB_NAME + "*"))}
 
 
 def values(db: Path) -> dict:
