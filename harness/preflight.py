@@ -10,18 +10,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jcsr_bench.cache import ELSEWHERE
+from jcsr_bench.cache import ELSEWHERE, Cache
 from jcsr_bench.disk import check_folder_path, probe_folder
 from jcsr_bench.store import DB_NAME, check_store_file
 
 OUTPUT_REMEDY = "choose another --output"
 
 
-def check_run_paths(output: Path, cache: object, *, write: bool) -> None:
+def check_run_paths(output: Path, cache_root: Path | None, *, write: bool) -> None:
     """Raise ``StorageError`` unless ``output`` (and, when ``write``, the caches) are usable.
 
-    ``cache`` is the run's :class:`jcsr_bench.cache.Cache`. A dry run (``write=False``)
-    creates nothing: it checks only that ``output`` is not a file and its store is sound.
+    ``cache_root`` is the run's codec cache (None: the default). A dry run
+    (``write=False``) checks only that ``output`` is not a file and its store is sound.
+    Nothing is created either way.
     """
     output = Path(output)
     check_folder_path(output, "--output", OUTPUT_REMEDY)
@@ -31,5 +32,5 @@ def check_run_paths(output: Path, cache: object, *, write: bool) -> None:
     from jcsr_bench.lr import lr_cache_dir
 
     probe_folder(output, "the output folder", OUTPUT_REMEDY)
-    cache.check_writable()
+    Cache(cache_root).check_writable()
     probe_folder(lr_cache_dir(), "the LR image cache", ELSEWHERE)
