@@ -89,8 +89,9 @@ def full_disk_error(exc: BaseException) -> StorageError | None:
 def stop_on_storage_error(exc: BaseException) -> None:
     """Re-raise ``exc`` when it is disk trouble rather than a cell's own failure.
 
-    Called first in the engine's per-cell error handling: a full disk stops the run
-    (finished cells stay stored) instead of failing every remaining cell.
+    Called first where a run turns errors into failed cells (making an LR image, which
+    writes the LR cache): a full disk stops the run (finished cells stay stored) instead
+    of failing every remaining cell.
     """
     if isinstance(exc, StorageError):
         raise exc

@@ -221,6 +221,35 @@ def test_disk_full_in_the_cache_mid_run_stops_keeps_and_resumes(registry, tmp_pa
     assert [r[0] for r in runs] == ["interrupted", "finished"]
 
 
+def test_disk_full_in_the_lr_cache_mid_run_stops_keeps_and_resumes(registry, tmp_path,
+                                                                   monkeypatch):
+    import jcsr_bench.lr as lr_module
+    from jcsr_bench.atomic import atomic_write_with
+
+    real = lr_module.save_image
+    check = _fail_after(1, lambda: OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+
+    def save_image(image, path, compress_level=1):  # the 2nd LR image meets a full disk
+        def write(handle):
+            check()  # raised inside the write, as a full disk does: no file name
+            handle.write(b"unused")
+        atomic_write_with(Path(path), write)
+        return real(image, path, compress_level)
+
+    monkeypatch.setattr(lr_module, "save_image", save_image)
+    with pytest.raises(StorageError) as info:
+        go(registry, tmp_path)
+    folder = lr_module.lr_cache_dir()
+    assert str(info.value).startswith(f"writing to {folder}/")
+    assert "the disk is full" in str(info.value)
+    db = tmp_path / "out" / DB_NAME
+    stored = values(db)
+    assert len(stored) == 8 and {s for s, _ in stored.values()} == {"ok"}  # the 1st image
+    monkeypatch.setattr(lr_module, "save_image", real)
+    resumed = go(registry, tmp_path)
+    assert resumed.exit_code == 0 and resumed.computed == 16 and resumed.cached == 8
+
+
 def test_disk_full_in_the_store_mid_run_stops_keeps_and_resumes(registry, tmp_path,
                                                                 monkeypatch):
     """SQLite's own SQLITE_FULL (max_page_count caps the file) while recording cells."""
