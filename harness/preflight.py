@@ -17,6 +17,14 @@ from jcsr_bench.store import DB_NAME, check_store_file
 OUTPUT_REMEDY = "choose another --output"
 
 
+def check_output(output: Path, *, write: bool) -> None:
+    """``--output`` is not a file and (when ``write``) is writable; runs before the
+    output folder is created and locked."""
+    check_folder_path(Path(output), "--output", OUTPUT_REMEDY)
+    if write:
+        probe_folder(Path(output), "the output folder", OUTPUT_REMEDY)
+
+
 def check_run_paths(output: Path, cache_root: Path | None, *, write: bool) -> None:
     """Raise ``StorageError`` unless ``output`` (and, when ``write``, the caches) are usable.
 
@@ -25,12 +33,11 @@ def check_run_paths(output: Path, cache_root: Path | None, *, write: bool) -> No
     Nothing is created either way.
     """
     output = Path(output)
-    check_folder_path(output, "--output", OUTPUT_REMEDY)
+    check_output(output, write=write)
     check_store_file(output / DB_NAME)
     if not write:
         return
     from jcsr_bench.lr import lr_cache_dir
 
-    probe_folder(output, "the output folder", OUTPUT_REMEDY)
     Cache(cache_root).check_writable()
     probe_folder(lr_cache_dir(), "the LR image cache", ELSEWHERE)

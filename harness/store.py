@@ -117,8 +117,12 @@ class Store:
                 raise DataError(f"no results store at {self.path}: run `jcsr-bench run` first")
             if not self.path.with_name(self.path.name + "-wal").exists():  # no run is writing
                 check_store_file(self.path)
-            uri = f"file:{self.path}?mode=ro"
+            # Not mode=ro: a read-only connection can neither checkpoint nor remove the
+            # -wal/-shm files it creates, so they would outlive every clean exit.
+            # mode=rw still opens a write-protected file read-only; query_only refuses writes.
+            uri = f"{self.path.resolve().as_uri()}?mode=rw"
             self.conn = sqlite3.connect(uri, uri=True, timeout=30)
+            self.conn.execute("PRAGMA query_only=ON")
         else:
             check_store_file(self.path)  # a damaged file is refused, never changed
             self.path.parent.mkdir(parents=True, exist_ok=True)
