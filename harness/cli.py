@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 import warnings
 from collections.abc import Sequence
@@ -397,6 +398,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return args.func(args)
     except JcsrError as exc:
         print(f"jcsr-bench: error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, sqlite3.Error) as exc:  # a full disk outside the places that name it
+        from jcsr_bench.disk import full_disk_error
+
+        error = full_disk_error(exc)
+        if error is None:
+            raise
+        print(f"jcsr-bench: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("jcsr-bench: interrupted; finished results are kept.", file=sys.stderr)
