@@ -106,6 +106,7 @@ def run_benchmark(
     output folder is locked for the run (``wait``: wait for another run using it).
     """
     from jcsr_bench.outputlock import output_lock
+    from jcsr_bench.preflight import check_output
     from jcsr_bench.qualities import normalise
 
     arguments = dict(registry=_load_registry(registry), suite=suite, datasets=_names(datasets),
@@ -113,6 +114,7 @@ def run_benchmark(
                      qualities=normalise(qualities, "qualities", sys.stderr),
                      output=Path(output), progress=progress, stream=stream or sys.stdout,
                      **options)
+    check_output(Path(output), write=not options.get("dry_run"))  # before the lock creates it
     lock = (contextlib.nullcontext() if options.get("dry_run")
             else output_lock(Path(output), wait=wait, stream=sys.stderr))
     with lock:

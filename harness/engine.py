@@ -114,12 +114,15 @@ def run(
     Returns a :class:`RunSummary`.
     """
     from jcsr_bench.devices import check_threads, resolve_device
+    from jcsr_bench.preflight import check_run_paths
 
     started = time.perf_counter()
     stream = stream or sys.stdout
     check_threads(threads, "--threads")
+    print(registry.files_text(), file=stream)  # an unexpected ./jcsr-bench.yaml is noticed
     settings = Settings(scale, kernel, limit, resolve_device(device), Path(output), overwrite,
                         fail_fast, cache_root)
+    check_run_paths(settings.output, settings.cache_root, write=not dry_run)
     plan = make_plan(registry, settings, suite=suite,
                      lists={"datasets": datasets, "codecs": codecs, "sr": srs},
                      qualities=qualities, anchor=anchor, metrics=metrics,
@@ -239,6 +242,7 @@ def _metadata(plan: Plan, registry: Any, executor: Any) -> dict[str, Any]:
     plugin_versions, versions = _versions(registry.manager)
     return {
         "harness_version": __version__,
+        "registry_files": registry.files,
         "plugin_versions": plugin_versions,
         "versions": versions,
         "datasets": {p.component.name: {"identity": p.component.obj.identity,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
+from jcsr_bench.disk import stop_on_storage_error
 from jcsr_bench.images import pixel_hash
 from jcsr_bench.plan import DatasetPlan, ImagePlan, Plan, iterate
 from jcsr_bench.workunit import UnitContext, UnitResult, evaluate, failed, make_lr, one_line
@@ -70,6 +71,7 @@ def lr_pair(plan: Plan, dataset: DatasetPlan, image: ImagePlan, hr: Any
         hr_c, lr = make_lr(hr, image.name, plan.settings.scale, plan.settings.kernel,
                            dataset.component.obj)
     except Exception as exc:
+        stop_on_storage_error(exc)  # a full LR cache stops the run, not every cell
         return None, None, f"making the LR image: {one_line(exc)}"
     return hr_c, lr, None
 

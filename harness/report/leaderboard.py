@@ -211,6 +211,8 @@ def _header(title: str, meta: Mapping, method: str, anchor_text: str, datasets: 
         f"- Harness: jcsr-bench {escape(meta.get('harness_version', 'unknown'))}",
         f"- Plugins: {plugin_text}",
     ]
+    if meta.get("registry_files"):  # machine-independent: file names, origins, hashes
+        lines.append(f"- Registry files: {escape(_registry_files(meta['registry_files']))}")
     for name in datasets:
         d = info.get(name) or {}
         lines.append(
@@ -235,6 +237,16 @@ def _header(title: str, meta: Mapping, method: str, anchor_text: str, datasets: 
     if skipped:
         lines.append(f"- Not evaluated: {escape(', '.join(skipped))}")
     return [*lines, ""]
+
+
+def _registry_files(files: Sequence[Mapping]) -> str:
+    from jcsr_bench.registry import ORIGINS
+
+    return ", ".join(
+        f"{Path(f.get('path', '?')).name} ({ORIGINS.get(f.get('origin'), f.get('origin'))}"
+        + ("" if f.get("origin") == "shipped" else f", sha256 {str(f.get('sha256'))[:12]}")
+        + ")"
+        for f in files)
 
 
 def _datasets(curves: Sequence[Curve]) -> list[str]:
