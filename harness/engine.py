@@ -81,6 +81,7 @@ class RunSummary:
     codec_cache_hits: int = 0  # codec outputs served from the disk cache
     elapsed_s: float = 0.0
     files: list[Path] = field(default_factory=list)
+    reports: str = ""  # what the folder's reports cover (all stored results)
     dry_run: bool = False
 
 
@@ -714,11 +715,13 @@ def run(
         "plugin_versions": plugin_versions,
         "versions": versions,
         "datasets": {p.component.name: {"identity": p.component.obj.identity,
-                                         "images": len(p.images), "limit": limit}
+                                         "images": len(p.images), "limit": limit,
+                                         "names": [image.name for image in p.images]}
                      for p in plans},
         "device": describe_device(resolved),
         "date": now_iso(),
         "anchor": "+".join(anchor_pair) if anchor_pair else None,
+        "anchor_source": ("--anchor" if anchor else "suite") if anchor_pair else None,
         "conventions": CONVENTIONS,
         "config": {
             "suite": chosen.name if chosen is not None else None,
@@ -750,11 +753,10 @@ def run(
     summary.codec_runs, summary.codec_cache_hits = engine.codec_runs, engine.codec_hits
     summary.failed = [Failure(r["dataset"], r["image"], r["codec"], r["quality"], r["sr"],
                               r["error"] or "") for r in states.values() if r["status"] != "ok"]
-    fingerprint = digest({"cells": sorted((k, r["cell_key"], r["status"])
-                                          for k, r in states.items()),
-                          "anchor": anchor_pair, "harness": __version__})
-    summary.files = _write_outputs(engine.output, engine.db_path, cells, anchor_pair, stream,
-                                   fingerprint)
+    from jcsr_bench.report.outputs import write_reports
+
+    written = write_reports(engine.output, stream, f"jcsr-bench {__version__}")
+    summary.files, summary.reports = written.files, written.covers
     summary.exit_code = 1 if summary.failed or stopped else 0
     summary.elapsed_s = time.perf_counter() - started
     _print_summary(engine.output, cells, summary, stream, stopped)
@@ -812,65 +814,6 @@ def _check_scales(engine: Engine, srs: list[_Component]) -> list[_Component]:
     return kept
 
 
-def _write_outputs(output: Path, db_path: Path, cells: list, anchor: tuple[str, str] | None,
-                   stream: TextIO, fingerprint: str) -> list[Path]:
-    """Exports (JSON per combination, CSV), the leaderboard and RD plots.
-
-    Skipped when the outputs on disk were written from exactly these stored cells
-    (``outputs.json`` fingerprint), so a re-run of a finished matrix stays cheap.
-    """
-    import json
-
-    record = output / "outputs.json"
-    try:
-        previous = json.loads(record.read_text())
-        files = [output / f for f in previous["files"]]
-        if previous["fingerprint"] == fingerprint and all(f.is_file() for f in files):
-            return files
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    files = _render_outputs(output, db_path, cells, anchor, stream)
-    record.write_text(json.dumps({"fingerprint": fingerprint, "files": [
-        str(f.relative_to(output)) for f in files]}, indent=1))
-    return files
-
-
-def _render_outputs(output: Path, db_path: Path, cells: list, anchor: tuple[str, str] | None,
-                    stream: TextIO) -> list[Path]:
-    from jcsr_bench.exports import write_compressai_json, write_csv
-    from jcsr_bench.store import curves_from_rows, load_rows
-
-    with Store(db_path, readonly=True) as store:
-        meta = store.meta()
-    rows = load_rows(db_path, cells=cells)
-    curves = curves_from_rows(rows, meta)
-    files = [write_csv(rows, output / "results.csv")]
-    files += write_compressai_json(curves, output / "json", f"jcsr-bench {__version__}")
-    if not curves:
-        return files
-    labels = {c.label for c in curves}
-    if anchor is not None and f"{anchor[0]}+{anchor[1]}" not in labels:
-        print(f"note: anchor {anchor[0]}+{anchor[1]} is not in this run's results; the "
-              "leaderboard uses the first combination", file=stream)
-        anchor = None
-    try:
-        from jcsr_bench.report.leaderboard import render_leaderboard
-
-        text = render_leaderboard(curves, meta, anchor=anchor)
-        path = output / "leaderboard.md"
-        path.write_text(text)
-        files.append(path)
-    except JcsrError as exc:
-        print(f"note: no leaderboard: {exc}", file=stream)
-    try:
-        from jcsr_bench.report.plots import plot_rd
-
-        files += plot_rd(curves, output / "plots", anchor=anchor)
-    except JcsrError as exc:
-        print(f"note: no RD plots: {exc}", file=stream)
-    return files
-
-
 def _fmt_range(values: list[float | None], fmt: str) -> str:
     got = [v for v in values if v is not None and math.isfinite(v)]
     if not got:
@@ -920,7 +863,8 @@ def _print_summary(output: Path, cells: list, summary: RunSummary, stream: TextI
           f"stored, {len(summary.failed)} failed; codec runs {summary.codec_runs} "
           f"(+{summary.codec_cache_hits} from cache); {summary.elapsed_s:.1f} s"
           + ("; stopped at the first failure (--fail-fast)" if stopped else ""), file=stream)
-    print(f"results: {output}", file=stream)
+    print(f"results: {output}" + (f" ({summary.reports})" if summary.reports else ""),
+          file=stream)
 
 
 def _print_plan(engine: Engine, plans: list[_DatasetPlan], summary: RunSummary,
