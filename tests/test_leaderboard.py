@@ -370,3 +370,46 @@ def test_header_lists_what_the_run_could_not_evaluate():
     expected = "- Not evaluated: codec bmshj (missing weights), sr esrgan-b1 (missing weights)\n"
     assert expected in text
     assert "/x" not in text and "/z" not in text
+
+
+# ------------------------------------------------------------------- readability
+
+
+def test_times_use_adaptive_units():
+    from jcsr_bench.report.text import format_seconds
+
+    cases = {0.000412: "412 µs", 0.0009997: "1 ms", 0.004123: "4.12 ms", 0.25: "250 ms",
+             1.234: "1.23 s", 4567.0: "4567 s", 5e-7: "0.5 µs", 0.0: "0 s"}
+    assert {v: format_seconds(v) for v in cases} == cases
+    assert format_seconds(float("nan")) == "n/a"
+    fast = curve("jpeg", "fast", R2, Q2, times={"encode_s": 2e-4, "decode_s": 3.5e-5,
+                                                 "sr_s": 0.0123})
+    (table,) = tables(render_leaderboard(base_curves() + [fast], META, anchor=None))
+    row = dict(zip(table[0], table[[r[1] for r in table].index("jpeg+fast")]))
+    assert (row["Encode"], row["Decode"], row["SR"]) == ("200 µs", "35 µs", "12.3 ms")
+
+
+def test_counts_use_singular_and_plural():
+    from jcsr_bench.report.text import count
+
+    assert (count(1, "image"), count(7, "image"), count(0, "image")) == \
+        ("1 image", "7 images", "0 images")
+    meta = dict(META, datasets={"kodak": {"identity": "k", "images": 1}})
+    md = render_leaderboard(base_curves(), meta, anchor=None)
+    assert "## kodak (1 image)\n" in md and "- Dataset kodak: identity k, 1 image\n" in md
+
+
+def test_header_explains_rank_overlap_and_notes_when_shown():
+    plain = render_leaderboard(base_curves()[:2], META, anchor=("bmshj", "esrgan-b1"))
+    head = plain.split("\n## ")[0]
+    assert "- Rank (#): by BD-Rate PSNR against the anchor, lowest (fewest bits) first; " \
+           "— = not ranked because that BD-Rate is n/a" in head
+    assert "overlap N%" not in head and "n/a [k]" not in head  # nothing of the kind shown
+    shifted = curve("x", "y", [r * 1.1 for r in R1], [q + 3.5 for q in Q1])
+    far = curve("far", "away", [5.0, 6.0], [50.0, 51.0])
+    md = render_leaderboard([curve("a", "b", R1, Q1), shifted, far], META, anchor=None)
+    head = md.split("\n## ")[0]
+    assert "- overlap N%: the two curves share only N% of their combined range" in head
+    assert "- n/a [k]: not defined; reason k is listed under the table" in head
+    (table,) = tables(md)
+    assert column(table, "#") == ["anchor", "1", "—"]

@@ -65,6 +65,7 @@ def write_reports(output: Path, stream: TextIO, description: str = "") -> Writte
     if previous.get("fingerprint") == fingerprint:
         files = [output / f for f in previous.get("files", [])]
         if all(f.is_file() for f in files):
+            _remove_stale(output, files, previous, stream)
             return Written(files, view.summary(), notes)
     for relative, text in texts.items():
         atomic_write(output / relative, text)
