@@ -256,3 +256,32 @@ def _quiet_plots(monkeypatch):
         return files
 
     monkeypatch.setattr(plots, "plot_rd", fake)
+
+
+def test_header_provenance_is_that_of_the_runs_that_computed_the_shown_cells(tmp_path):
+    from jcsr_bench.report.coverage import load_view
+    from jcsr_bench.store import CellRecord, Store
+
+    def record(store, run_id, codec):
+        for qi, (bpp, psnr) in enumerate(((0.1, 30.0), (0.2, 32.0))):
+            store.record(CellRecord("d", "img", codec, qi + 1, "sr", 0, qi, f"{codec}{qi}",
+                                    "ck", "sk", "h", values={"bpp": bpp, "psnr-rgb": psnr}),
+                         run_id)
+
+    names = {"d": {"identity": "d:1", "images": 1, "limit": None, "names": ["img"]}}
+    with Store(tmp_path / "results.sqlite") as store:
+        for device, date, codec in (("cpu A", "2026-01-01T00:00:00+00:00", "c1"),
+                                    ("cuda B", "2026-01-02T00:00:00+00:00", "c2"),
+                                    ("cpu C", "2026-01-03T00:00:00+00:00", None)):
+            run_id = store.begin_run({"device": device, "date": date, "datasets": names,
+                                      "harness_version": "1.0"})
+            if codec:
+                record(store, run_id, codec)
+            store.end_run(run_id, "finished")
+    meta = load_view(tmp_path).meta
+    # the third run computed nothing shown: its device and date do not describe the table
+    assert meta["device"] == "cpu A (run 1); cuda B (run 2)"
+    assert meta["date"] == "2026-01-01T00:00:00+00:00 to 2026-01-02T00:00:00+00:00"
+    assert meta["harness_version"] == "1.0"
+    board = leaderboard_from_store(tmp_path)
+    assert "- Device: cpu A (run 1); cuda B (run 2)\n" in board

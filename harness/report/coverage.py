@@ -177,8 +177,8 @@ def _provenance(runs: Sequence[dict]) -> dict[str, Any]:
             by_value.setdefault(value, []).append(run_id)
         if len(by_value) == 1:
             return next(iter(by_value))
-        return "; ".join(f"{v} ({count(len(ids), 'run')} {', '.join(map(str, ids))})"
-                         for v, ids in by_value.items())
+        return "; ".join(f"{v} ({'run' if len(ids) == 1 else 'runs'} "
+                         f"{', '.join(map(str, ids))})" for v, ids in by_value.items())
 
     out: dict[str, Any] = {
         key: merged({r["id"]: str(r["meta"].get(key, "unknown")) for r in runs})
