@@ -24,7 +24,7 @@ __all__ = ["RECORD", "Written", "write_reports"]
 RECORD = "outputs.json"
 # what the harness writes into a results folder (anything else there is left alone)
 OWN_FILES = ("results.csv", "leaderboard.md", "json/*/*.json", "plots/rd-*.png",
-             "plots/rd-*.svg")
+             "plots/rd-*.svg", "plots/pd-*.png", "plots/pd-*.svg")
 
 
 @dataclass
@@ -71,9 +71,9 @@ def write_reports(output: Path, stream: TextIO, description: str = "") -> Writte
         atomic_write(output / relative, text)
     files = [output / relative for relative in texts]
     if view.curves and view.anchor is not None:
-        from jcsr_bench.report.plots import plot_rd
+        from jcsr_bench.report.plots import plot_reports
 
-        files += plot_rd(view.curves, output / "plots", anchor=view.anchor.pair)
+        files += plot_reports(view.curves, output / "plots", anchor=view.anchor.pair)
     _remove_stale(output, files, previous, stream)
     atomic_write(output / RECORD, json.dumps({
         "fingerprint": fingerprint, "covers": view.summary(),
