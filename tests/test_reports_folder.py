@@ -125,7 +125,7 @@ def test_limited_runs_are_said_and_points_lacking_images_are_na(tmp_path):
     assert note_of(cell, board) == (
         "bpp, PSNR, MS-SSIM n/a at every quality: computed on 2 of the dataset's 3 images "
         "(missing: img2); run it without --limit to complete it")
-    assert table["fa+up"]["bpp range"] == "n/a"
+    assert table["fa+up"]["bpp range"] == f"n/a {cell.split()[-1]}"
 
 
 # -- point 6: bad and tiny images ---------------------------------------------------------
@@ -164,6 +164,10 @@ def test_a_bad_image_fails_its_cells_and_every_na_says_why(tmp_path):
     assert why.startswith("bpp, PSNR, MS-SSIM n/a at every quality: 1 of 2 image(s) failed "
                           "(first: b: loading image: ")
     assert "b.png" in why and "skip_bad: true" in why
+    ref = cell.split()[-1]  # the row's other n/a cells point to the same note
+    assert [table["fa+up"][k] for k in ("bpp range", "Encode", "Decode", "SR")] == \
+        [f"n/a {ref}"] * 4
+    assert not re.search(r"n/a(?! \[\d+\])", board.split("\n## ")[1].split("Notes:")[0])
 
     # following the remedy: the bad file is skipped, its stored cells are hidden (named)
     registry = _with_dataset(tmp_path, "r2", f"{{type: folder, root: {root}, skip_bad: true}}")

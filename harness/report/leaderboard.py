@@ -455,8 +455,10 @@ def render_leaderboard(
                 mine = {**refs, "test": ref or ""}
                 cells = [c.render(notes, mine) for bd in bds for c in (bd.rate, bd.quality)]
                 overlap |= any(c.overlap for bd in bds for c in (bd.rate, bd.quality))
-            table.append([pos, escape(curve.label), *cells, points, _bpp_range(curve),
-                          *[_mean_time(curve, key) for key, _ in TIMINGS]])
+            plain = [_bpp_range(curve), *[_mean_time(curve, key) for key, _ in TIMINGS]]
+            # a value missing at every point: its reason is the Points note
+            plain = [f"n/a {ref}" if cell == "n/a" and ref else cell for cell in plain]
+            table.append([pos, escape(curve.label), *cells, points, *plain])
         size = (info.get(dataset) or {}).get("images")
         size_text = f" ({count(size, 'image')})" if isinstance(size, int) else ""
         body += [f"## {escape(dataset)}{size_text}", ""]
