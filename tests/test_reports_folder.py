@@ -259,7 +259,7 @@ def _quiet_plots(monkeypatch):
             files.append(path)
         return files
 
-    monkeypatch.setattr(plots, "plot_rd", fake)
+    monkeypatch.setattr(plots, "plot_reports", fake)
 
 
 def test_header_provenance_is_that_of_the_runs_that_computed_the_shown_cells(tmp_path):
