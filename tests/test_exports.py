@@ -54,9 +54,11 @@ def test_compressai_layout_is_read_by_compressai_plot_tool(tmp_path):
     # the tool itself, as a user runs it (Agg backend, -o file): no TypeError on null
     import matplotlib.pyplot as plt
 
+    small = ["--figsize", "1.5", "1"]  # the tool saves at 300 dpi: keep the test quick
     try:
-        plot.main(["-f", str(partial), str(complete), "-m", "psnr", "-o", str(tmp_path / "a.png")])
-        plot.main(["-f", str(complete), "-m", "ms-ssim", "-o", str(tmp_path / "b.png")])
+        plot.main(["-f", str(partial), str(complete), "-m", "psnr", "-o",
+                   str(tmp_path / "a.png"), *small])
+        plot.main(["-f", str(complete), "-m", "ms-ssim", "-o", str(tmp_path / "b.png"), *small])
         with pytest.raises(ValueError, match='metric "ms-ssim-rgb" not available'):
             plot.main(["-f", str(partial), "-m", "ms-ssim", "-o", str(tmp_path / "c.png")])
     finally:
