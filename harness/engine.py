@@ -138,6 +138,14 @@ def pixel_hash(image: Any) -> str:
     return "px:" + hashlib.sha256(f"{list(image.shape)}:".encode() + data).hexdigest()
 
 
+def output_digests(payload: bytes, decoded: Any, result: Any) -> dict[str, str]:
+    """What a cell produced, by content: equal digests = a bit-identical pipeline."""
+    import hashlib
+
+    return {"payload": "sha256:" + hashlib.sha256(payload).hexdigest(),
+            "decoded": pixel_hash(decoded), "output": pixel_hash(result)}
+
+
 def _check_image(image: Any, what: str, shape: Sequence[int] | None = None) -> Any:
     """The shared stage-boundary check, then onto the CPU (a plugin may hand back CUDA)."""
     from jcsr_bench.images import check_image
@@ -579,7 +587,8 @@ class Engine:
             else:
                 values[name] = value
         return self._record(ds, image, cell, values=values, reasons=reasons,
-                            metric_keys=metric_keys)
+                            metric_keys=metric_keys,
+                            digests=output_digests(output.payload, output.decoded, result))
 
     def _record(self, ds: _Component, image: _Image, cell: _Cell, *, error: str | None = None,
                 **fields: Any) -> CellRecord:
@@ -709,7 +718,10 @@ def run(
         return summary
 
     plugin_versions, versions = _versions(registry.manager)
+    from jcsr_bench.environment import fingerprint
+
     meta = {
+        "environment": fingerprint(resolved),
         "harness_version": __version__,
         "plugin_versions": plugin_versions,
         "versions": versions,

@@ -25,7 +25,7 @@ PROJECT_LOCAL = "jcsr-bench.yaml"  # picked up from the working directory when p
 SECTIONS = (*KINDS, "suites")
 COMMON_KEYS = {"type", "description"}
 SUITE_KEYS = {"description": str, "datasets": list, "codecs": list, "sr": list,
-              "anchor": dict, "qualities": dict}
+              "anchor": dict, "qualities": dict, "tolerances": dict}
 TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true/false",
               list: "a list", dict: "a mapping"}
 
@@ -58,6 +58,8 @@ class Suite:
     description: str = ""
     file: str = ""
     line: int = 0
+    #: ``jcsr-bench compare`` tolerances for runs of this suite (jcsr_bench.compare)
+    tolerances: dict[str, Any] = field(default_factory=dict)
 
 
 def _describe(expected: Any) -> str:
@@ -253,6 +255,7 @@ class Registry:
             str(entry.get("description") or ""),
             str(path),
             lines.at("suites", name),
+            dict(entry.get("tolerances") or {}),
         )
 
     def check_suites(self) -> None:

@@ -1,0 +1,465 @@
+"""CI regression tracking: baselines, ``compare`` statuses and exit codes, reports.
+
+Runs are real engine runs on a tiny fake plugin: a quantising codec whose variants are
+slightly worse (a dequantiser 3 levels off at one quality), better (mid-bucket
+reconstruction) or slower, on four small deterministic images.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import math
+import struct
+import time
+import types
+import xml.etree.ElementTree as ET
+import zlib
+from html import unescape
+from pathlib import Path
+
+import pytest
+import torch
+
+from jcsr_bench import hookimpl
+from jcsr_bench.baseline import FORMAT, baseline_from_results, load_baseline, save_baseline
+from jcsr_bench.cli import main
+from jcsr_bench.compare import Tolerances, bootstrap_interval, compare, tolerances_for
+from jcsr_bench.engine import pixel_hash, run
+from jcsr_bench.errors import JcsrError
+from jcsr_bench.identity import digest, make_identity
+from jcsr_bench.lr import lr_for
+from jcsr_bench.plugin_manager import PluginManager
+from jcsr_bench.registry import Registry
+from jcsr_bench.report.compare_md import render_compare
+from jcsr_bench.report.junit import render_junit
+from jcsr_bench.testing import RegressionError, assert_no_regression, sample_image
+
+
+class StepCodec:
+    """Quantises to ``step * quality``. ``centre`` reconstructs mid-bucket (better at
+    the same bits); ``lossy_at`` dequantises 3 levels low at that quality (slightly worse at
+    the same bits); ``delay`` slows encoding without changing any output."""
+
+    def __init__(self, step: int = 16, qualities=(1, 2, 3), centre: bool = False,
+                 lossy_at: int = 0, delay: float = 0.0):
+        self.step, self.centre, self.lossy_at, self.delay = step, centre, lossy_at, delay
+        self.identity = make_identity("step-codec", step=step, centre=centre,
+                                      lossy_at=lossy_at)
+        self.qualities = list(qualities)
+
+    def encode(self, image, quality):
+        if self.delay:
+            time.sleep(self.delay)
+        step = self.step * quality
+        h, w = image.shape[1:]
+        q = (image.to(torch.int32) // step).to(torch.uint8)
+        return struct.pack(">HHBB", h, w, step, quality) + zlib.compress(q.numpy().tobytes())
+
+    def decode(self, data):
+        h, w, step, quality = struct.unpack_from(">HHBB", data)
+        q = torch.frombuffer(bytearray(zlib.decompress(data[6:])), dtype=torch.uint8)
+        out = q.view(3, h, w).to(torch.int32) * step + (step // 2 if self.centre else 0)
+        if quality == self.lossy_at:  # a dequantiser 3 levels off at this quality
+            out = out - 3
+        return out.clamp(0, 255).to(torch.uint8)
+
+
+class NearestSR:
+    def __init__(self, scale: int = 4):
+        self.scale = scale
+        self.identity = make_identity("nearest-sr", scale=scale)
+
+    def upscale(self, image):
+        return image.repeat_interleave(self.scale, 1).repeat_interleave(self.scale, 2)
+
+
+class Pictures:
+    """``n`` deterministic images; ``offset`` swaps in other pictures (same names)."""
+
+    def __init__(self, n: int = 4, offset: int = 0):
+        self.images = [(f"img{i}", sample_image(48, 64, seed=i + offset)) for i in range(n)]
+        self.identity = digest([pixel_hash(im) for _, im in self.images])
+
+    def __iter__(self):
+        return iter(self.images)
+
+    def __len__(self):
+        return len(self.images)
+
+
+def _plugin():
+    plugin = types.ModuleType("jcsr_compare_fixture")
+
+    @hookimpl
+    def register_codecs(register):
+        register("step-codec", StepCodec, params={"step": int, "qualities": list,
+                                                  "centre": bool, "lossy_at": int,
+                                                  "delay": float})
+
+    @hookimpl
+    def register_sr_models(register):
+        register("nearest-sr", NearestSR, params={"scale": int})
+
+    @hookimpl
+    def register_datasets(register):
+        register("pictures", Pictures, params={"n": int, "offset": int})
+
+    plugin.register_codecs = register_codecs
+    plugin.register_sr_models = register_sr_models
+    plugin.register_datasets = register_datasets
+    return plugin
+
+
+def _registry(folder: Path, codec: str = "{type: step-codec}",
+              dataset: str = "{type: pictures}") -> Registry:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "registry.yaml"
+    path.write_text(f"codecs:\n  sc: {codec}\n  other: {{type: step-codec, step: 24}}\n"
+                    f"sr:\n  up: {{type: nearest-sr}}\ndatasets:\n  pics: {dataset}\n")
+    registry = Registry(PluginManager(entry_points=False, extra_plugins=(_plugin(),)))
+    registry.add_file(path)
+    return registry
+
+
+def _run(tmp_path: Path, name: str, codecs=("sc", "other"), **registry_kw) -> Path:
+    out = tmp_path / name
+    summary = run(registry=_registry(tmp_path / f"reg-{name}", **registry_kw),
+                  datasets=["pics"], codecs=list(codecs), srs=["up", "none"], output=out,
+                  progress=False, stream=io.StringIO(), device="cpu",
+                  cache_root=tmp_path / f"cache-{name}")
+    assert summary.exit_code == 0
+    return out
+
+
+VARIANTS = {
+    "base": {}, "same": {},
+    "worse": {"codec": "{type: step-codec, lossy_at: 2}"},
+    "better": {"codec": "{type: step-codec, centre: true}"},
+    "swap": {"dataset": "{type: pictures, offset: 10}"},
+    "only-sc": {"codecs": ("sc",)},
+    "fast": {"codec": "{type: step-codec, delay: 0.006}"},
+    "slow": {"codec": "{type: step-codec, delay: 0.03}"},
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Each variant's results folder, run once per module (runs are deterministic)."""
+    root = tmp_path_factory.mktemp("runs")
+    made: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in made:
+            with pytest.MonkeyPatch.context() as patch:  # the run's own RD plots: not
+                patch.setattr("jcsr_bench.report.plots.plot_rd", lambda *a, **k: [])  # tested here
+                made[name] = _run(root, name, **VARIANTS[name])
+        return made[name]
+
+    return get
+
+
+@pytest.fixture
+def baseline(tmp_path, runs) -> Path:
+    path = tmp_path / "baseline.json"
+    save_baseline(runs("base"), path)
+    return path
+
+
+def _compare(capsys, *argv: str) -> tuple[int, str]:
+    code = main(["compare", *map(str, argv)])
+    return code, capsys.readouterr().out
+
+
+# -- baselines -------------------------------------------------------------------------------
+def test_baseline_file_is_sorted_versioned_and_complete(baseline):
+    text = baseline.read_text()
+    data = json.loads(text)
+    assert text == json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    assert data["format"] == FORMAT and data["schema"] == 1
+    assert data["harness_version"] and data["conventions"] and data["conventions_id"]
+    assert data["git_commit"] is None or len(data["git_commit"]) == 40
+    env = data["environment"]
+    assert {"cpu", "isa", "threads", "device", "versions"} <= set(env)
+    assert {"torch", "compressai", "Pillow", "Pillow:jpg"} <= set(env["versions"])
+    assert data["datasets"]["pics"]["images"] == ["img0", "img1", "img2", "img3"]
+    assert data["datasets"]["pics"]["identity"] == Pictures().identity
+    assert set(data["combinations"]) == {"pics/sc+up", "pics/sc+none", "pics/other+up",
+                                         "pics/other+none"}
+    combo = data["combinations"]["pics/sc+up"]
+    assert combo["codec_identity"] == StepCodec().identity
+    assert [p["quality"] for p in combo["points"]] == [1, 2, 3]
+    cell = combo["points"][0]["images"]["img0"]
+    assert set(cell["digests"]) == {"payload", "decoded", "output"}
+    image = sample_image(48, 64, seed=0)
+    assert cell["values"]["bits"] == 8 * len(StepCodec().encode(lr_for(image, 4, "matlab"), 1))
+    assert "psnr-rgb" in cell["values"] and "encode_s" in cell["timings"]
+    assert set(data["metrics"]) >= {"psnr-rgb", "psnr-y", "ms-ssim-rgb"}
+
+
+def test_a_results_folder_is_accepted_wherever_a_baseline_is(tmp_path, capsys, runs):
+    base, cur = runs("base"), runs("same")
+    code, out = _compare(capsys, base, cur)
+    assert code == 0 and out.startswith("**jcsr-bench compare: UNCHANGED** (exit 0)")
+    assert load_baseline(base / "results.sqlite")["combinations"].keys() == \
+        baseline_from_results(base)["combinations"].keys()
+
+
+# -- statuses and exit codes (the acceptance fixtures) ---------------------------------------
+def test_unchanged_tree_gives_unchanged_and_exit_0(tmp_path, baseline, capsys, runs):
+    code, out = _compare(capsys, baseline, runs("same"))
+    assert code == 0
+    first = out.splitlines()[0]
+    assert first == ("**jcsr-bench compare: UNCHANGED** (exit 0): 4 combination(s) compared, "
+                     "4 bit-identical, none outside tolerance")
+
+
+def test_slightly_worse_codec_is_a_named_regression_exit_1(tmp_path, baseline, capsys, runs):
+    current = runs("worse")
+    code, out = _compare(capsys, baseline, current, "--junit", tmp_path / "j.xml",
+                         "--plots", tmp_path / "plots")
+    assert code == 1
+    first = out.splitlines()[0]
+    assert first.startswith("**jcsr-bench compare: REGRESSION** (exit 1): 2 of 4 "
+                            "combination(s) regression: pics/sc+")
+    assert "pics/sc+up" in first and "pics/sc+none" in first and "BD-rate +" in first
+    assert "other+" not in first
+    # the worst rows come first in the table, and only the changed combinations are plotted
+    table = [line for line in out.splitlines() if line.startswith("| ")][1:]
+    assert table[1].split("|")[1].strip() == "regression"
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "compare-pics-sc+none.png", "compare-pics-sc+none.svg", "compare-pics-sc+up.png",
+        "compare-pics-sc+up.svg"]
+
+
+def test_better_codec_is_an_improvement_exit_0(tmp_path, baseline, capsys, runs):
+    code, out = _compare(capsys, baseline, runs("better"))
+    assert code == 0
+    assert out.startswith("**jcsr-bench compare: IMPROVEMENT** (exit 0): 2 of 4 "
+                          "combination(s) improvement: pics/sc+")
+
+
+def test_dataset_swap_is_incomparable_exit_3(tmp_path, baseline, capsys, runs):
+    current = runs("swap")
+    code, out = _compare(capsys, baseline, current, "--junit", tmp_path / "j.xml")
+    assert code == 3
+    first = out.splitlines()[0]
+    assert first.startswith("**jcsr-bench compare: INCOMPARABLE** (exit 3): 4 of 4")
+    assert "dataset pics: identity differs" in first
+    root = ET.parse(tmp_path / "j.xml").getroot()
+    assert int(root.get("errors")) == 4 and int(root.get("failures")) == 0
+
+
+def test_removed_combination_is_exit_3_and_new_one_is_not_judged(tmp_path, baseline, capsys, runs):
+    code, out = _compare(capsys, baseline, runs("only-sc"))
+    assert code == 3 and "removed" in out.splitlines()[0]
+    code, out = _compare(capsys, runs("only-sc"), runs("base"))
+    assert code == 0 and "2 new (not judged)" in out.splitlines()[0]
+
+
+def test_pure_slowdown_only_warns_unless_fail_on_time(tmp_path, capsys, runs):
+    fast = runs("fast")
+    slow = runs("slow")
+    code, out = _compare(capsys, fast, slow)
+    assert code == 0
+    assert out.startswith("**jcsr-bench compare: UNCHANGED**")
+    assert out.splitlines()[0].endswith("; timing warnings for 2 (see below)")
+    assert "- pics/sc+up: encode_s x" in out and " slower" in out
+    code, out = _compare(capsys, fast, slow, "--fail-on-time", "2")
+    assert code == 1
+    first = unescape(out.splitlines()[0])  # names and reasons are escaped for Markdown
+    assert "pics/sc+up (encode_s x" in first and "> --fail-on-time 2" in first
+
+
+# -- exactness and fingerprints --------------------------------------------------------------
+def _shifted(data: dict, factor_by_image: dict[str, float]) -> dict:
+    """A copy whose bits/bpp are scaled per image (outputs otherwise unchanged)."""
+    out = copy.deepcopy(data)
+    for combo in out["combinations"].values():
+        for point in combo["points"]:
+            for name, cell in point["images"].items():
+                for key in ("bits", "bpp", "bpp_lr"):
+                    cell["values"][key] *= factor_by_image[name]
+                cell["digests"]["payload"] += "-changed"
+    return out
+
+
+def test_exact_fails_any_change_only_when_fingerprints_match(baseline):
+    data = load_baseline(baseline)
+    tiny = _shifted(data, dict.fromkeys(data["datasets"]["pics"]["images"], 1.0001))
+    assert compare(data, tiny).exit_code == 0  # +0.01 % bits: within tolerance
+    strict = compare(data, tiny, tolerances=Tolerances(exact=True))
+    assert strict.exit_code == 1 and strict.verdict == "regression"
+    assert "--exact" in strict.combinations[0].reason
+    other_machine = copy.deepcopy(tiny)
+    other_machine["environment"]["isa"] = "AVX2"
+    fallback = compare(data, other_machine, tolerances=Tolerances(exact=True))
+    assert fallback.exit_code == 0 and fallback.verdict == "pass"
+    assert "Fell back to tolerances" in fallback.notes[0] and "isa" in fallback.notes[0]
+    assert "--exact not applied" in fallback.combinations[0].reason
+    # bit-identical outputs on another machine: judged by tolerances, never "unchanged"
+    moved = copy.deepcopy(data)
+    moved["environment"]["threads"] += 1
+    result = compare(data, moved)
+    assert result.verdict == "pass" and "bit-identical" in result.combinations[0].reason
+    assert "Fell back to tolerances" in render_compare(result)
+
+
+# -- bootstrap -----------------------------------------------------------------------------------
+def test_bootstrap_identical_curves_give_zero_interval(baseline):
+    data = load_baseline(baseline)
+    for combo in compare(data, copy.deepcopy(data)).combinations:
+        for m in combo.metrics:
+            assert m.interval == (0.0, 0.0)
+            assert set(m.image_bd_rates.values()) == {0.0}
+
+
+def test_bootstrap_interval_contains_a_known_per_image_shift(baseline):
+    data = load_baseline(baseline)
+    shifts = {"img0": 1.01, "img1": 1.02, "img2": 1.03, "img3": 1.04}
+    result = compare(data, _shifted(data, shifts))
+    m = result.combinations[0].metrics[0]
+    for name, factor in shifts.items():  # rate x k -> BD-rate (k - 1) x 100 %, per image
+        assert m.image_bd_rates[name] == pytest.approx((factor - 1) * 100, abs=1e-9)
+    low, high = m.interval
+    assert 1.0 <= low < 2.5 < high <= 4.0
+    assert result.exit_code == 1  # +2.5 % more bits is outside the 0.5 pp tolerance
+    assert compare(data, _shifted(data, shifts)).combinations[0].metrics[0].interval == \
+        m.interval  # seeded
+
+
+def test_bootstrap_interval_is_seeded_and_sane():
+    values = [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert bootstrap_interval(values, seed=3) == bootstrap_interval(values, seed=3)
+    low, high = bootstrap_interval(values, seed=3)
+    assert 1.0 <= low < 3.0 < high <= 5.0
+    assert bootstrap_interval([2.5, 2.5], seed=0) == (2.5, 2.5)
+
+
+# -- reports -------------------------------------------------------------------------------------
+def _check_junit_shape(root: ET.Element) -> None:
+    """The common JUnit XML shape (as GitLab/Jenkins read it)."""
+    assert root.tag == "testsuites"
+    for suite in root:
+        assert suite.tag == "testsuite" and suite.get("name")
+        cases = list(suite)
+        assert all(c.tag == "testcase" and c.get("name") and c.get("classname")
+                   for c in cases)
+        assert int(suite.get("tests")) == len(cases)
+        for kind, attr in (("failure", "failures"), ("error", "errors"),
+                           ("skipped", "skipped")):
+            assert int(suite.get(attr)) == sum(c.find(kind) is not None for c in cases)
+        for case in cases:
+            assert {child.tag for child in case} <= {"failure", "error", "skipped",
+                                                     "system-out"}
+    for attr in ("tests", "failures", "errors", "skipped"):
+        assert int(root.get(attr)) == sum(int(s.get(attr)) for s in root)
+
+
+def test_junit_has_one_case_per_dataset_combination_metric_and_parses_back(tmp_path,
+                                                                          baseline, runs):
+    current = runs("worse")
+    comparison = compare(load_baseline(baseline), load_baseline(current))
+    root = ET.fromstring(render_junit(comparison))
+    _check_junit_shape(root)
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    # 4 combinations x the metrics measured (psnr-rgb, psnr-y; ms-ssim is n/a at 48 px)
+    assert len(cases) == 8
+    failing = {name for name, c in cases.items() if c.find("failure") is not None}
+    assert failing == {"sc+up psnr-rgb", "sc+up psnr-y", "sc+none psnr-rgb", "sc+none psnr-y"}
+    failure = cases["sc+up psnr-rgb"].find("failure")
+    assert failure.get("type") == "regression" and "BD-rate +" in failure.get("message")
+
+
+def test_json_and_markdown_reports(tmp_path, baseline, capsys, runs):
+    current = runs("worse")
+    code, out = _compare(capsys, baseline, current, "--json", tmp_path / "c.json",
+                         "--markdown", tmp_path / "c.md")
+    assert (tmp_path / "c.md").read_text() == out
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert data["verdict"] == "regression" and data["exit_code"] == code == 1
+    first = data["combinations"][0]
+    assert first["status"] == "regression" and first["label"].startswith("sc+")
+    point = first["metrics"][0]["points"][1]
+    assert point["quality"] == 2 and point["delta"] < 0 and point["bpp_change_pct"] == 0
+    assert "<details><summary>Details</summary>" in out
+
+
+# -- tolerances ------------------------------------------------------------------------------------
+def test_tolerance_precedence_and_errors():
+    suite = {"max_bd_rate": 1.0, "max_quality_drop": 0.1,
+             "per_combination": {"webp+lanczos": {"max_bd_rate": 3.0}}}
+    tol = tolerances_for("jpeg+bicubic", Tolerances(), suite, {"max_bd_rate": 0.2})
+    assert (tol.max_bd_rate, tol.max_quality_drop) == (0.2, 0.1)
+    tol = tolerances_for("webp+lanczos", Tolerances(), suite, {"max_bd_rate": 0.2})
+    assert tol.max_bd_rate == 3.0
+    with pytest.raises(JcsrError, match="unknown tolerance 'max_bd'.*allowed"):
+        tolerances_for("a+b", Tolerances(), {"max_bd": 1}, {}, "reg.yaml:3: suites.ci")
+    with pytest.raises(JcsrError, match="max_bd_rate must be a number >= 0, got -1"):
+        Tolerances().with_overrides({"max_bd_rate": -1}, "x")
+
+
+def test_cli_tolerance_flag_turns_a_regression_into_a_pass(tmp_path, baseline, capsys, runs):
+    current = runs("worse")
+    data = compare(load_baseline(baseline), load_baseline(current))
+    worst = max(m.bd_rate for c in data.combinations for m in c.metrics)
+    worst_drop = -min(m.bd_quality for c in data.combinations for m in c.metrics)
+    code, _ = _compare(capsys, baseline, current, "--max-bd-rate", f"{worst + 0.01}",
+                       "--max-quality-drop", f"{worst_drop + 0.01}")
+    assert code == 0
+
+
+# -- usage, missing baselines, updates ----------------------------------------------------------
+def test_usage_errors_exit_2(tmp_path, baseline, capsys):
+    assert main(["compare", str(baseline)]) == 2
+    assert "give CURRENT" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", str(baseline), str(baseline), "--max-bd-rate", "-1"])
+    assert exc.value.code == 2
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    assert main(["compare", str(bad), str(baseline)]) == 2
+    assert "is not a jcsr-bench baseline" in capsys.readouterr().err
+
+
+def test_missing_baseline_is_exit_3_and_never_created(tmp_path, baseline, capsys):
+    missing = tmp_path / "none" / "ci.json"
+    assert main(["compare", str(missing), str(baseline)]) == 3
+    assert "no baseline at" in capsys.readouterr().err and not missing.exists()
+    assert main(["compare", str(missing), str(baseline), "--update-baseline"]) == 0
+    assert load_baseline(missing) == load_baseline(baseline)
+
+
+def test_update_baseline_is_explicit_and_atomic(tmp_path, baseline, capsys, runs):
+    current = runs("better")
+    before = baseline.read_text()
+    assert main(["compare", str(baseline), str(current)]) == 0
+    assert baseline.read_text() == before  # a plain compare never writes
+    assert main(["compare", str(baseline), str(current), "--update-baseline"]) == 0
+    assert load_baseline(baseline)["combinations"] == baseline_from_results(current)[
+        "combinations"]
+    assert [p.name for p in baseline.parent.glob(".baseline.json.*")] == []
+    capsys.readouterr()
+    assert _compare(capsys, baseline, current)[0] == 0
+
+
+def test_baseline_save_cli(tmp_path, capsys, runs):
+    results = runs("base")
+    assert main(["baseline", "save", "--results", str(results), "--out",
+                 str(tmp_path / "b.json")]) == 0
+    assert "4 combination(s), 48 cell(s)" in capsys.readouterr().out
+    assert main(["baseline", "save", "--results", str(tmp_path / "nowhere"), "--out",
+                 str(tmp_path / "c.json")]) == 2
+    assert "no results store" in capsys.readouterr().err
+
+
+# -- the testing helper ----------------------------------------------------------------------------
+def test_assert_no_regression(tmp_path, baseline, runs):
+    same = runs("same")
+    comparison = assert_no_regression(same, baseline)
+    assert comparison.verdict == "unchanged"
+    worse = runs("worse")
+    with pytest.raises(RegressionError, match=r"^\*\*jcsr-bench compare: REGRESSION"):
+        assert_no_regression(worse, baseline)
+    assert_no_regression(worse, baseline, max_bd_rate=math.inf, max_quality_drop=math.inf)
