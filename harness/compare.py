@@ -51,7 +51,7 @@ class Tolerances:
     max_quality_drop: float = 0.02
     exact: bool = False
     fail_on_time: float | None = None
-    warn_on_time: float = 1.5
+    warn_on_time: float = 2.0
 
     def with_overrides(self, overrides: Mapping[str, Any], where: str) -> Tolerances:
         unknown = set(overrides) - TOLERANCE_KEYS
@@ -258,8 +258,10 @@ def _identical(base: dict[str, Any], cur: dict[str, Any]) -> bool | None:
     for bp, cp in zip(base["points"], cur["points"], strict=True):
         for name, bcell in bp["images"].items():
             ccell = cp["images"].get(name)
-            if ccell is None:
+            if ccell is None or ccell["status"] != bcell["status"]:
                 return False
+            if bcell["status"] != "ok":
+                continue  # failed in both runs: nothing was produced
             if not bcell.get("digests") or not ccell.get("digests"):
                 return None
             if bcell["digests"] != ccell["digests"]:

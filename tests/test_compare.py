@@ -116,7 +116,7 @@ def _registry(folder: Path, codec: str = "{type: step-codec}",
               dataset: str = "{type: pictures}") -> Registry:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "registry.yaml"
-    path.write_text(f"codecs:\n  sc: {codec}\n  other: {{type: step-codec, step: 24}}\n"
+    path.write_text(f"codecs:\n  sc: {codec}\n  other: {{type: step-codec, step: 18}}\n"
                     f"sr:\n  up: {{type: nearest-sr}}\ndatasets:\n  pics: {dataset}\n")
     registry = Registry(PluginManager(entry_points=False, extra_plugins=(_plugin(),)))
     registry.add_file(path)
@@ -463,3 +463,210 @@ def test_assert_no_regression(tmp_path, baseline, runs):
     with pytest.raises(RegressionError, match=r"^\*\*jcsr-bench compare: REGRESSION"):
         assert_no_regression(worse, baseline)
     assert_no_regression(worse, baseline, max_bd_rate=math.inf, max_quality_drop=math.inf)
+
+
+# -- history ---------------------------------------------------------------------------------------
+def test_history_of_three_commits_gives_a_chart_and_a_table(tmp_path, runs, capsys):
+    store, charts = tmp_path / "history.sqlite", tmp_path / "charts"
+    commits = {"a" * 40: "base", "b" * 40: "worse", "c" * 40: "same"}  # regressed, fixed
+    for sha, variant in commits.items():
+        assert main(["history", "add", "--results", str(runs(variant)), "--commit", sha,
+                     "--anchor", "other+up", "--store", str(store)]) == 0
+        assert f"history: {sha[:12]} added" in capsys.readouterr().out
+    assert main(["history", "show", "--store", str(store), "--out", str(charts)]) == 0
+    out = capsys.readouterr().out
+    table = [line for line in out.splitlines() if line.startswith("| `")]
+    assert [line.split("|")[1].strip() for line in table] == [f"`{sha[:12]}`"
+                                                              for sha in commits]
+    assert out.splitlines()[0] == ("### pics: BD-rate (psnr-rgb) vs anchor, % (Δ vs "
+                                   "previous commit)")
+    assert sorted(p.name for p in charts.iterdir()) == ["history-pics-psnr-rgb.png",
+                                                        "history-pics-psnr-rgb.svg"]
+    from jcsr_bench.history import entries
+
+    shas, rows, anchor = entries(store)
+    assert shas == list(commits) and anchor == "other+up"
+    got = {(r["commit"][0], r["combination"]): r for r in rows if r["metric"] == "psnr-rgb"}
+    assert got[("a", "sc+up")]["bd_rate_previous"] is None
+    assert got[("a", "other+up")]["bd_rate_anchor"] == 0.0
+    # BD vs the previous commit is what compare computes between the two runs
+    step = compare(load_baseline(runs("base")), load_baseline(runs("worse")))
+    expected = next(m.bd_rate for c in step.combinations if c.label == "sc+up"
+                    for m in c.metrics if m.metric == "psnr-rgb")
+    assert got[("b", "sc+up")]["bd_rate_previous"] == pytest.approx(expected, abs=1e-9)
+    assert expected > 0.5
+    assert got[("b", "sc+up")]["bd_rate_anchor"] > got[("a", "sc+up")]["bd_rate_anchor"] + 0.5
+    assert got[("c", "sc+up")]["bd_rate_anchor"] == got[("a", "sc+up")]["bd_rate_anchor"]
+    assert got[("c", "sc+up")]["bd_rate_previous"] < -0.5
+    assert got[("c", "other+up")]["bd_rate_previous"] == 0.0
+    # adding a commit again replaces its data in place (order kept)
+    assert main(["history", "add", "--results", str(runs("base")), "--commit", "b" * 40,
+                 "--anchor", "other+up", "--store", str(store)]) == 0
+    shas, rows, _ = entries(store)
+    assert shas == list(commits)
+    again = {(r["commit"][0], r["combination"]): r for r in rows if r["metric"] == "psnr-rgb"}
+    assert again[("b", "sc+up")]["bd_rate_previous"] == 0.0
+
+
+def test_history_errors_name_the_remedy(tmp_path, runs, capsys):
+    assert main(["history", "show", "--store", str(tmp_path / "none.sqlite")]) == 2
+    assert "history add --results" in capsys.readouterr().err
+    assert main(["history", "add", "--results", str(runs("base")), "--commit", "abc",
+                 "--store", str(tmp_path / "h.sqlite")]) == 2
+    err = capsys.readouterr().err
+    assert "the run has no anchor" in err and "give --anchor CODEC+SR" in err
+
+
+# -- the project's own CI --------------------------------------------------------------------
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_ci_suite_is_offline_and_the_committed_baseline_is_comparable(tmp_path):
+    from jcsr_bench.engine import CONVENTIONS, Engine
+    from jcsr_bench.plugins.datasets import SamplesDataset
+    from jcsr_bench.registry import load_registry
+
+    registry = load_registry()
+    suite = registry.suites["ci"]
+    plan = run(registry=registry, suite="ci", output=tmp_path / "out", dry_run=True,
+               device="cpu", progress=False, stream=io.StringIO())
+    assert plan.skipped == [] and plan.cells == 96  # nothing needs a download
+    data = load_baseline(REPO / "leaderboards" / "baselines" / "ci.json")
+    assert data["run"]["suite"] == "ci" and data["run"]["anchor"] == "jpeg+bicubic"
+    assert set(data["combinations"]) == {f"samples-ci/{c}+{s}" for c in suite.codecs
+                                         for s in suite.sr}
+    for combo in data["combinations"].values():
+        assert [p["quality"] for p in combo["points"]] == suite.qualities[combo["codec"]]
+        assert combo["codec_identity"] == registry.build("codecs", combo["codec"]).identity
+    names = registry.resolve("datasets", "samples-ci").params["names"]
+    assert data["datasets"]["samples-ci"] == {
+        "identity": SamplesDataset(names=names).identity, "images": names}
+    assert data["conventions_id"] == digest(CONVENTIONS)
+    engine = Engine(registry, scale=4, kernel="matlab", limit=None, device="cpu",
+                    output=tmp_path, overwrite="missing", fail_fast=False, progress=False,
+                    stream=io.StringIO(), cache_root=tmp_path / "cache")
+    engine.build_metrics()
+    assert data["metrics"] == {name: identity for name, _, identity in engine.metrics}
+    assert suite.tolerances == {"max_bd_rate": 0.5, "max_quality_drop": 0.02}
+
+
+def test_ci_script_compares_the_ci_suite_against_the_committed_baseline():
+    script = (REPO / ".ci" / "run").read_text()
+    lines = [line.strip() for line in script.splitlines()]
+    assert "set -euo pipefail" in lines
+    assert lines.index("set -euo pipefail") < next(
+        i for i, line in enumerate(lines) if "jcsr-bench compare" in line)
+    command = " ".join(script.split("jcsr-bench compare", 1)[1].split("\\\n"))
+    assert command.split()[0] == "leaderboards/baselines/ci.json"
+    assert "--run ci" in command and "--offline" in command and "--exact" not in command
+    assert "--update-baseline" not in command  # CI never writes the baseline
+
+
+def test_the_suites_tolerances_and_per_combination_overrides_apply(tmp_path, runs, capsys):
+    files = {}
+    for name in ("base", "worse"):
+        data = load_baseline(runs(name))
+        data["run"]["suite"] = "ci"  # as if both runs came from the `ci` suite
+        files[name] = tmp_path / f"{name}.json"
+        files[name].write_text(json.dumps(data))
+    user = tmp_path / "user.yaml"
+    user.write_text("suites:\n  ci:\n    datasets: [samples-ci]\n    codecs: [jpeg]\n"
+                    "    sr: [bicubic]\n    tolerances:\n      max_bd_rate: 50\n"
+                    "      max_quality_drop: 5\n      per_combination:\n"
+                    "        sc+up: {max_bd_rate: 0.5, max_quality_drop: 0.02}\n")
+    code, out = _compare(capsys, files["base"], files["worse"], "--registry", user)
+    assert code == 1
+    first = out.splitlines()[0]
+    assert "1 of 4 combination(s) regression: pics/sc+up" in first and "sc+none" not in first
+    user.write_text(user.read_text().replace("max_bd_rate: 50", "max_bd: 50"))
+    assert main(["compare", str(files["base"]), str(files["worse"]), "--registry",
+                 str(user)]) == 2
+    assert "suites.ci.tolerances: unknown tolerance 'max_bd'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda d: d["combinations"]["pics/sc+up"]["points"].pop(), "qualities differ"),
+    (lambda d: d["metrics"].update({"psnr-rgb": "other"}), "metric definitions differ: psnr-rgb"),
+    (lambda d: d.update(conventions_id="x"), "metric conventions differ"),
+    (lambda d: d["run"].update(kernel="pil"), "kernel differs"),
+    (lambda d: d["datasets"]["pics"]["images"].reverse(), "images differ"),
+])
+def test_incomparable_says_which(baseline, change, reason):
+    data = load_baseline(baseline)
+    other = copy.deepcopy(data)
+    change(other)
+    result = compare(data, other)
+    assert result.exit_code == 3
+    assert any(c.status == "incomparable" and reason in c.reason for c in result.combinations)
+
+
+def test_a_value_lost_in_the_current_run_is_a_regression(baseline):
+    data = load_baseline(baseline)
+    lost = copy.deepcopy(data)
+    cell = lost["combinations"]["pics/sc+up"]["points"][1]["images"]["img2"]
+    cell["status"], cell["error"] = "error", "SR up: boom"
+    result = compare(data, lost)
+    sc_up = next(c for c in result.combinations if c.label == "sc+up")
+    assert result.exit_code == 1 and sc_up.status == "regression"
+    assert "n/a in the current run: quality 2: img2 failed: SR up: boom" in sc_up.reason
+
+
+def test_undefined_bd_is_judged_point_by_point(baseline):
+    data = load_baseline(baseline)
+    worse = copy.deepcopy(data)
+    point = worse["combinations"]["pics/sc+up"]["points"][1]  # q2 below q3: not monotonic
+    for cell in point["images"].values():
+        cell["values"]["psnr-rgb"] -= 6.0
+    result = compare(data, worse)
+    m = next(m for c in result.combinations if c.label == "sc+up" for m in c.metrics
+             if m.metric == "psnr-rgb")
+    assert m.bd_rate is None and "not monotonic" in m.bd_note
+    assert m.status == "regression" and m.reason.startswith("quality 2: -6.0000 at +0.00 % bits")
+
+
+def test_update_baseline_keeps_the_comparisons_exit_status(tmp_path, baseline, runs):
+    assert main(["compare", str(baseline), str(runs("worse")), "--update-baseline"]) == 1
+    assert load_baseline(baseline)["combinations"] == load_baseline(runs("worse"))[
+        "combinations"]
+
+
+def test_junit_marks_new_skipped_and_removed_as_errors(runs):
+    base, fewer = load_baseline(runs("base")), load_baseline(runs("only-sc"))
+    for old, new, kind in ((base, fewer, "error"), (fewer, base, "skipped")):
+        root = ET.fromstring(render_junit(compare(old, new)))
+        _check_junit_shape(root)
+        marked = {c.get("name") for c in root.iter("testcase") if c.find(kind) is not None}
+        assert marked == {"other+up all metrics", "other+none all metrics"}
+
+
+def test_history_commit_defaults_to_the_one_recorded(tmp_path, runs):
+    from jcsr_bench.baseline import git_commit
+    from jcsr_bench.history import add_run
+
+    recorded = load_baseline(runs("base"))["git_commit"]
+    assert recorded == git_commit(REPO)
+    sha, count = add_run(runs("base"), store=tmp_path / "h.sqlite", anchor="other+up")
+    assert sha == recorded and count == 8  # 4 combinations x psnr-rgb, psnr-y
+
+
+def test_readme_ci_examples_are_valid_and_use_the_committed_baseline():
+    import yaml
+
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Regression tracking in CI", 1)[1].split("\n## ", 1)[0]
+    blocks = [b.split("```", 1)[0] for b in section.split("```yaml\n")[1:]]
+    workflows = [yaml.safe_load(b) for b in blocks]
+    github = next(w for w in workflows if "jobs" in w)
+    gitlab = next(w for w in workflows if "rd-regression" in w)
+    steps = github["jobs"]["compare"]["steps"]
+    commands = [s.get("run", "") for s in steps] + gitlab["rd-regression"]["script"]
+    compares = [c for c in commands if "jcsr-bench compare" in c]
+    assert len(compares) == 2
+    for command in compares:
+        args = command.split("jcsr-bench compare", 1)[1].split()
+        assert args[0] == "leaderboards/baselines/ci.json" and "--run" in args
+        assert {"--markdown", "--junit", "--plots"} <= set(args)
+    assert gitlab["rd-regression"]["artifacts"]["reports"]["junit"] == "compare.xml"
+    assert gitlab["rd-regression"]["cache"]["paths"] == [".jcsr-cache/"]
+    assert any("actions/cache" in s.get("uses", "") for s in steps)
+    assert "JCSR_BENCH_CACHE" in github["jobs"]["compare"]["env"]

@@ -34,14 +34,14 @@ def _save(fig, base: Path) -> list[Path]:
 
 
 def plot_overlays(comparison: Comparison, out_dir: str | Path) -> list[Path]:
-    """One figure per combination that changed (not ``unchanged``): baseline and current
+    """One figure per combination whose outputs changed: baseline and current
     RD curves overlaid, one panel per judged metric. Returns the files written."""
     import matplotlib
 
     out = Path(out_dir)
     written: list[Path] = []
     for c in comparison.ordered():
-        if not c.metrics or c.status == "unchanged":
+        if not c.metrics or c.identical:
             continue
         out.mkdir(parents=True, exist_ok=True)
         with matplotlib.rc_context(_RC):

@@ -41,10 +41,10 @@ def verdict_line(comparison: Comparison) -> str:
     total = len(comparison.combinations)
     head = f"**jcsr-bench compare: {_HEADLINE[verdict]}** (exit {comparison.exit_code})"
     if verdict in ("unchanged", "pass", "new"):
-        unchanged = sum(c.status == "unchanged" for c in comparison.combinations)
+        identical = sum(bool(c.identical) for c in comparison.combinations)
         new = sum(c.status == "new" for c in comparison.combinations)
         slow = sum(bool(c.warnings) for c in comparison.combinations)
-        return (f"{head}: {total - new} combination(s) compared, {unchanged} bit-identical, "
+        return (f"{head}: {total - new} combination(s) compared, {identical} bit-identical, "
                 f"none outside tolerance" + (f"; {new} new (not judged)" if new else "")
                 + (f"; timing warnings for {slow} (see below)" if slow else ""))
     severe = {"incomparable": ("incomparable", "removed")}.get(verdict, (verdict,))
