@@ -670,3 +670,23 @@ def test_readme_ci_examples_are_valid_and_use_the_committed_baseline():
     assert gitlab["rd-regression"]["cache"]["paths"] == [".jcsr-cache/"]
     assert any("actions/cache" in s.get("uses", "") for s in steps)
     assert "JCSR_BENCH_CACHE" in github["jobs"]["compare"]["env"]
+
+
+def test_compare_run_runs_the_suite_first(tmp_path, baseline, capsys):
+    from jcsr_bench.testing import plugin_manager
+
+    user = tmp_path / "suite.yaml"
+    user.write_text("codecs:\n  sc: {type: step-codec}\n  other: {type: step-codec, step: 18}\n"
+                    "sr:\n  up: {type: nearest-sr}\ndatasets:\n  pics: {type: pictures}\n"
+                    "suites:\n  mine:\n    datasets: [pics]\n    codecs: [sc, other]\n"
+                    "    sr: [up, none]\n    anchor: {codec: other, sr: up}\n")
+    with plugin_manager(_plugin()), pytest.MonkeyPatch.context() as patch:
+        patch.setattr("jcsr_bench.report.plots.plot_rd", lambda *a, **k: [])
+        patch.setattr("tempfile.tempdir", str(tmp_path))  # where the temporary folder goes
+        code = main(["compare", str(baseline), "--run", "mine", "--registry", str(user)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out.startswith("**jcsr-bench compare: UNCHANGED** (exit 0): 4 ")
+    folder = Path(captured.err.split("running suite mine into ", 1)[1].split()[0])
+    assert folder.parent == tmp_path and folder.name.startswith("jcsr-compare-") and (folder / "results.sqlite").is_file()
+    assert load_baseline(folder)["run"]["suite"] == "mine"
