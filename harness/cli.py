@@ -131,6 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         train=args.train,
         anchor=args.anchor,
+        metrics=_split(args.metrics),
         sr_options={"tile": args.tile, "tile_overlap": args.tile_overlap,
                     "precision": args.precision},
     )
@@ -312,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", action="store_true",
                    help="train missing adaptive SR models (baseline 2) first")
     p.add_argument("--anchor", help="leaderboard anchor as codec+sr (default: the suite's)")
+    p.add_argument("--metrics", help="comma list of metrics to compute (default: every "
+                   "registered metric; those missing weights offline are skipped)")
     p.add_argument("--tile", type=int, metavar="N",
                    help="SR inference on N x N LR tiles (bounds memory; 0 = whole image)")
     p.add_argument("--tile-overlap", type=int, metavar="N", help="tile overlap (default 16)")

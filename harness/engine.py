@@ -204,24 +204,39 @@ class Engine:
         schema = self.registry.manager.get(kind, instance.type).params or {}
         return {k: v for k, v in options.items() if k in schema}
 
-    def build_metrics(self) -> None:
-        """Every registered metric type (built-in and third-party) plus registry instances."""
+    def build_metrics(self, selected: list[str] | None = None) -> None:
+        """The metrics to compute: ``selected`` (``--metrics``), else every registered type
+        plus registry instances. Metrics whose weights are missing offline are skipped
+        with the remedy, or refused up front (all of them listed) when asked for by name."""
         manager = self.registry.manager
-        names = list(manager.types("metrics"))
-        names += [n for n in self.registry.instances("metrics") if n not in names]
+        if selected:
+            names = self.registry.expand("metrics", selected)
+        else:
+            names = list(manager.types("metrics"))
+            names += [n for n in self.registry.instances("metrics") if n not in names]
+        problems: list[tuple[str, str]] = []
         for name in names:
             instance = self.registry.resolve("metrics", name)
             overrides = {k: v for k, v in self.declared("metrics", name,
                                                         {"border": self.scale}).items()
                          if k not in instance.params}
-            metric = self.build("metrics", name, False, **overrides)
+            metric = self.build("metrics", name, bool(selected), **overrides)
             if metric is None:
+                continue
+            missing = self._missing(metric)
+            if missing:
+                problems.extend((name, text) for text in missing)
                 continue
             identity = getattr(metric, "identity", None) or digest({
                 "name": name, "class": f"{type(metric).__module__}.{type(metric).__qualname__}",
                 "params": {**instance.params, **overrides},
                 "source": manager.get("metrics", instance.type).source})
             self.metrics.append((name, metric, str(identity)))
+        if problems and selected:
+            lines = [f"  metric {name}: {text}" for name, text in problems]
+            raise WeightsError("missing weights (nothing was computed):\n" + "\n".join(lines))
+        for name, text in problems:
+            self.skipped.append(Skipped("metric", name, f"missing weights: {text}"))
 
     def on_device(self, obj: Any) -> Any:
         """``obj.to(device)`` once, on first use (cached codec outputs never move models)."""
@@ -661,6 +676,7 @@ def run(
     dry_run: bool = False,
     train: bool = False,
     anchor: str | None = None,
+    metrics: list[str] | None = None,
     sr_options: dict[str, Any] | None = None,
     progress: bool | None = None,
     stream: TextIO | None = None,
@@ -705,7 +721,7 @@ def run(
     codec_list, sr_list, left_out = engine.check_weights(comps["codecs"], comps["sr"],
                                                          train=train)
     sr_list = _check_scales(engine, sr_list)
-    engine.build_metrics()
+    engine.build_metrics(metrics)
     plans = engine.plan(comps["datasets"], codec_list, sr_list, left_out)
     cells = [(p.component.name, img.name, c.codec.name, quality_text(c.quality), c.sr.name)
              for p in plans for img in p.images for cs in img.groups.values() for c in cs]
@@ -875,9 +891,9 @@ def _render_outputs(output: Path, db_path: Path, cells: list, anchor: tuple[str,
     except JcsrError as exc:
         print(f"note: no leaderboard: {exc}", file=stream)
     try:
-        from jcsr_bench.report.plots import plot_rd
+        from jcsr_bench.report.plots import plot_reports
 
-        files += plot_rd(curves, output / "plots", anchor=anchor)
+        files += plot_reports(curves, output / "plots", anchor=anchor)
     except JcsrError as exc:
         print(f"note: no RD plots: {exc}", file=stream)
     return files
