@@ -721,7 +721,7 @@ def run(
     codec_list, sr_list, left_out = engine.check_weights(comps["codecs"], comps["sr"],
                                                          train=train)
     sr_list = _check_scales(engine, sr_list)
-    engine.build_metrics(metrics)
+    engine.build_metrics(metrics or getattr(chosen, "metrics", None) or None)
     plans = engine.plan(comps["datasets"], codec_list, sr_list, left_out)
     cells = [(p.component.name, img.name, c.codec.name, quality_text(c.quality), c.sr.name)
              for p in plans for img in p.images for cs in img.groups.values() for c in cs]

@@ -530,7 +530,8 @@ def test_ci_suite_is_offline_and_the_committed_baseline_is_comparable(tmp_path):
     suite = registry.suites["ci"]
     plan = run(registry=registry, suite="ci", output=tmp_path / "out", dry_run=True,
                device="cpu", progress=False, stream=io.StringIO())
-    assert plan.skipped == [] and plan.cells == 96  # nothing needs a download
+    # nothing needs a download: no optional metric weights either (a fixed metric set)
+    assert plan.skipped == [] and plan.cells == 144
     data = load_baseline(REPO / "leaderboards" / "baselines" / "ci.json")
     assert data["run"]["suite"] == "ci" and data["run"]["anchor"] == "jpeg+bicubic"
     assert set(data["combinations"]) == {f"samples-ci/{c}+{s}" for c in suite.codecs
@@ -538,14 +539,16 @@ def test_ci_suite_is_offline_and_the_committed_baseline_is_comparable(tmp_path):
     for combo in data["combinations"].values():
         assert [p["quality"] for p in combo["points"]] == suite.qualities[combo["codec"]]
         assert combo["codec_identity"] == registry.build("codecs", combo["codec"]).identity
-    names = registry.resolve("datasets", "samples-ci").params["names"]
+    params = registry.resolve("datasets", "samples-ci").params
     assert data["datasets"]["samples-ci"] == {
-        "identity": SamplesDataset(names=names).identity, "images": names}
+        "identity": SamplesDataset(names=params["names"], crop=params["crop"]).identity,
+        "images": params["names"]}
     assert data["conventions_id"] == digest(CONVENTIONS)
     engine = Engine(registry, scale=4, kernel="matlab", limit=None, device="cpu",
                     output=tmp_path, overwrite="missing", fail_fast=False, progress=False,
                     stream=io.StringIO(), cache_root=tmp_path / "cache")
-    engine.build_metrics()
+    engine.build_metrics(suite.metrics)
+    assert suite.metrics == ["psnr-rgb", "psnr-y", "ms-ssim-rgb"]
     assert data["metrics"] == {name: identity for name, _, identity in engine.metrics}
     assert suite.tolerances == {"max_bd_rate": 0.5, "max_quality_drop": 0.02}
 
@@ -688,5 +691,21 @@ def test_compare_run_runs_the_suite_first(tmp_path, baseline, capsys):
     assert code == 0, captured.err
     assert captured.out.startswith("**jcsr-bench compare: UNCHANGED** (exit 0): 4 ")
     folder = Path(captured.err.split("running suite mine into ", 1)[1].split()[0])
-    assert folder.parent == tmp_path and folder.name.startswith("jcsr-compare-") and (folder / "results.sqlite").is_file()
+    assert folder.parent == tmp_path and folder.name.startswith("jcsr-compare-")
+    assert (folder / "results.sqlite").is_file()
     assert load_baseline(folder)["run"]["suite"] == "mine"
+
+
+def test_a_suites_metric_list_is_checked_and_used(tmp_path):
+    from jcsr_bench.registry import load_registry
+
+    user = tmp_path / "user.yaml"
+    user.write_text("suites:\n  mine:\n    datasets: [samples]\n    codecs: [jpeg]\n"
+                    "    sr: [bicubic]\n    metrics: [psnr-rgb, psnr-yy]\n")
+    with pytest.raises(JcsrError, match=r"suites.mine: unknown metric 'psnr-yy'.*psnr-y"):
+        load_registry([user])
+    user.write_text(user.read_text().replace("psnr-yy", "psnr-y"))
+    out = tmp_path / "out"
+    run(registry=load_registry([user]), suite="mine", output=out, qualities=[50], limit=1,
+        device="cpu", progress=False, stream=io.StringIO())
+    assert set(load_baseline(out)["metrics"]) == {"psnr-rgb", "psnr-y"}
