@@ -254,7 +254,8 @@ def bd_pair(base_rq: tuple[list, list], cur_rq: tuple[list, list], method: str):
 
 
 def _identical(base: dict[str, Any], cur: dict[str, Any]) -> bool | None:
-    """True when every cell's digests match; None when some digest is missing."""
+    """True when every cell's output digests *and* values (bits, metrics) match; None
+    when some digest is missing."""
     for bp, cp in zip(base["points"], cur["points"], strict=True):
         for name, bcell in bp["images"].items():
             ccell = cp["images"].get(name)
@@ -264,8 +265,8 @@ def _identical(base: dict[str, Any], cur: dict[str, Any]) -> bool | None:
                 continue  # failed in both runs: nothing was produced
             if not bcell.get("digests") or not ccell.get("digests"):
                 return None
-            if bcell["digests"] != ccell["digests"]:
-                return False
+            if bcell["digests"] != ccell["digests"] or bcell["values"] != ccell["values"]:
+                return False  # equal outputs scored differently: a metric changed
     return True
 
 

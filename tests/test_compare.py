@@ -709,3 +709,15 @@ def test_a_suites_metric_list_is_checked_and_used(tmp_path):
     run(registry=load_registry([user]), suite="mine", output=out, qualities=[50], limit=1,
         device="cpu", progress=False, stream=io.StringIO())
     assert set(load_baseline(out)["metrics"]) == {"psnr-rgb", "psnr-y"}
+
+
+def test_identical_outputs_scored_differently_are_not_unchanged(baseline):
+    data = load_baseline(baseline)
+    rescored = copy.deepcopy(data)  # same digests: only a metric's arithmetic changed
+    for point in rescored["combinations"]["pics/sc+up"]["points"]:
+        for cell in point["images"].values():
+            cell["values"]["psnr-rgb"] -= 0.1
+    result = compare(data, rescored)
+    sc_up = next(c for c in result.combinations if c.label == "sc+up")
+    assert sc_up.identical is False and sc_up.status == "regression"
+    assert result.exit_code == 1
