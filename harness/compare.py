@@ -54,15 +54,20 @@ class Tolerances:
     warn_on_time: float = 2.0
 
     def with_overrides(self, overrides: Mapping[str, Any], where: str) -> Tolerances:
+        """A copy with ``overrides`` applied, each checked; errors name ``where``."""
         unknown = set(overrides) - TOLERANCE_KEYS
         if unknown:
             raise JcsrError(f"{where}: unknown tolerance {sorted(unknown)[0]!r}; allowed: "
                             f"{', '.join(sorted(TOLERANCE_KEYS))}")
         fields = asdict(self)
         for key, value in overrides.items():
-            ok = isinstance(value, bool) if key == "exact" else (
-                value is None and key == "fail_on_time") or (
-                isinstance(value, int | float) and not isinstance(value, bool) and value >= 0)
+            if key == "exact":
+                ok = isinstance(value, bool)
+            elif value is None:
+                ok = key == "fail_on_time"  # "no time limit"
+            else:
+                ok = isinstance(value, int | float) and not isinstance(value, bool) \
+                    and value >= 0
             if not ok:
                 raise JcsrError(f"{where}: tolerance {key} must be "
                                 f"{'true/false' if key == 'exact' else 'a number >= 0'}, "
@@ -413,7 +418,7 @@ def _judge(base: dict[str, Any], cur: dict[str, Any], key: str, tol: Tolerances,
     metrics = judged_metrics(bc, cc)
     if not metrics:
         result.status = "incomparable"
-        result.reason = "no quality metric with a known direction in both runs"
+        result.reason = "no quality metric with a known direction was measured"
         return result
     result.metrics = [_judge_metric(bc, cc, m, tol, method, seed) for m in metrics]
     result.timings = _timings(bc, cc)
@@ -425,7 +430,7 @@ def _judge(base: dict[str, Any], cur: dict[str, Any], key: str, tol: Tolerances,
     slow = [w for w in result.warnings if "--fail-on-time" in w]
     if result.identical and fingerprints_match:
         result.status = "unchanged"
-        result.reason = "bit-identical outputs (payloads, decoded and SR images)"
+        result.reason = "bit-identical outputs (payloads, decoded and SR images), equal values"
     elif tol.exact and fingerprints_match and result.identical is False:
         result.status = "regression"
         result.reason = "outputs differ from the baseline (--exact: any change fails)"

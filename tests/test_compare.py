@@ -721,3 +721,19 @@ def test_identical_outputs_scored_differently_are_not_unchanged(baseline):
     sc_up = next(c for c in result.combinations if c.label == "sc+up")
     assert sc_up.identical is False and sc_up.status == "regression"
     assert result.exit_code == 1
+
+
+def test_a_store_without_digests_is_judged_by_tolerances(tmp_path, runs):
+    import shutil
+    import sqlite3
+
+    old = tmp_path / "old"
+    shutil.copytree(runs("same"), old)
+    with sqlite3.connect(old / "results.sqlite") as conn:  # as written before digests
+        conn.execute("DROP TABLE digests")
+    data = load_baseline(old)
+    assert all(cell["digests"] == {} for c in data["combinations"].values()
+               for p in c["points"] for cell in p["images"].values())
+    result = compare(load_baseline(runs("base")), data, tolerances=Tolerances(exact=True))
+    assert result.verdict == "pass" and result.exit_code == 0
+    assert "output digests missing" in result.combinations[0].reason
