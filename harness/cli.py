@@ -10,8 +10,10 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from jcsr_bench import __version__
 from jcsr_bench.errors import JcsrError
@@ -26,24 +28,10 @@ def _split(value: str | None) -> list[str] | None:
 
 
 def _qualities(value: str | None) -> list[int | float | str] | None:
-    """'1,4,8' or '1..8' (inclusive) -> a list; numbers become numbers."""
-    if not value:
-        return None
-    out: list[int | float | str] = []
-    for part in value.split(","):
-        part = part.strip()
-        if ".." in part:
-            lo, hi = part.split("..", 1)
-            out.extend(range(int(lo), int(hi) + 1))
-        elif part:
-            try:
-                out.append(int(part))
-            except ValueError:
-                try:
-                    out.append(float(part))
-                except ValueError:
-                    out.append(part)
-    return out
+    """``--qualities`` (see :mod:`jcsr_bench.qualities`); ``None`` = each codec's ladder."""
+    from jcsr_bench.qualities import normalise
+
+    return normalise(value, "--qualities", sys.stderr)
 
 
 def _registry(args: argparse.Namespace):
@@ -52,12 +40,26 @@ def _registry(args: argparse.Namespace):
     return load_registry(args.registry or ())
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+    """One line per warning, without Python's echo of the source line that warned.
+
+    jcsr-bench's own warnings are complete sentences; others keep where they came from.
+    """
+    text = str(message).removeprefix("jcsr-bench: ")
+    if not category.__module__.startswith("jcsr_bench"):
+        text += f" ({category.__name__} from {filename}:{lineno})"
+    print(f"jcsr-bench: warning: {text}", file=file or sys.stderr)
+
+
 # -- commands ----------------------------------------------------------------------------
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from jcsr_bench.plugin_manager import get_plugin_manager
+    from jcsr_bench.plugin_manager import PluginLoadWarning, get_plugin_manager
 
-    manager = get_plugin_manager()
-    infos = manager.plugins(include_builtins=args.all)
+    with warnings.catch_warnings():  # listed below as "load error", not twice
+        warnings.simplefilter("ignore", PluginLoadWarning)
+        manager = get_plugin_manager()
+        infos = manager.plugins(include_builtins=args.all)
     errors = manager.errors
     if args.json:
         payload = {
@@ -66,7 +68,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         }
         print(json.dumps(payload, indent=2, sort_keys=True))
         return 0
-    if not infos:
+    if not infos and errors:
+        print(f"No third-party plugin loaded: {len(errors)} failed (below).")
+    elif not infos:
         print("No third-party plugins installed." + ("" if args.all else
               " (`--all` also lists the built-ins.)"))
     for info in infos:
@@ -112,9 +116,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from jcsr_bench.engine import run
+    from jcsr_bench.api import run_benchmark
 
-    summary = run(
+    result = run_benchmark(
         registry=_registry(args),
         suite=args.suite,
         datasets=_split(args.dataset),
@@ -126,6 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         limit=args.limit,
         device=args.device,
         output=Path(args.output),
+        wait=args.wait,
         overwrite=args.overwrite,
         fail_fast=args.fail_fast,
         dry_run=args.dry_run,
@@ -134,8 +139,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         metrics=_split(args.metrics),
         sr_options={"tile": args.tile, "tile_overlap": args.tile_overlap,
                     "precision": args.precision},
+        progress=None,  # bars when stderr is a terminal
     )
-    return summary.exit_code
+    return result.exit_code
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -297,7 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="comma list of dataset instances or types, or 'all'")
     p.add_argument("--codec", help="comma list of codec instances or types, or 'all'")
     p.add_argument("--sr", help="comma list of SR instances or types, or 'all'")
-    p.add_argument("--qualities", help="e.g. '1,4,8' or '1..8' (default: each codec's ladder)")
+    p.add_argument("--qualities", help="e.g. '1,4,8', '1..8' or '10..90..20' (inclusive "
+                   "ranges; default: "
+                   "each codec's ladder)")
     p.add_argument("--scale", type=int, default=4,
                    help="downsampling factor; 1 = the codec sees the dataset images (default 4)")
     p.add_argument("--kernel", choices=["matlab", "pil"], default="matlab",
@@ -310,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which cells to (re)compute (default missing)")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing cell")
     p.add_argument("--dry-run", action="store_true", help="print the plan, compute nothing")
+    p.add_argument("--wait", action="store_true", help="when another run is writing the "
+                   "same --output folder, wait for it to finish instead of stopping")
     p.add_argument("--train", action="store_true",
                    help="train missing adaptive SR models (baseline 2) first")
     p.add_argument("--anchor", help="leaderboard anchor as codec+sr (default: the suite's)")
@@ -453,7 +463,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "data_root", None):
         os.environ["JCSR_BENCH_DATA_ROOT"] = args.data_root
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except JcsrError as exc:
         print(f"jcsr-bench: error: {exc}", file=sys.stderr)
         return 2

@@ -88,6 +88,16 @@ BUDGETS: dict[str, Budget] = {
 }
 
 
+#: When a rerun gives the same numbers, stated in every table.
+REPEAT_CONDITION = (
+    "The same seeds give bit-identical numbers only in the same environment fingerprint "
+    "(CPU model, ISA level, torch threads, device and versions, below): torch and its math "
+    "libraries pick kernels, and so floating-point rounding, by CPU, ISA level and thread "
+    "count. Elsewhere training takes another path and the numbers move, within about the "
+    "spread over seeds."
+)
+
+
 @dataclass
 class Comparison:
     """One table row: ``test`` against ``anchor``, a value per seed and column."""
@@ -225,11 +235,22 @@ def _model_size(arch: dict[str, Any] | None) -> str:
     return f"RRDBNet x{full['scale']} ({shape}; {params:,} parameters)"
 
 
+def describe_environment(environment: dict[str, Any]) -> str:
+    """A fingerprint (``jcsr_bench.environment.fingerprint``) as one Markdown line."""
+    versions = ", ".join(f"{name} {version}" for name, version in
+                         environment.get("versions", {}).items())
+    return (f"CPU {environment.get('cpu', '?')}, ISA level {environment.get('isa', '?')} "
+            f"({environment.get('machine', '?')}), {environment.get('threads', '?')} torch "
+            f"threads, device {environment.get('device', '?')}; {versions}")
+
+
 def render_table(*, budget: Budget, codec: str, qualities: list[Any],
                  comparisons: list[Comparison], seeds: Sequence[int], model: str,
                  method: str, seconds: float, device: str, test_images: int,
-                 train_images: str, trained_here: int, trained_total: int) -> str:
-    """The paper-style Markdown table with the full statement of the setting."""
+                 train_images: str, trained_here: int, trained_total: int,
+                 environment: dict[str, Any]) -> str:
+    """The paper-style Markdown table with the full statement of the setting, including
+    the environment fingerprint within which the numbers repeat exactly."""
     from tabulate import tabulate
 
     digits = {"BD-Rate PSNR (%)": 2, "BD-PSNR (dB)": 3, "BD-Rate MS-SSIM (%)": 2,
@@ -249,8 +270,9 @@ def render_table(*, budget: Budget, codec: str, qualities: list[Any],
         f"# Baseline 2 over baseline 1: `{codec}`, {budget.name} budget",
         "",
         f"Regenerate: `jcsr-bench reproduce --codec {codec} --budget {budget.name} "
-        f"--seeds {len(seeds)}` (same seeds give the same numbers on a CPU).",
+        f"--seeds {len(seeds)}`. {REPEAT_CONDITION}",
         "",
+        f"- Environment fingerprint: {describe_environment(environment)}.",
         f"- Data: train on `{budget.train}` ({train_images}); evaluate on `{budget.test}` "
         f"({test_images} images), disjoint.",
         f"- Codec: `{codec}` at qualities {qualities}; SR x4, LR by MATLAB bicubic.",
@@ -291,6 +313,7 @@ def reproduce(
     """Train what is missing, evaluate bicubic / B1 / B2, write the table and RD plot."""
     from jcsr_bench import engine
     from jcsr_bench.devices import describe_device, resolve_device
+    from jcsr_bench.environment import fingerprint
     from jcsr_bench.report.plots import plot_rd
     from jcsr_bench.store import load_curves
 
@@ -331,6 +354,7 @@ def reproduce(
         test_images=meta["datasets"].get(spec.test, {}).get("images", 0),
         train_images=train_images or spec.train,
         trained_here=sum(r.status == "done" for r in trained), trained_total=len(trained),
+        environment=fingerprint(describe_device(resolve_device(device))),
     ) + f"\nRD plots (seed {seed_list[0]}): "
         + ", ".join(f"[{p.name}]({p.name})" for p in plots if p.suffix == ".png") + "\n")
     log(f"wrote {table}")

@@ -114,8 +114,12 @@ class Store:
         if readonly:
             if not self.path.is_file():
                 raise DataError(f"no results store at {self.path}: run `jcsr-bench run` first")
-            uri = f"file:{self.path}?mode=ro"
+            # Not mode=ro: a read-only connection can neither checkpoint nor remove the
+            # -wal/-shm files it creates, so they would outlive every clean exit.
+            # mode=rw still opens a write-protected file read-only; query_only refuses writes.
+            uri = f"{self.path.resolve().as_uri()}?mode=rw"
             self.conn = sqlite3.connect(uri, uri=True, timeout=30)
+            self.conn.execute("PRAGMA query_only=ON")
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, timeout=30)

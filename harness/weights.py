@@ -132,10 +132,11 @@ def missing_remedy(source: Source) -> str | None:
     dest = paths.torch_hub_checkpoints() / src["filename"]
     if dest.is_file():
         return None
+    how = ("or run without --offline / JCSR_BENCH_OFFLINE to let jcsr-bench download and "
+           "verify it" if paths.offline() else "or let a run download and verify it")
     return (
         f"weight file {src['filename']} is not in {dest.parent}: download it from "
-        f"{src['url']} into that folder (or run without --offline / JCSR_BENCH_OFFLINE "
-        "to let jcsr-bench download and verify it)"
+        f"{src['url']} into that folder ({how})"
     )
 
 

@@ -522,7 +522,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_ci_suite_is_offline_and_the_committed_baseline_is_comparable(tmp_path):
-    from jcsr_bench.engine import CONVENTIONS, Engine
+    from jcsr_bench.engine import CONVENTIONS
+    from jcsr_bench.plan import Planner, Settings
     from jcsr_bench.plugins.datasets import SamplesDataset
     from jcsr_bench.registry import load_registry
 
@@ -544,12 +545,10 @@ def test_ci_suite_is_offline_and_the_committed_baseline_is_comparable(tmp_path):
         "identity": SamplesDataset(names=params["names"], crop=params["crop"]).identity,
         "images": params["names"]}
     assert data["conventions_id"] == digest(CONVENTIONS)
-    engine = Engine(registry, scale=4, kernel="matlab", limit=None, device="cpu",
-                    output=tmp_path, overwrite="missing", fail_fast=False, progress=False,
-                    stream=io.StringIO(), cache_root=tmp_path / "cache")
-    engine.build_metrics(suite.metrics)
+    planner = Planner(registry, Settings(4, "matlab", None, "cpu", tmp_path, "missing", False))
+    planner.build_metrics(suite.metrics)
     assert suite.metrics == ["psnr-rgb", "psnr-y", "ms-ssim-rgb"]
-    assert data["metrics"] == {name: identity for name, _, identity in engine.metrics}
+    assert data["metrics"] == {name: identity for name, _, identity in planner.metrics}
     assert suite.tolerances == {"max_bd_rate": 0.5, "max_quality_drop": 0.02}
 
 

@@ -24,6 +24,7 @@ def test_toy_protocol_trains_evaluates_and_writes_the_table(tmp_path, monkeypatc
                    "Seeds: 0"):
         assert needle in text
     assert "training 3 of the 3 models" in text  # B1 + B2 at two qualities
+    assert_environment_recorded(text)
     assert {p.suffix for p in first.plots} == {".png", ".svg"}
     for comparison in first.comparisons:
         (values,) = comparison.per_seed
@@ -36,6 +37,37 @@ def test_toy_protocol_trains_evaluates_and_writes_the_table(tmp_path, monkeypatc
     cached = run_toy(tmp_path, monkeypatch, "b")
     assert "training 0 of the 3 models" in cached.table.read_text()
     assert [c.per_seed for c in cached.comparisons] == [c.per_seed for c in first.comparisons]
+
+
+def assert_environment_recorded(text):
+    """The table names the environment its numbers repeat in, and says so."""
+    import importlib.metadata
+    import platform
+
+    import torch
+
+    from jcsr_bench.environment import cpu_model, isa_level
+
+    line = next(x for x in text.splitlines() if x.startswith("- Environment fingerprint: "))
+    assert f"CPU {cpu_model()}, ISA level {isa_level()} ({platform.machine()}), " \
+        f"{torch.get_num_threads()} torch threads, device cpu (" in line
+    for dist in ("torch", "numpy", "Pillow", "compressai"):
+        assert f"{dist} {importlib.metadata.version(dist)}" in line
+    assert f"python {platform.python_version()}" in line
+    assert "Pillow:jpg " in line  # libjpeg's version decides JPEG payloads
+    assert "same numbers on a CPU" not in text
+    assert "bit-identical numbers only in the same environment fingerprint" in text
+
+
+def test_committed_table_states_its_environment_and_the_cross_machine_spread():
+    from pathlib import Path
+
+    table = (Path(__file__).resolve().parents[1] / "leaderboards" / "reproduce-jpeg-small"
+             / "table.md").read_text()
+    assert "same numbers on a CPU" not in table
+    assert "bit-identical numbers only in the same environment fingerprint" in table
+    assert "- Environment fingerprint: " in table
+    assert "-5.60 ± 0.76" in table and "AMD EPYC" in table  # the other machine's rerun
 
 
 def test_splits_are_disjoint_and_photos_only():
