@@ -736,3 +736,14 @@ def test_a_store_without_digests_is_judged_by_tolerances(tmp_path, runs):
     result = compare(load_baseline(runs("base")), data, tolerances=Tolerances(exact=True))
     assert result.verdict == "pass" and result.exit_code == 0
     assert "output digests missing" in result.combinations[0].reason
+
+
+def test_assert_no_regression_after_an_in_process_run(tmp_path, baseline):
+    from jcsr_bench import run_benchmark
+    from jcsr_bench.testing import plugin_manager
+
+    with plugin_manager(_plugin()), pytest.MonkeyPatch.context() as patch:
+        patch.setattr("jcsr_bench.report.plots.plot_rd", lambda *a, **k: [])
+        run_benchmark(output=tmp_path / "results", datasets="pics", codecs="sc,other",
+                      srs="up,none", device="cpu", registry=_registry(tmp_path / "reg"))
+    assert assert_no_regression(tmp_path / "results", baseline).verdict == "unchanged"
