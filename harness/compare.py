@@ -124,9 +124,11 @@ class CombinationResult:
     def metric_status(self, m: MetricResult) -> str:
         """A metric shows its own status, except inside an unchanged combination and when
         the combination failed for a reason of its own (--exact, --fail-on-time)."""
-        if self.status == "unchanged" or (self.status == "regression" and m.status == "pass"):
+        if self.status == "unchanged":
             return self.status
-        return m.status
+        own_reason = self.status == "regression" and all(
+            x.status != "regression" for x in self.metrics)
+        return self.status if own_reason and m.status == "pass" else m.status
 
     @property
     def worst_bd_rate(self) -> float:

@@ -368,6 +368,15 @@ def test_junit_has_one_case_per_dataset_combination_metric_and_parses_back(tmp_p
     assert len(cases) == 8
     failing = {name for name, c in cases.items() if c.find("failure") is not None}
     assert failing == {"sc+up psnr-rgb", "sc+up psnr-y", "sc+none psnr-rgb", "sc+none psnr-y"}
+    # a metric that is fine inside a regressed combination passes on its own
+    data = load_baseline(baseline)
+    one = copy.deepcopy(data)
+    for point in one["combinations"]["pics/sc+up"]["points"][1:2]:
+        for cell in point["images"].values():
+            cell["values"]["psnr-rgb"] -= 0.2
+    root = ET.fromstring(render_junit(compare(data, one)))
+    failing = {c.get("name") for c in root.iter("testcase") if c.find("failure") is not None}
+    assert failing == {"sc+up psnr-rgb"}
     failure = cases["sc+up psnr-rgb"].find("failure")
     assert failure.get("type") == "regression" and "BD-rate +" in failure.get("message")
 
