@@ -84,7 +84,33 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _list_trained(args: argparse.Namespace) -> int:
+    """``list sr --trained``: the trained-weights store, and what each model came from."""
+    from jcsr_bench.paths import trained_dir
+    from jcsr_bench.trained import stored_models
+
+    if args.kind and KIND_ALIASES[args.kind] != "sr":
+        raise JcsrError("--trained lists trained SR models: use `jcsr-bench list sr --trained`")
+    models = stored_models()
+    if args.json:
+        print(json.dumps([{"checkpoint": str(m.checkpoint), **m.meta} for m in models],
+                         indent=2, default=str))
+        return 0
+    if not models:
+        print(f"The trained-weights store ({trained_dir()}) is empty.")
+        return 0
+    from tabulate import tabulate
+
+    rows = [m.summary() for m in models]
+    columns = ["sr", "codec", "quality", "steps", "init", "dataset", "key", "created"]
+    print(tabulate([[r[c] for c in columns] for r in rows], headers=columns))
+    print(f"\n{len(rows)} model(s) in {trained_dir()} (`--json` for every field and path)")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
+    if args.trained:
+        return _list_trained(args)
     registry = _registry(args)
     kinds = [KIND_ALIASES[args.kind]] if args.kind else ["codecs", "sr", "datasets",
                                                            "metrics", "suites"]
@@ -185,6 +211,7 @@ def cmd_train_sr(args: argparse.Namespace) -> int:
         device=args.device,
         resume=args.resume,
         seed=args.seed,
+        retrain=args.retrain,
     )
 
 
@@ -294,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", parents=[common], help="list instances and types")
     p.add_argument("kind", nargs="?", choices=sorted(KIND_ALIASES), help="what to list")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--trained", action="store_true",
+                   help="with `sr`: the trained baseline-2 models in the store, and what "
+                   "each was trained from")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("run", parents=[common],
@@ -368,8 +398,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, help="batch size")
     p.add_argument("--patch", type=int, help="HR patch size")
     p.add_argument("--device", default="auto")
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the last saved state (always done for a model not "
+                   "yet in the store; with --retrain, continue rather than start over)")
+    p.add_argument("--retrain", action="store_true",
+                   help="train again models already in the store under the same key")
+    p.add_argument("--seed", type=int, help="training seed (default: the adapt section's)")
     p.set_defaults(func=cmd_train_sr)
 
     p = sub.add_parser("train-codec", parents=[common],

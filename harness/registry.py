@@ -317,7 +317,7 @@ class Registry:
         registration = self.manager.get(kind, instance.type)
         params = {**instance.params, **overrides}
         try:
-            return registration.factory(**params)
+            component = registration.factory(**params)
         except JcsrError:
             raise
         except TypeError as exc:
@@ -325,6 +325,12 @@ class Registry:
                 f"{instance.where}: {kind}.{name}: type {instance.type!r} rejected its "
                 f"parameters {sorted(params)}: {exc}"
             ) from exc
+        # A component whose parameters name other entries (an adaptive SR model's
+        # ``adapt.init`` and ``adapt.dataset``) resolves them through this registry.
+        bind = getattr(component, "bind_registry", None)
+        if callable(bind):
+            bind(self, name)
+        return component
 
 
 def default_registry_files(extra: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:

@@ -29,7 +29,7 @@ from typing import Any
 from jcsr_bench import __version__
 from jcsr_bench.atomic import atomic_write
 from jcsr_bench.errors import JcsrError
-from jcsr_bench.identity import canonical_json, digest
+from jcsr_bench.identity import canonical_json, digest, safe_filename
 from jcsr_bench.paths import cache_dir
 from jcsr_bench.results import Curve
 
@@ -130,6 +130,24 @@ def _add_registry(registry: Any, path: Path, sr_entries: dict[str, dict[str, Any
     registry.add_file(path)
 
 
+def _b2_for(registry: Any, name: str, dataset: str, seed: int, work: Path) -> str:
+    """``name`` when its adapt section trains on ``dataset`` with ``seed``, else a
+    registered copy that does: the evaluated instance must be the trained one, since the
+    trained-weights store is keyed by the effective configuration."""
+    from jcsr_bench.training.config import resolve_config
+
+    instance = registry.resolve("sr", name)
+    adapt = dict(instance.params.get("adapt") or {})
+    config = resolve_config(adapt)
+    if (config["dataset"], config["seed"]) == (dataset, seed):
+        return name
+    copy = f"{name}-{safe_filename(dataset)}-seed{seed}"
+    _add_registry(registry, work / f"registry-{copy}.yaml", {copy: {
+        **instance.params, "type": instance.type,
+        "adapt": {**adapt, "dataset": dataset, "seed": seed}}})
+    return copy
+
+
 def _train_models(registry: Any, budget: Budget, codec: str, qualities: list[Any],
                   seeds: Sequence[int], work: Path, device: str, progress: bool,
                   log: Callable[..., Any]) -> tuple[dict[int, tuple[str, str]], list[Any]]:
@@ -141,15 +159,15 @@ def _train_models(registry: Any, budget: Budget, codec: str, qualities: list[Any
     results: list[Any] = []
     for seed in seeds:
         if budget.arch is None:  # full budget: the published B1 and the registry's B2
-            names[seed] = ("esrgan-b1", "esrgan-b2")
-            log(f"training esrgan-b2 for {codec} at {qualities} on {budget.train}")
-            results += train_sr(registry, "esrgan-b2", codec, budget.train, qualities,
-                                device=device, seed=seed, only_missing=True,
-                                progress=progress, log=log)
+            b2 = _b2_for(registry, "esrgan-b2", budget.train, seed, work)
+            names[seed] = ("esrgan-b1", b2)
+            log(f"training {b2} for {codec} at {qualities} on {budget.train}")
+            results += train_sr(registry, b2, codec, None, qualities, device=device,
+                                only_missing=True, progress=progress, log=log)
             continue
         b1_adapt = {**budget.b1, "dataset": budget.train, "seed": seed}
-        # The B1 name carries its config's hash: B2's identity names its init by name,
-        # so a changed B1 recipe must change that name to retrain B2.
+        # The names carry the B1 recipe's hash, so each seed and recipe has its own
+        # registry entries (B2's store key follows B1's weights by content anyway).
         tag = digest({"arch": budget.arch, "b1": b1_adapt}, 8)
         b1_train, b1, b2 = f"repro-b1-train-{tag}", f"repro-b1-{tag}", f"repro-b2-{tag}"
         _add_registry(registry, work / f"registry-b1-{tag}.yaml",

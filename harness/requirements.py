@@ -143,12 +143,16 @@ def _report_untrained(planner: Planner, sr: Component, untrained: list[tuple]) -
         add_missing(found, f"sr {sr.name} (training: {need})", remedy, explicit, "sr", sr.name)
     for codec, qualities, texts in untrained:
         qs = ",".join(str(q) for q in qualities)
+        who = f"sr {sr.name} after codec {codec.name}, quality {qs}"
+        explicit_here = sr.explicit or codec.explicit
         remedy = (f"train them: `jcsr-bench train-sr --sr {sr.name} --codec {codec.name} "
                   f"--qualities {qs}` (or add --train to this run)")
-        other = [text for is_untrained, text in texts if not is_untrained]
-        add_missing(found, f"sr {sr.name} after codec {codec.name}, quality {qs}",
-                    other[0] if other else remedy, sr.explicit or codec.explicit, "sr",
-                    sr.name)
+        add_missing(found, who, remedy, explicit_here, "sr", sr.name)
+        # what kept the models from being looked up at all (e.g. an unreadable training
+        # dataset: models are keyed by its content), unless a training need says it
+        for is_untrained, text in texts:
+            if not is_untrained and not any(item.remedy in text for item in found):
+                add_missing(found, who, text, explicit_here, "sr", sr.name)
 
 
 def _skip_implicit(planner: Planner) -> None:

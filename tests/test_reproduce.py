@@ -85,3 +85,22 @@ def test_unknown_budget_is_a_clear_error():
     registry = load_registry(manager=PluginManager(entry_points=False))
     with pytest.raises(JcsrError, match="choose from toy, small, full"):
         reproduce(registry, budget="huge")
+
+
+def test_full_budget_evaluates_the_b2_it_trained_for_each_seed(tmp_path, monkeypatch):
+    """Each seed's B2 is an instance whose own adapt section has that seed, so `run`
+    asks the trained-weights store for exactly the models trained for it."""
+    import jcsr_bench.training.sr as training
+    from jcsr_bench.reproduce import _train_models
+    from jcsr_bench.training.config import resolve_config
+
+    calls = []
+    monkeypatch.setattr(training, "train_sr", lambda registry, sr, codec, dataset, qualities,
+                        **kw: calls.append((sr, dataset, kw.get("seed"))) or [])
+    registry = load_registry()
+    names, _ = _train_models(registry, BUDGETS["full"], "jpeg", [10], [0, 1], tmp_path,
+                             "cpu", False, lambda *a: None)
+    assert names == {0: ("esrgan-b1", "esrgan-b2"), 1: ("esrgan-b1", "esrgan-b2-df2k-seed1")}
+    assert calls == [("esrgan-b2", None, None), ("esrgan-b2-df2k-seed1", None, None)]
+    copy = registry.resolve("sr", "esrgan-b2-df2k-seed1").params["adapt"]
+    assert resolve_config(copy)["seed"] == 1 and copy["init"] == "esrgan-b1"

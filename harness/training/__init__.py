@@ -1,1 +1,6 @@
 """Training: adaptive SR (baseline 2) and learned-codec training."""
+
+#: Bump whenever a change to the training code (loop, losses, pairs, EMA, schedules)
+#: changes what a given configuration trains: baseline 2's trained-weights store keys
+#: include it, so models from the old code are no longer picked up (they stay stored).
+TRAINING_CODE_VERSION = 1

@@ -39,7 +39,6 @@ from jcsr_bench.training import checkpoint, losses
 from jcsr_bench.training.config import (
     needs_discriminator,
     needs_vgg,
-    resolve_config,
 )
 from jcsr_bench.training.pairs import PairSet, prepare_pairs, sample_batch
 
@@ -389,7 +388,7 @@ def _adaptive(registry: Any, sr: str) -> tuple[Any, Any, dict[str, Any]]:
             f"train. Adaptive SR instances: {', '.join(adaptive) or 'none'}."
         )
     component = registry.build("sr", sr)
-    if not getattr(component, "adapt_identity", None):
+    if not callable(getattr(component, "training_identity", None)):
         raise RegistryError(f"sr.{sr}: type {instance.type!r} does not support adaptation")
     return instance, component, adapt
 
@@ -437,18 +436,14 @@ def train_sr(
     """
     from jcsr_bench import trained
 
-    instance, component, adapt = _adaptive(registry, sr)
-    config = resolve_config(adapt, steps=steps, batch=batch, patch=patch, seed=seed)
-    recipe = resolve_config(adapt)
-    changed = [k for k in ("steps", "batch", "patch", "seed") if config[k] != recipe[k]]
-    if changed:  # the store is keyed by the instance's adapt section, not by overrides
-        log(f"note: {', '.join(f'--{k} {config[k]}' for k in changed)} differ from "
-            f"sr.{sr}'s adapt section; the checkpoints take that instance's place in the "
-            "trained-weights store (the sidecar records the settings used). Define "
-            "another instance in a registry to keep both.")
+    instance, component, _ = _adaptive(registry, sr)
+    key = component.training_identity(dataset=dataset, steps=steps, batch=batch,
+                                      patch=patch, seed=seed)
+    config = key.config
+    _note_overrides(sr, component, key, log)
     codec_component = registry.build("codecs", codec)
     wanted = _check_qualities(codec, codec_component, qualities)
-    adapt_identity = component.adapt_identity
+    adapt_identity = key.identity
     codec_identity = str(codec_component.identity)
     paths = {q: trained.checkpoint_path(adapt_identity, codec_identity, q) for q in wanted}
     results: list[TrainResult] = []
@@ -461,10 +456,7 @@ def train_sr(
             todo.append(quality)
     if not todo:
         return results
-    dataset_name = dataset or config["dataset"]
-    if dataset and adapt.get("dataset") and adapt["dataset"] != dataset:
-        log(f"note: training on {dataset!r}, not adapt.dataset {adapt['dataset']!r}")
-    config["dataset"] = dataset_name
+    dataset_name = str(config["dataset"])
     dev = resolve_device(device)
     if needs_vgg(config) and feature_extractor is None:  # fail before the long data pass
         from jcsr_bench.training.perceptual import vgg19_conv54
@@ -500,6 +492,7 @@ def train_sr(
         _write_sidecar(sidecar, {
             "sr": sr, "adapt_identity": adapt_identity, "codec": codec,
             "codec_identity": codec_identity, "quality": quality, "config": config,
+            "trained_from": key.record(),
             "data": {**pairs.info, "identity": pairs.identity, "dataset_name": dataset_name},
             "steps": result.step, "final_losses": result.losses,
             "steps_per_s_last_session": None if math.isnan(result.steps_per_s)
@@ -514,6 +507,18 @@ def train_sr(
         results.append(TrainResult(quality, "done", ckpt, sidecar, result.step,
                                    result.losses, result.steps_per_s))
     return results
+
+
+def _note_overrides(sr: str, component: Any, key: Any, log: Any) -> None:
+    """Say when CLI overrides make a configuration other than the registry's."""
+    if key.identity == component.adapt_identity:
+        return
+    recipe = component.training_identity().config
+    changed = [f"{k} {key.config[k]!r}" for k in sorted(key.config)
+               if key.config[k] != recipe.get(k)]
+    log(f"note: {', '.join(changed)} differ from sr.{sr}'s adapt section: these models get "
+        f"their own key in the trained-weights store ({key.identity}); `run --sr {sr}` "
+        f"keeps using the registry configuration's ({component.adapt_identity}).")
 
 
 def train_missing(
@@ -540,10 +545,16 @@ def train_sr_command(
     device: str,
     resume: bool,
     seed: int | None,
+    retrain: bool = False,
 ) -> int:
-    """``jcsr-bench train-sr``: 0 when every quality finished, 130 when interrupted."""
+    """``jcsr-bench train-sr``: 0 when every quality finished, 130 when interrupted.
+
+    Models already in the store under the same key are kept (``exists``) unless
+    ``retrain``; an unfinished one continues from its last state.
+    """
     results = train_sr(registry, sr, codec, dataset, qualities, steps=steps, batch=batch,
-                       patch=patch, device=device, resume=resume, seed=seed)
+                       patch=patch, device=device, resume=resume, seed=seed,
+                       only_missing=not retrain)
     for result in results:
         print(f"{sr} {codec} q{result.quality}: {result.status}, step {result.step} -> "
               f"{result.checkpoint}")
