@@ -459,7 +459,7 @@ def make_plan(registry: Any, settings: Settings, *, suite: str | None,
     codecs, srs, left_out = check_weights(planner, codecs, comps["sr"], train=train,
                                           fetch=fetch)
     srs = planner.check_scales(srs)
-    planner.build_metrics(metrics)
+    planner.build_metrics(metrics or getattr(chosen, "metrics", None) or None)
     datasets = planner.cells(comps["datasets"], codecs, srs, left_out)
     return Plan(settings, chosen, anchor_pair, datasets, codecs, srs, planner.metrics,
                 planner.skipped, planner.missing, planner.downloads)
