@@ -12,25 +12,9 @@ from pathlib import Path
 from jcsr_bench.compare import Comparison
 from jcsr_bench.identity import safe_filename
 from jcsr_bench.report.leaderboard import spec
-from jcsr_bench.report.plots import _RC, BPP_LABEL, _text
+from jcsr_bench.report.plots import BPP_LABEL, STYLE, new_figure, plot_text, save_figure
 
 __all__ = ["plot_history", "plot_overlays"]
-
-
-def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig, base: Path) -> list[Path]:
-    png, svg = base.with_suffix(".png"), base.with_suffix(".svg")
-    fig.savefig(png, format="png", metadata={"Software": None})
-    fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
-    return [png, svg]
 
 
 def plot_overlays(comparison: Comparison, out_dir: str | Path) -> list[Path]:
@@ -44,8 +28,8 @@ def plot_overlays(comparison: Comparison, out_dir: str | Path) -> list[Path]:
         if not c.metrics or c.identical:
             continue
         out.mkdir(parents=True, exist_ok=True)
-        with matplotlib.rc_context(_RC):
-            fig = _figure(5.0 * len(c.metrics), 4.2)
+        with matplotlib.rc_context(STYLE):
+            fig = new_figure(5.0 * len(c.metrics), 4.2)
             for i, m in enumerate(c.metrics):
                 ax = fig.add_subplot(1, len(c.metrics), i + 1)
                 for side, style in (("baseline", {"color": "black", "linestyle": "--",
@@ -58,14 +42,14 @@ def plot_overlays(comparison: Comparison, out_dir: str | Path) -> list[Path]:
                     ax.plot([r for r, _ in pairs], [q for _, q in pairs], label=side,
                             markersize=5, **style)
                 bd = "n/a" if m.bd_rate is None else f"{m.bd_rate:+.2f} %"
-                ax.set_title(f"{_text(m.metric)}: BD-rate {bd} ({c.metric_status(m)})")
+                ax.set_title(f"{plot_text(m.metric)}: BD-rate {bd} ({c.metric_status(m)})")
                 ax.set_xlabel(BPP_LABEL)
                 ax.set_ylabel(spec(m.metric).axis)
                 ax.grid(True, alpha=0.3)
                 ax.legend(loc="lower right", fontsize=8)
-            fig.suptitle(_text(f"{c.dataset} / {c.label}: {c.status}"))
+            fig.suptitle(plot_text(f"{c.dataset} / {c.label}: {c.status}"))
             base = out / f"compare-{safe_filename(c.dataset)}-{safe_filename(c.label)}"
-            written += _save(fig, base)
+            written += save_figure(fig, base)
     return written
 
 
@@ -77,20 +61,20 @@ def plot_history(series: dict[str, list[tuple[str, float | None]]], commits: Seq
     out_base = Path(out_base)
     out_base.parent.mkdir(parents=True, exist_ok=True)
     x = list(range(len(commits)))
-    with matplotlib.rc_context(_RC):
-        fig = _figure(max(6.0, 1.2 * len(commits) + 3.0), 4.5)
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure(max(6.0, 1.2 * len(commits) + 3.0), 4.5)
         ax = fig.add_subplot()
         ax.axhline(0.0, color="black", linewidth=2.5, alpha=0.7,
-                   label=_text(f"{anchor} (anchor)"))
+                   label=plot_text(f"{anchor} (anchor)"))
         for label, points in series.items():
             by_commit = dict(points)
             ys = [by_commit.get(c) for c in commits]
             ax.plot(x, [float("nan") if y is None else y for y in ys], marker="o",
-                    linewidth=1.5, label=_text(label))
+                    linewidth=1.5, label=plot_text(label))
         ax.set_xticks(x, [c[:10] for c in commits], rotation=30, ha="right")
         ax.set_xlabel("commit (oldest first)")
-        ax.set_ylabel(f"BD-rate vs {_text(anchor)} (%, lower is better)")
-        ax.set_title(_text(title))
+        ax.set_ylabel(f"BD-rate vs {plot_text(anchor)} (%, lower is better)")
+        ax.set_title(plot_text(title))
         ax.grid(True, alpha=0.3)
         ax.legend(loc="best", fontsize=8)
-        return _save(fig, out_base)
+        return save_figure(fig, out_base)
