@@ -543,6 +543,7 @@ class Engine:
     def _score(self, ds: _Component, image: _Image, cell: _Cell, hr: Any, lr: Any,
                output: Any) -> CellRecord:
         from jcsr_bench.devices import timed
+        from jcsr_bench.metrics import compute_metric
 
         try:
             model = self.on_device(cell.model)
@@ -568,7 +569,7 @@ class Engine:
         for name, metric, identity in self.metrics:
             metric_keys[name] = identity
             try:
-                value = float(metric.compute(reference, result))
+                value = float(compute_metric(metric, reference, result, self.device))
             except NotApplicable as exc:
                 values[name], reasons[name] = None, str(exc) or "not applicable"
                 continue
