@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 MS_SSIM_MIN_SIDE = 160  # (win_size 11 - 1) * 2**4: pytorch-msssim's bound for 5 scales
 BT601_Y = (65.481, 128.553, 24.966)
-LUMA_BAND_PIXELS = 1 << 20  # psnr-y works a band of rows at a time (float64: 8 MB a plane)
+BAND_PIXELS = 1 << 20  # psnr-y/psnr-rgb work a band at a time (8 MB per float64 plane)
 
 
 class PreparedImage:
@@ -114,17 +114,21 @@ def psnr_rgb(reference: torch.Tensor | PreparedImage, test: torch.Tensor | Prepa
     """PSNR in dB over all RGB samples, data range 255, as CompressAI's evaluator computes
     it: ``20 log10(255) - 10 log10(mean((a - b)^2))`` on float32 tensors.
 
-    The differences are formed in int16 and squared in float32 in place: the same float32
-    values as CompressAI's ``(a.float() - b.float()).pow(2)`` (all exact integers), so the
-    same mean, with one float copy of the image instead of four.
+    The difference and its square are formed in place in one float32 copy (the test image
+    is converted a chunk at a time): the same
+    values as CompressAI's ``(a.float() - b.float()).pow(2)`` (exact integers), so the same
+    mean, with one float copy of the image instead of four.
     """
     import torch
 
     reference, test = _check_pair(reference, test)
-    squared = reference.image.to(torch.int16)
-    squared.sub_(test.image.to(torch.int16))
-    squared = squared.float().square_()
-    mse = squared.mean()
+    squared = torch.empty(reference.image.shape, device=reference.image.device)
+    squared.copy_(reference.image)
+    chunks = zip(squared.view(-1).split(BAND_PIXELS),
+                 test.image.reshape(-1).split(BAND_PIXELS))
+    for difference, tested in chunks:
+        difference.sub_(tested.float())
+    mse = squared.square_().mean()
     if mse.item() == 0:
         return math.inf
     return (20 * math.log10(255) - 10 * torch.log10(mse)).item()
@@ -151,7 +155,7 @@ def psnr_y(reference: torch.Tensor | PreparedImage, test: torch.Tensor | Prepare
             f"image {width}x{height} px has nothing left after cropping {border} px borders"
         )
     columns = slice(border, width - border)
-    rows = max(1, LUMA_BAND_PIXELS // width)
+    rows = max(1, BAND_PIXELS // width)
     sse = 0.0
     for top in range(border, height - border, rows):
         band = (slice(None), slice(top, min(top + rows, height - border)), columns)
