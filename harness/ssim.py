@@ -291,16 +291,13 @@ def _on_cuda(reference: SSIMReference, test: torch.Tensor, *, ms: bool) -> float
     from pytorch_msssim import ms_ssim as reference_ms_ssim
     from pytorch_msssim import ssim as reference_ssim
 
+    from jcsr_bench.tiling import exact_fp32
+
     if tuple(test.shape) != reference.shape:
         raise ValueError(f"images differ in size: {list(reference.shape)} and "
                          f"{list(test.shape)}")
     fn = reference_ms_ssim if ms else reference_ssim
-    previous = torch.backends.cudnn.allow_tf32
-    torch.backends.cudnn.allow_tf32 = False
-    try:
-        with torch.no_grad():
-            value = fn(reference.float, test.to(reference.device).float().unsqueeze(0),
-                       data_range=DATA_RANGE)
-    finally:
-        torch.backends.cudnn.allow_tf32 = previous
+    with torch.no_grad(), exact_fp32("cuda"):
+        value = fn(reference.float, test.to(reference.device).float().unsqueeze(0),
+                   data_range=DATA_RANGE)
     return float(value.item())

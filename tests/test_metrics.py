@@ -211,6 +211,9 @@ def test_banded_psnr_equals_the_whole_image_formulas(monkeypatch):
     test = _noisy(ref, 17)
     expected_y = psnr_y(ref, test, border=2)
     expected_rgb = compressai_psnr(ref[None].float(), test[None].float()).item()
+    weights = torch.tensor(metrics.BT601_Y, dtype=torch.float64).view(3, 1, 1)
+    summed = 16.0 + (ref.to(torch.float64) * weights).sum(0) / 255.0
+    assert torch.equal(metrics.rgb_to_y(ref), summed)  # the same float64 values
     monkeypatch.setattr(metrics, "BAND_PIXELS", 100)
     assert psnr_y(ref, test, border=2) == pytest.approx(expected_y, abs=1e-9)
     assert psnr_rgb(ref, test) == expected_rgb
