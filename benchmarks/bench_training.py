@@ -10,13 +10,14 @@ or as a script (prints one JSON line per configuration)::
     python benchmarks/bench_training.py --device cpu --only cpu --steps 10
 
 What is timed: ``jcsr_bench.training.sr.fit`` GAN-stage steps (generator update with
-pixel + VGG19 conv5_4 perceptual + relativistic GAN loss, discriminator update, EMA),
-data sampling included, on synthetic in-memory pairs; the first step (warm-up) is not
-counted. VGG19 has the real architecture with random weights when torchvision's
-``vgg19-dcbb9e9d.pth`` is not in torch hub's cache (same cost).
+the preset's losses -- pixel, VGG19 conv5_4 perceptual where its weight is > 0,
+relativistic GAN --, discriminator update, EMA), data sampling included, on synthetic
+in-memory pairs; the first step (warm-up) is not counted. VGG19 has the real
+architecture with random weights when torchvision's ``vgg19-dcbb9e9d.pth`` is not in
+torch hub's cache (same cost).
 
-- ``cpu``: the ``cpu`` preset (batch 4, HR patch 64, discriminator width 16) with the
-  ``esrgan-b2-cpu`` RRDBNet (32 features, 4 blocks, growth 16);
+- ``cpu``: the ``cpu`` preset (batch 4, HR patch 64, discriminator width 16, no VGG19)
+  with the ``esrgan-b2-cpu`` RRDBNet (32 features, 4 blocks, growth 16);
 - ``esrgan``: the published recipe (batch 16, HR patch 128, discriminator 64) with the
   full RRDBNet (64 features, 23 blocks, growth 32, 16.7 M parameters).
 """

@@ -4,6 +4,7 @@ The public API is exactly what this module exports. Importing it is cheap (no to
 plugins import ``hookimpl`` from here at registration time.
 """
 
+from jcsr_bench.api import BenchmarkResult, run_benchmark
 from jcsr_bench.components import Codec, Dataset, Metric, NotApplicable, SRModel
 from jcsr_bench.hookspecs import hookimpl
 from jcsr_bench.lazy import lazy
@@ -11,6 +12,7 @@ from jcsr_bench.lazy import lazy
 __version__ = "0.1.0"
 
 __all__ = [
+    "BenchmarkResult",
     "Codec",
     "Dataset",
     "Metric",
@@ -19,4 +21,5 @@ __all__ = [
     "__version__",
     "hookimpl",
     "lazy",
+    "run_benchmark",
 ]

@@ -11,7 +11,10 @@ from typing import BinaryIO
 
 
 def atomic_write_with(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Call ``write(handle)`` on a temporary file beside ``path``, then rename it over."""
+    """Call ``write(handle)`` on a temporary file beside ``path``, then rename it over.
+
+    An OSError without a file name (a write on a full disk) is re-raised naming ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -21,9 +24,11 @@ def atomic_write_with(path: Path, write: Callable[[BinaryIO], object]) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:  # a failed write says no name
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 

@@ -17,12 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jcsr_bench.atomic import atomic_write
+from jcsr_bench.disk import probe_folder, writing
 from jcsr_bench.paths import cache_dir
 
 if TYPE_CHECKING:
     import torch
 
 META = "meta.json"
+ELSEWHERE = "set JCSR_BENCH_CACHE to another folder"
+REMEDY = f"{ELSEWHERE}; cells already finished are kept and the next run resumes"
 
 
 def default_root() -> Path:
@@ -84,9 +87,8 @@ class Cache:
         return CodecOutput(payload, decoded, float(meta["encode_s"]), float(meta["decode_s"]))
 
     def save_codec(self, key: str, output: CodecOutput, info: dict[str, Any] | None = None) -> None:
+        """Store an entry; an unusable cache folder raises ``StorageError`` naming it."""
         folder = self.entry(key)
-        atomic_write(folder / "payload.bin", output.payload)
-        atomic_write(folder / "decoded.png", encode_png(output.decoded))
         meta = {
             "bytes": len(output.payload),
             "shape": list(output.decoded.shape),
@@ -94,4 +96,12 @@ class Cache:
             "decode_s": output.decode_s,
             **(info or {}),
         }
-        atomic_write(folder / META, json.dumps(meta, sort_keys=True, default=str).encode())
+        png = encode_png(output.decoded)
+        with writing("the codec cache", self.root, REMEDY):
+            atomic_write(folder / "payload.bin", output.payload)
+            atomic_write(folder / "decoded.png", png)
+            atomic_write(folder / META, json.dumps(meta, sort_keys=True, default=str).encode())
+
+    def check_writable(self) -> None:
+        """Fail up front (``StorageError``) when the cache folder cannot be written."""
+        probe_folder(self.root, "the codec cache", ELSEWHERE)

@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from jcsr_bench import __version__
 from jcsr_bench.errors import JcsrError
@@ -26,24 +29,10 @@ def _split(value: str | None) -> list[str] | None:
 
 
 def _qualities(value: str | None) -> list[int | float | str] | None:
-    """'1,4,8' or '1..8' (inclusive) -> a list; numbers become numbers."""
-    if not value:
-        return None
-    out: list[int | float | str] = []
-    for part in value.split(","):
-        part = part.strip()
-        if ".." in part:
-            lo, hi = part.split("..", 1)
-            out.extend(range(int(lo), int(hi) + 1))
-        elif part:
-            try:
-                out.append(int(part))
-            except ValueError:
-                try:
-                    out.append(float(part))
-                except ValueError:
-                    out.append(part)
-    return out
+    """``--qualities`` (see :mod:`jcsr_bench.qualities`); ``None`` = each codec's ladder."""
+    from jcsr_bench.qualities import normalise
+
+    return normalise(value, "--qualities", sys.stderr)
 
 
 def _registry(args: argparse.Namespace):
@@ -52,12 +41,26 @@ def _registry(args: argparse.Namespace):
     return load_registry(args.registry or ())
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+    """One line per warning, without Python's echo of the source line that warned.
+
+    jcsr-bench's own warnings are complete sentences; others keep where they came from.
+    """
+    text = str(message).removeprefix("jcsr-bench: ")
+    if not category.__module__.startswith("jcsr_bench"):
+        text += f" ({category.__name__} from {filename}:{lineno})"
+    print(f"jcsr-bench: warning: {text}", file=file or sys.stderr)
+
+
 # -- commands ----------------------------------------------------------------------------
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from jcsr_bench.plugin_manager import get_plugin_manager
+    from jcsr_bench.plugin_manager import PluginLoadWarning, get_plugin_manager
 
-    manager = get_plugin_manager()
-    infos = manager.plugins(include_builtins=args.all)
+    with warnings.catch_warnings():  # listed below as "load error", not twice
+        warnings.simplefilter("ignore", PluginLoadWarning)
+        manager = get_plugin_manager()
+        infos = manager.plugins(include_builtins=args.all)
     errors = manager.errors
     if args.json:
         payload = {
@@ -66,7 +69,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         }
         print(json.dumps(payload, indent=2, sort_keys=True))
         return 0
-    if not infos:
+    if not infos and errors:
+        print(f"No third-party plugin loaded: {len(errors)} failed (below).")
+    elif not infos:
         print("No third-party plugins installed." + ("" if args.all else
               " (`--all` also lists the built-ins.)"))
     for info in infos:
@@ -80,7 +85,33 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _list_trained(args: argparse.Namespace) -> int:
+    """``list sr --trained``: the trained-weights store, and what each model came from."""
+    from jcsr_bench.paths import trained_dir
+    from jcsr_bench.trained import stored_models
+
+    if args.kind and KIND_ALIASES[args.kind] != "sr":
+        raise JcsrError("--trained lists trained SR models: use `jcsr-bench list sr --trained`")
+    models = stored_models()
+    if args.json:
+        print(json.dumps([{"checkpoint": str(m.checkpoint), **m.meta} for m in models],
+                         indent=2, default=str))
+        return 0
+    if not models:
+        print(f"The trained-weights store ({trained_dir()}) is empty.")
+        return 0
+    from tabulate import tabulate
+
+    rows = [m.summary() for m in models]
+    columns = ["sr", "codec", "quality", "steps", "init", "dataset", "key", "created"]
+    print(tabulate([[r[c] for c in columns] for r in rows], headers=columns))
+    print(f"\n{len(rows)} model(s) in {trained_dir()} (`--json` for every field and path)")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
+    if args.trained:
+        return _list_trained(args)
     registry = _registry(args)
     kinds = [KIND_ALIASES[args.kind]] if args.kind else ["codecs", "sr", "datasets",
                                                            "metrics", "suites"]
@@ -112,9 +143,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from jcsr_bench.engine import run
+    from jcsr_bench.api import run_benchmark
 
-    summary = run(
+    result = run_benchmark(
         registry=_registry(args),
         suite=args.suite,
         datasets=_split(args.dataset),
@@ -126,15 +157,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         limit=args.limit,
         device=args.device,
         output=Path(args.output),
+        wait=args.wait,
         overwrite=args.overwrite,
         fail_fast=args.fail_fast,
         dry_run=args.dry_run,
         train=args.train,
         anchor=args.anchor,
+        metrics=_split(args.metrics),
         sr_options={"tile": args.tile, "tile_overlap": args.tile_overlap,
                     "precision": args.precision},
+        progress=None,  # bars when stderr is a terminal
     )
-    return summary.exit_code
+    return result.exit_code
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -178,6 +212,7 @@ def cmd_train_sr(args: argparse.Namespace) -> int:
         device=args.device,
         resume=args.resume,
         seed=args.seed,
+        retrain=args.retrain,
     )
 
 
@@ -237,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", parents=[common], help="list instances and types")
     p.add_argument("kind", nargs="?", choices=sorted(KIND_ALIASES), help="what to list")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--trained", action="store_true",
+                   help="with `sr`: the trained baseline-2 models in the store, and what "
+                   "each was trained from")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("run", parents=[common],
@@ -246,7 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="comma list of dataset instances or types, or 'all'")
     p.add_argument("--codec", help="comma list of codec instances or types, or 'all'")
     p.add_argument("--sr", help="comma list of SR instances or types, or 'all'")
-    p.add_argument("--qualities", help="e.g. '1,4,8' or '1..8' (default: each codec's ladder)")
+    p.add_argument("--qualities", help="e.g. '1,4,8', '1..8' or '10..90..20' (inclusive "
+                   "ranges; default: "
+                   "each codec's ladder)")
     p.add_argument("--scale", type=int, default=4,
                    help="downsampling factor; 1 = the codec sees the dataset images (default 4)")
     p.add_argument("--kernel", choices=["matlab", "pil"], default="matlab",
@@ -259,9 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which cells to (re)compute (default missing)")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failing cell")
     p.add_argument("--dry-run", action="store_true", help="print the plan, compute nothing")
+    p.add_argument("--wait", action="store_true", help="when another run is writing the "
+                   "same --output folder, wait for it to finish instead of stopping")
     p.add_argument("--train", action="store_true",
                    help="train missing adaptive SR models (baseline 2) first")
     p.add_argument("--anchor", help="leaderboard anchor as codec+sr (default: the suite's)")
+    p.add_argument("--metrics", help="comma list of metrics to compute (default: every "
+                   "registered metric; those missing weights offline are skipped)")
     p.add_argument("--tile", type=int, metavar="N",
                    help="SR inference on N x N LR tiles (bounds memory; 0 = whole image)")
     p.add_argument("--tile-overlap", type=int, metavar="N", help="tile overlap (default 16)")
@@ -305,8 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, help="batch size")
     p.add_argument("--patch", type=int, help="HR patch size")
     p.add_argument("--device", default="auto")
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the last saved state (always done for a model not "
+                   "yet in the store; with --retrain, continue rather than start over)")
+    p.add_argument("--retrain", action="store_true",
+                   help="train again models already in the store under the same key")
+    p.add_argument("--seed", type=int, help="training seed (default: the adapt section's)")
     p.set_defaults(func=cmd_train_sr)
 
     p = sub.add_parser("train-codec", parents=[common],
@@ -345,9 +393,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "data_root", None):
         os.environ["JCSR_BENCH_DATA_ROOT"] = args.data_root
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except JcsrError as exc:
         print(f"jcsr-bench: error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, sqlite3.Error) as exc:  # a full disk outside the places that name it
+        from jcsr_bench.disk import full_disk_error
+
+        error = full_disk_error(exc)
+        if error is None:
+            raise
+        print(f"jcsr-bench: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("jcsr-bench: interrupted; finished results are kept.", file=sys.stderr)

@@ -5,7 +5,8 @@ Every image crossing a stage boundary is 8-bit RGB: a ``torch.uint8`` tensor of 
 
 Optional members the harness uses when present:
 - ``Codec.reconstruct(image, quality) -> image``: fast reconstruction without entropy
-  coding (learned codecs), used to make training pairs;
+  coding (learned codecs); training pairs use it instead of ``decode(encode())`` only
+  when ``Codec.reconstruct_exact`` is True (bit-identical to the real decode);
 - ``SRModel.for_codec(codec_identity, quality) -> SRModel``: adaptive models (baseline 2)
   resolve their per-(codec, quality) weights through it;
 - ``Dataset.lr_image(name, scale) -> image | None``: a dataset's own LR file (DIV2K X4);

@@ -19,3 +19,8 @@ class WeightsError(JcsrError):
 
 class DataError(JcsrError):
     """An image or dataset cannot be read."""
+
+
+class StorageError(JcsrError):
+    """A file or folder a command writes to is unusable: a full disk, a read-only folder,
+    a file in the way, a damaged results store. Nothing already stored is touched."""

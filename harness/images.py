@@ -123,6 +123,14 @@ def check_image(image: object, what: str = "image",
     return image
 
 
+def pixel_hash(image: torch.Tensor) -> str:
+    """Content hash of an image tensor (shape + bytes): the identity of an in-memory image."""
+    import hashlib
+
+    data = image.detach().cpu().contiguous().numpy().tobytes()
+    return "px:" + hashlib.sha256(f"{list(image.shape)}:".encode() + data).hexdigest()
+
+
 def to_numpy(image: torch.Tensor) -> np.ndarray:
     """``uint8 [3, H, W]`` tensor -> contiguous ``H x W x 3`` uint8 array (a copy)."""
     check_image(image)

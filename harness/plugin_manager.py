@@ -37,6 +37,8 @@ BUILTIN_MODULES = (
 )
 BUILTIN_SOURCE = "jcsr-bench (built-in)"
 TYPE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+#: What a ``params`` schema may name: the types ``yaml.safe_load`` produces.
+PARAM_TYPES = (str, int, float, bool, list, dict)
 
 
 class PluginLoadWarning(UserWarning):
@@ -88,6 +90,25 @@ def _allowed_distributions() -> set[str] | None:
     if value is None:
         return None
     return {_normalise(d) for d in re.split(r"[,\s]+", value) if d.strip()}
+
+
+def _check_params(kind: str, name: str, params: Any) -> None:
+    """``params`` maps registry keys to a type YAML produces, or a tuple of them."""
+    if params is None:
+        return
+    if not isinstance(params, dict):
+        raise PluginError(f"params of {kind} type {name!r} must be a dict of key -> type, "
+                          f"got {type(params).__name__}")
+    for key, expected in params.items():
+        options = expected if isinstance(expected, tuple) else (expected,)
+        if not isinstance(key, str) or not options or any(t not in PARAM_TYPES
+                                                          for t in options):
+            allowed = ", ".join(t.__name__ for t in PARAM_TYPES)
+            raise PluginError(
+                f"params[{key!r}] of {kind} type {name!r} is {expected!r}: a registry value "
+                f"is checked against one of {allowed} (the types YAML produces) or a tuple "
+                "of them, e.g. (int, float)"
+            )
 
 
 class PluginManager:
@@ -172,6 +193,7 @@ class PluginManager:
                         )
                     if not callable(factory):
                         raise PluginError(f"factory for {_kind} type {name!r} is not callable")
+                    _check_params(_kind, name, params)
                     _pending.append(
                         Registration(_kind, name, factory, _source, description, params)
                     )

@@ -4,10 +4,16 @@ A plugin provides a *type* ("compressai", "pillow", "esrgan"); the registry name
 *instances* of those types with parameters ("bmshj", "jpeg", "esrgan-b1"), and these
 names are what users type. The shipped registry is extended by user registries (same
 names override). Errors name the file, line, entry and key, with "did you mean".
+
+A registry is data from wherever the user stands (``./jcsr-bench.yaml`` is picked up
+automatically), so what it may expand to is bounded: YAML aliases that would expand
+past ``MAX_VALUES`` values (an alias bomb) or refer to themselves are refused, and the
+files loaded are recorded (``Registry.files``) for the run to announce.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +32,8 @@ SECTIONS = (*KINDS, "suites")
 COMMON_KEYS = {"type", "description"}
 SUITE_KEYS = {"description": str, "datasets": list, "codecs": list, "sr": list,
               "anchor": dict, "qualities": dict}
+MAX_VALUES = 100_000  # YAML values a registry may hold once aliases are expanded
+ORIGINS = {"shipped": "shipped", "local": "from the current folder", "extra": "--registry"}
 TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true/false",
               list: "a list", dict: "a mapping"}
 
@@ -109,14 +117,61 @@ class _Lines:
         return 0
 
 
-def _read(path: Path) -> tuple[dict[str, Any], _Lines]:
+def _check_expansion(root: yaml.Node | None, path: Path) -> None:
+    """Refuse aliases that expand past ``MAX_VALUES`` values or contain themselves.
+
+    Sizes are memoised per node, so this is linear in the file even for an alias bomb;
+    the error names the line of the first value that grows too large.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        line = node.start_mark.line + 1
+        if key in open_nodes:
+            raise RegistryError(f"{path}:{line}: a YAML alias refers to a value that contains "
+                                "it; a registry must be finite plain data.")
+        open_nodes.add(key)
+        if isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total = 1 + sum(size(k) + size(v) for k, v in node.value)
+        else:
+            total = 1
+        open_nodes.discard(key)
+        if total > MAX_VALUES:
+            raise RegistryError(
+                f"{path}:{line}: this value expands to more than {MAX_VALUES:,} values "
+                "through YAML aliases (*name), the most a registry may hold (an alias "
+                "bomb?); write the values out or use fewer aliases."
+            )
+        sizes[key] = total
+        return total
+
+    if root is not None:
+        size(root)
+
+
+def _read(path: Path) -> tuple[dict[str, Any], _Lines, str]:
+    """The file's data, its key lines and its SHA-256."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
     except OSError as exc:
         raise RegistryError(f"cannot read registry file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise RegistryError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     try:
-        lines = _Lines(yaml.compose(text, Loader=yaml.SafeLoader), str(path))
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_expansion(root, path)
+        lines = _Lines(root, str(path))
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise RegistryError(f"{path}: YAML nested too deeply; a registry is a few levels of "
+                            "plain data.") from None
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -139,7 +194,7 @@ def _read(path: Path) -> tuple[dict[str, Any], _Lines]:
             f"{path}:1: a registry must be a mapping with sections {', '.join(SECTIONS)}; "
             f"found {type(data).__name__}."
         )
-    return data, lines
+    return data, lines, hashlib.sha256(raw).hexdigest()
 
 
 class Registry:
@@ -149,11 +204,17 @@ class Registry:
         self.manager = manager
         self._instances: dict[str, dict[str, Instance]] = {kind: {} for kind in KINDS}
         self.suites: dict[str, Suite] = {}
+        self.files: list[dict[str, str]] = []  # {path, origin, sha256} in load order
 
     # -- loading ---------------------------------------------------------------------
-    def add_file(self, path: Path) -> None:
-        """Validate one registry file and merge it over what is loaded (names override)."""
-        data, lines = _read(path)
+    def add_file(self, path: Path, origin: str = "extra") -> None:
+        """Validate one registry file and merge it over what is loaded (names override).
+
+        ``origin`` (a key of ``ORIGINS``) says why it was loaded, for ``files_text``.
+        """
+        data, lines, sha256 = _read(path)
+        self.files.append({"path": str(Path(path).resolve()), "origin": origin,
+                           "sha256": sha256})
         for section, entries in data.items():
             line = lines.at(str(section))
             if section not in SECTIONS:
@@ -272,6 +333,11 @@ class Registry:
         except RegistryError as exc:
             raise RegistryError(f"{suite.file}:{suite.line}: suites.{suite.name}: {exc}") from None
 
+    def files_text(self) -> str:
+        """One line naming every registry file loaded and why, announced by ``run``."""
+        return "registry files: " + ", ".join(
+            f"{f['path']} ({ORIGINS.get(f['origin'], f['origin'])})" for f in self.files)
+
     # -- lookup ----------------------------------------------------------------------
     def instances(self, kind: str) -> dict[str, Instance]:
         return dict(self._instances[kind])
@@ -310,7 +376,7 @@ class Registry:
         registration = self.manager.get(kind, instance.type)
         params = {**instance.params, **overrides}
         try:
-            return registration.factory(**params)
+            component = registration.factory(**params)
         except JcsrError:
             raise
         except TypeError as exc:
@@ -318,15 +384,24 @@ class Registry:
                 f"{instance.where}: {kind}.{name}: type {instance.type!r} rejected its "
                 f"parameters {sorted(params)}: {exc}"
             ) from exc
+        # A component whose parameters name other entries (an adaptive SR model's
+        # ``adapt.init`` and ``adapt.dataset``) resolves them through this registry.
+        bind = getattr(component, "bind_registry", None)
+        if callable(bind):
+            bind(self, name)
+        return component
 
 
-def default_registry_files(extra: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
-    """The shipped registry, ./jcsr-bench.yaml when present, then ``extra`` files."""
-    files = [SHIPPED]
+def default_registry_files(
+    extra: Iterable[str | os.PathLike[str]] = (),
+) -> list[tuple[Path, str]]:
+    """``(file, origin)``: the shipped registry, ./jcsr-bench.yaml when present, then
+    ``extra`` files."""
+    files = [(SHIPPED, "shipped")]
     local = Path.cwd() / PROJECT_LOCAL
     if local.is_file():
-        files.append(local)
-    files.extend(Path(p).expanduser() for p in extra)
+        files.append((local, "local"))
+    files.extend((Path(p).expanduser(), "extra") for p in extra)
     return files
 
 
@@ -335,7 +410,7 @@ def load_registry(
 ) -> Registry:
     """Load and validate the shipped registry plus user registries (later ones override)."""
     registry = Registry(manager or get_plugin_manager())
-    for path in default_registry_files(extra):
-        registry.add_file(path)
+    for path, origin in default_registry_files(extra):
+        registry.add_file(path, origin)
     registry.check_suites()
     return registry

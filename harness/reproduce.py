@@ -29,7 +29,7 @@ from typing import Any
 from jcsr_bench import __version__
 from jcsr_bench.atomic import atomic_write
 from jcsr_bench.errors import JcsrError
-from jcsr_bench.identity import canonical_json, digest
+from jcsr_bench.identity import canonical_json, digest, safe_filename
 from jcsr_bench.paths import cache_dir
 from jcsr_bench.results import Curve
 
@@ -88,6 +88,16 @@ BUDGETS: dict[str, Budget] = {
 }
 
 
+#: When a rerun gives the same numbers, stated in every table.
+REPEAT_CONDITION = (
+    "The same seeds give bit-identical numbers only in the same environment fingerprint "
+    "(CPU model, ISA level, torch threads, device and versions, below): torch and its math "
+    "libraries pick kernels, and so floating-point rounding, by CPU, ISA level and thread "
+    "count. Elsewhere training takes another path and the numbers move, within about the "
+    "spread over seeds."
+)
+
+
 @dataclass
 class Comparison:
     """One table row: ``test`` against ``anchor``, a value per seed and column."""
@@ -120,6 +130,24 @@ def _add_registry(registry: Any, path: Path, sr_entries: dict[str, dict[str, Any
     registry.add_file(path)
 
 
+def _b2_for(registry: Any, name: str, dataset: str, seed: int, work: Path) -> str:
+    """``name`` when its adapt section trains on ``dataset`` with ``seed``, else a
+    registered copy that does: the evaluated instance must be the trained one, since the
+    trained-weights store is keyed by the effective configuration."""
+    from jcsr_bench.training.config import resolve_config
+
+    instance = registry.resolve("sr", name)
+    adapt = dict(instance.params.get("adapt") or {})
+    config = resolve_config(adapt)
+    if (config["dataset"], config["seed"]) == (dataset, seed):
+        return name
+    copy = f"{name}-{safe_filename(dataset)}-seed{seed}"
+    _add_registry(registry, work / f"registry-{copy}.yaml", {copy: {
+        **instance.params, "type": instance.type,
+        "adapt": {**adapt, "dataset": dataset, "seed": seed}}})
+    return copy
+
+
 def _train_models(registry: Any, budget: Budget, codec: str, qualities: list[Any],
                   seeds: Sequence[int], work: Path, device: str, progress: bool,
                   log: Callable[..., Any]) -> tuple[dict[int, tuple[str, str]], list[Any]]:
@@ -131,15 +159,15 @@ def _train_models(registry: Any, budget: Budget, codec: str, qualities: list[Any
     results: list[Any] = []
     for seed in seeds:
         if budget.arch is None:  # full budget: the published B1 and the registry's B2
-            names[seed] = ("esrgan-b1", "esrgan-b2")
-            log(f"training esrgan-b2 for {codec} at {qualities} on {budget.train}")
-            results += train_sr(registry, "esrgan-b2", codec, budget.train, qualities,
-                                device=device, seed=seed, only_missing=True,
-                                progress=progress, log=log)
+            b2 = _b2_for(registry, "esrgan-b2", budget.train, seed, work)
+            names[seed] = ("esrgan-b1", b2)
+            log(f"training {b2} for {codec} at {qualities} on {budget.train}")
+            results += train_sr(registry, b2, codec, None, qualities, device=device,
+                                only_missing=True, progress=progress, log=log)
             continue
         b1_adapt = {**budget.b1, "dataset": budget.train, "seed": seed}
-        # The B1 name carries its config's hash: B2's identity names its init by name,
-        # so a changed B1 recipe must change that name to retrain B2.
+        # The names carry the B1 recipe's hash, so each seed and recipe has its own
+        # registry entries (B2's store key follows B1's weights by content anyway).
         tag = digest({"arch": budget.arch, "b1": b1_adapt}, 8)
         b1_train, b1, b2 = f"repro-b1-train-{tag}", f"repro-b1-{tag}", f"repro-b2-{tag}"
         _add_registry(registry, work / f"registry-b1-{tag}.yaml",
@@ -225,11 +253,22 @@ def _model_size(arch: dict[str, Any] | None) -> str:
     return f"RRDBNet x{full['scale']} ({shape}; {params:,} parameters)"
 
 
+def describe_environment(environment: dict[str, Any]) -> str:
+    """A fingerprint (``jcsr_bench.environment.fingerprint``) as one Markdown line."""
+    versions = ", ".join(f"{name} {version}" for name, version in
+                         environment.get("versions", {}).items())
+    return (f"CPU {environment.get('cpu', '?')}, ISA level {environment.get('isa', '?')} "
+            f"({environment.get('machine', '?')}), {environment.get('threads', '?')} torch "
+            f"threads, device {environment.get('device', '?')}; {versions}")
+
+
 def render_table(*, budget: Budget, codec: str, qualities: list[Any],
                  comparisons: list[Comparison], seeds: Sequence[int], model: str,
                  method: str, seconds: float, device: str, test_images: int,
-                 train_images: str, trained_here: int, trained_total: int) -> str:
-    """The paper-style Markdown table with the full statement of the setting."""
+                 train_images: str, trained_here: int, trained_total: int,
+                 environment: dict[str, Any]) -> str:
+    """The paper-style Markdown table with the full statement of the setting, including
+    the environment fingerprint within which the numbers repeat exactly."""
     from tabulate import tabulate
 
     digits = {"BD-Rate PSNR (%)": 2, "BD-PSNR (dB)": 3, "BD-Rate MS-SSIM (%)": 2,
@@ -249,8 +288,9 @@ def render_table(*, budget: Budget, codec: str, qualities: list[Any],
         f"# Baseline 2 over baseline 1: `{codec}`, {budget.name} budget",
         "",
         f"Regenerate: `jcsr-bench reproduce --codec {codec} --budget {budget.name} "
-        f"--seeds {len(seeds)}` (same seeds give the same numbers on a CPU).",
+        f"--seeds {len(seeds)}`. {REPEAT_CONDITION}",
         "",
+        f"- Environment fingerprint: {describe_environment(environment)}.",
         f"- Data: train on `{budget.train}` ({train_images}); evaluate on `{budget.test}` "
         f"({test_images} images), disjoint.",
         f"- Codec: `{codec}` at qualities {qualities}; SR x4, LR by MATLAB bicubic.",
@@ -291,6 +331,7 @@ def reproduce(
     """Train what is missing, evaluate bicubic / B1 / B2, write the table and RD plot."""
     from jcsr_bench import engine
     from jcsr_bench.devices import describe_device, resolve_device
+    from jcsr_bench.environment import fingerprint
     from jcsr_bench.report.plots import plot_rd
     from jcsr_bench.store import load_curves
 
@@ -331,6 +372,7 @@ def reproduce(
         test_images=meta["datasets"].get(spec.test, {}).get("images", 0),
         train_images=train_images or spec.train,
         trained_here=sum(r.status == "done" for r in trained), trained_total=len(trained),
+        environment=fingerprint(describe_device(resolve_device(device))),
     ) + f"\nRD plots (seed {seed_list[0]}): "
         + ", ".join(f"[{p.name}]({p.name})" for p in plots if p.suffix == ".png") + "\n")
     log(f"wrote {table}")

@@ -6,13 +6,19 @@ content keys it was computed from, and one row per (cell, metric). Rows keep the
 its cells are recomputed. Each finished cell is written in one transaction (WAL,
 synchronous=FULL): killing the process at any moment loses nothing already finished,
 and the next run resumes. ``load_curves`` turns the rows into RD curves for reports.
+A damaged or foreign file is refused before it is opened for writing
+(``check_store_file``), never changed; a full disk while writing is a ``StorageError``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import shlex
+import shutil
 import sqlite3
+import tempfile
+import urllib.parse
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,12 +26,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from jcsr_bench.disk import writing
 from jcsr_bench.errors import DataError
 from jcsr_bench.results import Curve, Point
 
 DB_NAME = "results.sqlite"
 SCHEMA_VERSION = 1
 NAMES = ("dataset", "image", "codec", "quality", "sr")
+SQLITE_MAGIC = b"SQLite format 3\x00"
+WRITE_REMEDY = ("choose another --output; cells already stored are kept and the next run "
+                "resumes")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -105,9 +115,16 @@ class Store:
         if readonly:
             if not self.path.is_file():
                 raise DataError(f"no results store at {self.path}: run `jcsr-bench run` first")
-            uri = f"file:{self.path}?mode=ro"
+            if not self.path.with_name(self.path.name + "-wal").exists():  # no run is writing
+                check_store_file(self.path)
+            # Not mode=ro: a read-only connection can neither checkpoint nor remove the
+            # -wal/-shm files it creates, so they would outlive every clean exit.
+            # mode=rw still opens a write-protected file read-only; query_only refuses writes.
+            uri = f"{self.path.resolve().as_uri()}?mode=rw"
             self.conn = sqlite3.connect(uri, uri=True, timeout=30)
+            self.conn.execute("PRAGMA query_only=ON")
         else:
+            check_store_file(self.path)  # a damaged file is refused, never changed
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, timeout=30)
             self.conn.execute("PRAGMA journal_mode=WAL")
@@ -119,6 +136,11 @@ class Store:
                     (str(SCHEMA_VERSION),),
                 )
         self._check_schema()
+
+    def _writing(self) -> Any:
+        """A full disk (or read-only folder) while writing: ``StorageError`` naming the store;
+        the transaction in progress rolls back, finished cells stay."""
+        return writing("the results store", self.path, WRITE_REMEDY)
 
     def _check_schema(self) -> None:
         try:
@@ -144,7 +166,7 @@ class Store:
 
     # -- runs ------------------------------------------------------------------------
     def begin_run(self, meta: dict[str, Any]) -> int:
-        with self.conn:
+        with self._writing(), self.conn:
             cur = self.conn.execute(
                 "INSERT INTO runs (started, status, meta) VALUES (?, 'running', ?)",
                 (meta.get("date") or now_iso(), json.dumps(meta, sort_keys=True, default=str)),
@@ -152,7 +174,7 @@ class Store:
         return int(cur.lastrowid)
 
     def end_run(self, run_id: int, status: str, extra: dict[str, Any] | None = None) -> None:
-        with self.conn:
+        with self._writing(), self.conn:
             if extra:
                 (text,) = self.conn.execute("SELECT meta FROM runs WHERE id = ?",
                                             (run_id,)).fetchone()
@@ -181,7 +203,7 @@ class Store:
         """Store one cell and its metric values atomically (replacing an older version)."""
         names = rec.names
         where = " AND ".join(f"{n} = ?" for n in NAMES)
-        with self.conn:
+        with self._writing(), self.conn:
             self.conn.execute(f"DELETE FROM metrics WHERE {where}", names)
             self.conn.execute(
                 "INSERT OR REPLACE INTO cells (dataset, image, codec, quality, sr, image_index, "
@@ -234,6 +256,64 @@ class Store:
             datasets.update(run["meta"].get("datasets") or {})
         meta["datasets"] = datasets
         return meta
+
+
+def check_store_file(path: Path) -> None:
+    """Refuse a damaged or foreign results store before opening it for real.
+
+    The check reads the file without changing it: SQLite opens it ``immutable`` (no
+    -wal, -shm or -journal is created beside it), or a copy when a -wal from an
+    interrupted run is there. A missing file, an empty one or one without tables is a
+    new store. Raises ``DataError`` (file, what is wrong, what to do).
+    """
+    path = Path(path)
+    if not path.exists():
+        return
+    problem = "it is not a file" if not path.is_file() else _store_problem(path)
+    if problem:
+        raise DataError(
+            f"{path} is not a usable jcsr-bench results store ({problem}); it was left "
+            f"untouched: move it aside (`mv {shlex.quote(str(path))} "
+            f"{shlex.quote(str(path) + '.damaged')}`) or choose another --output folder"
+        )
+
+
+def _store_problem(path: Path) -> str | None:
+    if path.stat().st_size == 0:
+        return None
+    with path.open("rb") as handle:
+        if handle.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
+            return "not an SQLite database"
+    wal = path.with_name(path.name + "-wal")
+    with tempfile.TemporaryDirectory(prefix="jcsr-bench-check-") as tmp:
+        if wal.is_file() and wal.stat().st_size:  # check a copy, with the log replayed
+            copy = Path(tmp) / path.name
+            shutil.copyfile(path, copy)
+            shutil.copyfile(wal, Path(tmp) / wal.name)
+            uri = f"file:{urllib.parse.quote(str(copy))}"
+        else:
+            uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro&immutable=1"
+        try:
+            conn = sqlite3.connect(uri, uri=True)
+            try:
+                check = conn.execute("PRAGMA quick_check").fetchall()
+                if check != [("ok",)]:
+                    return "damaged: " + " ".join(str(check[0][0]).replace("***", "").split())
+                tables = {r[0] for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'")}
+                version = conn.execute("SELECT value FROM info WHERE key = 'schema_version'"
+                                       ).fetchone() if "info" in tables else None
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            text = " ".join(str(exc).split())
+            return "not an SQLite database" if "not a database" in text else \
+                f"damaged or truncated: {text}"
+    if version is not None and version[0] != str(SCHEMA_VERSION):
+        return f"results schema {version[0]}; this jcsr-bench reads schema {SCHEMA_VERSION}"
+    if tables and not {"info", "runs", "cells", "metrics"} <= tables:
+        return f"an SQLite database of something else: tables {', '.join(sorted(tables))}"
+    return None
 
 
 def _order(values: list[str], preferred: list[str]) -> dict[str, tuple[int, str]]:

@@ -51,6 +51,21 @@ def file_identity(path: str | os.PathLike[str], length: int = 16) -> str:
     return cached_sha256(p)[:length]
 
 
+def content_identity(source: Source) -> str:
+    """What a weight source holds, without loading it (cheap enough for plan time).
+
+    A URL source is its pinned SHA-256 (every use verifies the file against it, so no
+    file access is needed); a local file is its full SHA-256, cached across runs.
+    """
+    src = normalize_source(source)
+    if "url" in src:
+        return f"sha256:{src['sha256']}"
+    path = src["path"]
+    if not path.is_file():
+        raise WeightsError(f"weight file not found: {path} (check the path in the registry)")
+    return f"sha256:{cached_sha256(path, persist=True)}"
+
+
 # -- sources ---------------------------------------------------------------------------
 
 
@@ -132,10 +147,11 @@ def missing_remedy(source: Source) -> str | None:
     dest = paths.torch_hub_checkpoints() / src["filename"]
     if dest.is_file():
         return None
+    how = ("or run without --offline / JCSR_BENCH_OFFLINE to let jcsr-bench download and "
+           "verify it" if paths.offline() else "or let a run download and verify it")
     return (
         f"weight file {src['filename']} is not in {dest.parent}: download it from "
-        f"{src['url']} into that folder (or run without --offline / JCSR_BENCH_OFFLINE "
-        "to let jcsr-bench download and verify it)"
+        f"{src['url']} into that folder ({how})"
     )
 
 

@@ -23,3 +23,15 @@ def register_metrics(register):
         description="MS-SSIM (pytorch-msssim) on 8-bit RGB, data range 255, linear",
         params={},
     )
+    register(
+        "lpips",
+        lazy("jcsr_bench.plugins.perceptual:LPIPS"),
+        description="LPIPS v0.1 (AlexNet default; net: vgg), inputs in [-1, 1], lower is better",
+        params={"net": str, "weights": (str, dict), "backbone": (str, dict)},
+    )
+    register(
+        "dists",
+        lazy("jcsr_bench.plugins.perceptual:DISTS"),
+        description="DISTS (VGG16, L2 pooling), inputs in [0, 1], lower is better",
+        params={"weights": (str, dict), "backbone": (str, dict)},
+    )

@@ -59,6 +59,12 @@ FORMAT_VERSION = 1
 MIN_DIV = 64  # 6 stride-2 stages (g_a then h_a) in the hyperprior models
 PADDING = "zeros, centred, to a multiple of 64 (as compressai.utils.eval_model)"
 METRICS = ("mse", "ms-ssim")
+# Architectures whose quantised forward pass (``reconstruct``) equals ``decode(encode())``
+# bit for bit on one device: their latents are rounded around the very means (or
+# medians) the entropy coder codes against. The autoregressive mbt2018 / cheng2020-*
+# round without the context model's means, so their reconstruct is only close.
+EXACT_RECONSTRUCT = frozenset({"bmshj2018-factorized", "bmshj2018-hyperprior",
+                               "mbt2018-mean"})
 _FIXED = struct.Struct(">BBHHHHB")
 _CRC = struct.Struct(">I")
 
@@ -425,13 +431,18 @@ class CompressAICodec:
             )
         return _to_uint8(x_hat)
 
+    @property
+    def reconstruct_exact(self) -> bool:
+        """True when ``reconstruct`` equals ``decode(encode())`` (training pairs use it)."""
+        return self.arch in EXACT_RECONSTRUCT
+
     @torch.no_grad()
     def reconstruct(self, image: torch.Tensor, quality: int) -> torch.Tensor:
-        """Quantised forward pass, no entropy coding: fast training pairs.
+        """Quantised forward pass, no entropy coding (fast).
 
         Equals ``decode(encode(...))`` for the factorized / hyperprior / mean-scale
-        models; close to it (latents rounded without the context model's means) for the
-        autoregressive mbt2018 / cheng2020.
+        models (:data:`EXACT_RECONSTRUCT`); only close to it (latents rounded without
+        the context model's means) for the autoregressive mbt2018 / cheng2020.
         """
         net = self.model(quality)
         x, h, w = self._input(image)

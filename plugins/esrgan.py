@@ -411,11 +411,9 @@ class ESRGAN(tiling.TiledSR):
                 "esrgan: give either 'weights' or 'adapt' (whose 'init' names the starting "
                 "weights), not both"
             )
-        self.adapt_identity = (
-            make_identity("esrgan-adapt", **self.adapt, arch=self.arch)
-            if self.adapt is not None
-            else None
-        )
+        self._registry: Any = None
+        self._name = "esrgan"
+        self._training: Any = None  # TrainingIdentity of the registry's configuration
         self._net: RRDBNet | None = None
         self._path: Path | None = None
         self._identity: str | None = None
@@ -429,6 +427,18 @@ class ESRGAN(tiling.TiledSR):
 
             self._path = Path(weights.resolve(self.weights))
         return self._path
+
+    @property
+    def weights_identity(self) -> str:
+        """What a network built from this instance starts from, without loading it: the
+        weights' content hash, or the seeded random init and its architecture."""
+        self._require_static("weights_identity")
+        if self.weights is None:
+            return make_identity("esrgan-init", impl=IMPL_VERSION, init="seed0",
+                                 arch={**DEFAULT_ARCH, **(self.arch or {})})
+        from jcsr_bench import weights
+
+        return weights.content_identity(self.weights)
 
     def missing_weights(self) -> list[str]:
         """Remedies for weights not available offline (empty: ready to run)."""
@@ -483,8 +493,8 @@ class ESRGAN(tiling.TiledSR):
         An adaptive instance answers its ``adapt_identity``: the models it resolves via
         ``for_codec`` carry their own checkpoint's content hash.
         """
-        if self.adapt_identity is not None:
-            return self.adapt_identity
+        if self.adapt is not None:
+            return str(self.adapt_identity)
         if self._identity is None:
             fields: dict[str, Any] = {"impl": IMPL_VERSION, **self._inference_fields()}
             if self.weights is not None:
@@ -505,13 +515,49 @@ class ESRGAN(tiling.TiledSR):
 
     # -- adaptive (baseline 2) -----------------------------------------------------------
 
+    def bind_registry(self, registry: Any, name: str) -> None:
+        """Resolve ``adapt.init`` and ``adapt.dataset`` in ``registry`` (``Registry.build``
+        calls this); ``name`` is this instance's name, for messages."""
+        self._registry, self._name, self._training = registry, name, None
+
+    def training_identity(self, *, dataset: str | None = None, **overrides: Any) -> Any:
+        """What this instance's models are trained from (``TrainingIdentity``), with
+        ``train-sr``'s overrides (``steps``, ``batch``, ``patch``, ``seed``, ``dataset``).
+
+        The init weights and the dataset are identified by content, so changing either
+        (or any hyper-parameter) gives another trained-weights store key.
+        """
+        from jcsr_bench.training.identity import training_identity
+
+        if self.adapt is None:
+            raise JcsrError(f"sr.{self._name} has no 'adapt' section: nothing is trained")
+        if self._registry is None:
+            raise JcsrError(
+                "an adaptive esrgan instance names its init model and dataset: build it "
+                "through a registry (load_registry().build('sr', NAME)) so that they resolve"
+            )
+        arch = self.arch if self.adapt.get("init") else {**DEFAULT_ARCH, **(self.arch or {})}
+        return training_identity(self._registry, self.adapt, dataset=dataset,
+                                 network={"type": "esrgan", "impl": IMPL_VERSION, "arch": arch},
+                                 where=f"sr.{self._name}.adapt", **overrides)
+
+    @property
+    def adapt_identity(self) -> str | None:
+        """The registry configuration's training identity (None for static instances):
+        the trained-weights store folder that ``for_codec`` reads."""
+        if self.adapt is None:
+            return None
+        if self._training is None:
+            self._training = self.training_identity()
+        return self._training.identity
+
     def checkpoint_path(self, codec_identity: str, quality: Any) -> Path:
         """Where ``train-sr`` stores this instance's weights for (codec, quality)."""
         from jcsr_bench import trained
 
-        if self.adapt_identity is None:
+        if self.adapt is None:
             raise JcsrError("checkpoint_path is only defined for adaptive esrgan instances")
-        return trained.checkpoint_path(self.adapt_identity, codec_identity, quality)
+        return trained.checkpoint_path(str(self.adapt_identity), codec_identity, quality)
 
     def for_codec(self, codec_identity: str, quality: Any) -> ESRGAN:
         """The SR model to use after ``codec_identity`` at ``quality``.

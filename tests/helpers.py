@@ -26,10 +26,19 @@ def make_distribution(root: Path, dist: str, module: str, source: str, version="
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, pythonpath: list[Path] = (),
-            cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m jcsr_bench.cli`` in a subprocess with a controlled environment."""
+            cwd: Path | None = None, plugins: list[str] | None = ()
+            ) -> subprocess.CompletedProcess:
+    """Run ``python -m jcsr_bench.cli`` in a subprocess with a controlled environment.
+
+    ``plugins`` are the distributions allowed to load (``JCSR_BENCH_LOAD_PLUGINS``): by
+    default none of the installed ones, so whatever a developer has installed cannot
+    change a result; ``None`` loads every installed plugin, as a user's shell does.
+    """
     full_env = dict(os.environ)
-    full_env.pop("JCSR_BENCH_LOAD_PLUGINS", None)
+    if plugins is None:
+        full_env.pop("JCSR_BENCH_LOAD_PLUGINS", None)
+    else:
+        full_env["JCSR_BENCH_LOAD_PLUGINS"] = ",".join(plugins)
     full_env.update(env or {})
     paths = [str(p) for p in pythonpath]
     if full_env.get("PYTHONPATH"):
@@ -40,3 +49,14 @@ def run_cli(*args: str, env: dict[str, str] | None = None, pythonpath: list[Path
         capture_output=True, text=True, env=full_env, cwd=cwd, timeout=120,
     )
 
+
+def tiny_registry(root: Path) -> Path:
+    """A registry file adding ``tiny``: one 48x32 photo in a folder (fast end-to-end runs)."""
+    from PIL import Image
+
+    photos = root / "photos"
+    photos.mkdir(parents=True)
+    Image.new("RGB", (48, 32), (120, 30, 200)).save(photos / "a.png")
+    registry = root / "tiny.yaml"
+    registry.write_text(f"datasets:\n  tiny: {{type: folder, root: '{photos}'}}\n")
+    return registry

@@ -153,3 +153,23 @@ def test_testing_helpers_register_a_plugin_object():
         assert get_plugin_manager() is manager
         assert "my-data" in manager.types("datasets")
     assert "my-data" not in get_plugin_manager().types("datasets")
+
+
+class BadParams:
+    __name__ = "bad-params"
+
+    @hookimpl
+    def register_codecs(self, register):
+        from pathlib import Path
+
+        register("path-typed", lazy("json:JSONDecoder"), params={"weights": Path})
+        register("fine", lazy("json:JSONDecoder"), params={"level": (int, float), "x": str})
+
+
+def test_params_may_only_name_yaml_types():
+    with pytest.warns(PluginLoadWarning, match=r"params\['weights'\] of codecs type "
+                      r"'path-typed' is <class 'pathlib.Path'>: a registry value is checked "
+                      r"against one of str, int, float, bool, list, dict"):
+        manager = PluginManager(entry_points=False, extra_plugins=(BadParams(),))
+        codecs = manager.types("codecs")
+    assert "path-typed" not in codecs

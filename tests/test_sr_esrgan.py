@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from jcsr_bench.errors import JcsrError, WeightsError
+from jcsr_bench.errors import DataError, JcsrError, WeightsError
+from jcsr_bench.images import save_image
 from jcsr_bench.plugins.esrgan import (
     ESRGAN,
     RRDBNet,
@@ -253,7 +254,10 @@ def test_registry_instances_build_and_name_their_weights():
     psnr = registry.build("sr", "esrgan-psnr")
     assert "ESRGAN_PSNR_SRx4_DF2K_official-150ff491.pth" in psnr.missing_weights()[0]
     b2 = registry.build("sr", "esrgan-b2")
-    assert b2.adapt_identity.startswith("esrgan-adapt:") and b2.missing_weights() == []
+    assert b2.adapt is not None and b2.missing_weights() == []
+    # its models are keyed by DF2K's content: without DF2K that key cannot be computed
+    with pytest.raises(DataError, match=r"sr\.esrgan-b2\.adapt\.dataset 'df2k'.*DIV2K"):
+        _ = b2.adapt_identity
 
 
 def test_official_weights_file_is_found_in_the_hub_cache_and_verified(tmp_path, monkeypatch):
@@ -272,9 +276,20 @@ def test_official_weights_file_is_found_in_the_hub_cache_and_verified(tmp_path, 
 # --------------------------------------------------------------------------- adaptive
 
 
-def test_adaptive_instance_resolves_weights_per_codec_quality():
-    adaptive = ESRGAN(adapt={"init": "esrgan-b1", "steps": 100})
-    assert adaptive.adapt_identity != ESRGAN(adapt={"init": "esrgan-b1"}).adapt_identity
+def test_adaptive_instance_resolves_weights_per_codec_quality(tmp_path):
+    (tmp_path / "imgs").mkdir()
+    save_image(sample_image(8, 8), tmp_path / "imgs" / "a.png")
+    user = tmp_path / "reg.yaml"
+    user.write_text(f"datasets:\n  few: {{type: folder, root: '{tmp_path / 'imgs'}'}}\n"
+                    "sr:\n  b2: {type: esrgan, adapt: {init: esrgan-b1, dataset: few}}\n"
+                    "  b2-100: {type: esrgan, adapt: {init: esrgan-b1, dataset: few, "
+                    "steps: 100}}\n")
+    registry = load_registry([user])
+    adaptive = registry.build("sr", "b2-100")
+    # the published init is identified by its pinned hash: no weight file is needed
+    assert adaptive.adapt_identity != registry.build("sr", "b2").adapt_identity
+    with pytest.raises(JcsrError, match="through a registry"):
+        _ = ESRGAN(adapt={"init": "esrgan-b1"}).adapt_identity
     with pytest.raises(JcsrError, match="for_codec"):
         adaptive.upscale(sample_image(4, 4))
     assert adaptive.identity == adaptive.adapt_identity and adaptive.scale == 4

@@ -93,3 +93,23 @@ def test_missing_or_foreign_store_is_a_clear_error(tmp_path):
         conn.execute("INSERT INTO info VALUES ('schema_version', '99')")
     with pytest.raises(DataError, match="schema 99"):
         Store(foreign)
+
+
+def test_no_wal_or_shm_file_is_left_after_reading_and_writing(tmp_path):
+    """A clean exit leaves the store as one file: every connection, the read-only ones
+    included, checkpoints and removes ``-wal``/``-shm`` when it is the last to close."""
+    with Store(tmp_path / DB_NAME) as store:
+        store.record(cell(bpp=0.5), store.begin_run({"config": {}}))
+    with Store(tmp_path / DB_NAME, readonly=True) as store:
+        assert len(store.rows()) == 1
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            store.conn.execute("DELETE FROM cells")
+    load_curves(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [DB_NAME]
+
+
+def test_a_read_only_store_reads_a_path_with_uri_characters(tmp_path):
+    folder = tmp_path / "odd ?#% name"
+    with Store(folder / DB_NAME) as store:
+        store.record(cell(bpp=0.5), store.begin_run({"config": {}}))
+    assert len(load_rows(folder)) == 1

@@ -33,6 +33,7 @@ __all__ = [
     "parse_pairs",
     "rd_series",
     "render_leaderboard",
+    "reported_metrics",
     "render_pairs",
 ]
 
@@ -55,6 +56,33 @@ QUALITY_METRICS: dict[str, QualitySpec] = {
     "psnr-y": QualitySpec("PSNR-Y", "dB", "PSNR-Y, BT.601 luma (dB)"),
     "ms-ssim-rgb": QualitySpec("MS-SSIM", "dB", "MS-SSIM (dB) = −10·log10(1 − MS-SSIM)", msssim_db),
 }
+
+
+def negate(value: float) -> float:
+    """The monotone transform of a distance (lower is better) into a BD quality axis."""
+    return -value
+
+
+#: Perceptual distances (lower is better): BD and RD plots use −distance, so that
+#: "higher is better" holds on every quality axis and the BD sign convention is kept.
+PERCEPTUAL_METRICS: dict[str, QualitySpec] = {
+    "lpips": QualitySpec("LPIPS", "", "−LPIPS (AlexNet; lower LPIPS is better)", negate),
+    "lpips-vgg": QualitySpec("LPIPS-VGG", "", "−LPIPS (VGG; lower LPIPS is better)", negate),
+    "dists": QualitySpec("DISTS", "", "−DISTS (lower DISTS is better)", negate),
+}
+QUALITY_METRICS.update(PERCEPTUAL_METRICS)
+PERCEPTUAL_CONVENTIONS = (
+    "LPIPS v0.1 and DISTS on the full 8-bit RGB image (LPIPS inputs scaled to [−1, 1], "
+    "DISTS inputs to [0, 1]), mean of per-image values, lower is better; BD uses "
+    "−distance as the quality axis, so a positive BD-LPIPS / BD-DISTS is a lower "
+    "distance than the anchor's at equal rate, in the metric's own units"
+)
+
+
+def reported_metrics(curves: Iterable[Curve]) -> tuple[str, ...]:
+    """PSNR and MS-SSIM always; each perceptual distance the results hold a value of."""
+    present = {m for c in curves for p in c.points for m, v in p.values.items() if v is not None}
+    return ("psnr-rgb", "ms-ssim-rgb", *(m for m in PERCEPTUAL_METRICS if m in present))
 
 METHOD_TEXT = {
     "pchip": "pchip: PCHIP fit on log10(bpp), integrated exactly (JVET/VCEG Excel method)",
@@ -183,6 +211,8 @@ def _header(title: str, meta: Mapping, method: str, anchor_text: str, datasets: 
         f"- Harness: jcsr-bench {escape(meta.get('harness_version', 'unknown'))}",
         f"- Plugins: {plugin_text}",
     ]
+    if meta.get("registry_files"):  # machine-independent: file names, origins, hashes
+        lines.append(f"- Registry files: {escape(_registry_files(meta['registry_files']))}")
     for name in datasets:
         d = info.get(name) or {}
         lines.append(
@@ -207,6 +237,16 @@ def _header(title: str, meta: Mapping, method: str, anchor_text: str, datasets: 
     if skipped:
         lines.append(f"- Not evaluated: {escape(', '.join(skipped))}")
     return [*lines, ""]
+
+
+def _registry_files(files: Sequence[Mapping]) -> str:
+    from jcsr_bench.registry import ORIGINS
+
+    return ", ".join(
+        f"{Path(f.get('path', '?')).name} ({ORIGINS.get(f.get('origin'), f.get('origin'))}"
+        + ("" if f.get("origin") == "shipped" else f", sha256 {str(f.get('sha256'))[:12]}")
+        + ")"
+        for f in files)
 
 
 def _datasets(curves: Sequence[Curve]) -> list[str]:
@@ -267,9 +307,12 @@ def render_leaderboard(
     *,
     anchor: tuple[str, str] | None,
     method: str = "pchip",
-    quality_metrics: Sequence[str] = ("psnr-rgb", "ms-ssim-rgb"),
+    quality_metrics: Sequence[str] | None = None,
 ) -> str:
     """The leaderboard as Markdown: one table per dataset, rows sorted by BD-Rate.
+
+    ``quality_metrics`` defaults to :func:`reported_metrics` (PSNR, MS-SSIM, and the
+    perceptual distances when the results hold them).
 
     ``anchor`` is ``(codec, sr)``; ``None`` takes the first curve in ``curves`` (the
     header says so). Rows are sorted by the BD-Rate of the first quality metric
@@ -289,8 +332,11 @@ def render_leaderboard(
                 + did_you_mean(anchor_label, (c.label for c in curves))
             )
         anchor_text = escape(anchor_label)
+    quality_metrics = tuple(quality_metrics or reported_metrics(curves))
     datasets = _datasets(curves)
     lines = _header("jcsr-bench leaderboard", meta, method, anchor_text, datasets)
+    if any(m in PERCEPTUAL_METRICS for m in quality_metrics):
+        lines[-1:] = [f"- Perceptual metrics: {PERCEPTUAL_CONVENTIONS}", ""]
     headers = ["#", "Combination", *_bd_columns(quality_metrics), "Points", "bpp range"]
     headers += [name for _, name in TIMINGS]
     n_bd = 2 * len(quality_metrics)

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jcsr_bench.identity import safe_filename
-from jcsr_bench.report.leaderboard import rd_series, spec
+from jcsr_bench.report.leaderboard import PERCEPTUAL_METRICS, rd_series, reported_metrics, spec
 from jcsr_bench.results import Curve
 
-__all__ = ["BPP_LABEL", "plot_rd"]
+__all__ = ["BPP_LABEL", "plot_perception_distortion", "plot_rd", "plot_reports"]
 
 BPP_LABEL = "Rate (bpp = bits / HR pixels)"
 _MARKERS = ("o", "s", "^", "v", "D", "P", "X", "<", ">", "h")
@@ -35,9 +35,12 @@ def plot_rd(
     out_dir: str | Path,
     *,
     anchor: tuple[str, str] | None = None,
-    quality_metrics: Sequence[str] = ("psnr-rgb", "ms-ssim-rgb"),
+    quality_metrics: Sequence[str] | None = None,
 ) -> list[Path]:
     """Write one PNG and one SVG per dataset and quality metric; return their paths.
+
+    ``quality_metrics`` defaults to the leaderboard's (``reported_metrics``); perceptual
+    distances are plotted as −distance (up is better on every axis).
 
     Each combination is one curve (markers at the measured points, in bpp order); the
     anchor (``(codec, sr)``) is drawn thick and black on top and marked in the legend.
@@ -51,6 +54,7 @@ def plot_rd(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    quality_metrics = tuple(quality_metrics or reported_metrics(curves))
     anchor_label = f"{anchor[0]}+{anchor[1]}" if anchor is not None else None
     datasets = list(dict.fromkeys(c.dataset for c in curves))
     written: list[Path] = []
@@ -115,3 +119,70 @@ def _draw(ax, curve: Curve, metric: str, *, suffix: str, **style) -> None:
         markersize=5,
         **style,
     )
+
+
+def plot_reports(
+    curves: Sequence[Curve], out_dir: str | Path, *, anchor: tuple[str, str] | None = None
+) -> list[Path]:
+    """Every plot a run writes: RD plots, and perception–distortion plots when LPIPS
+    (or DISTS) was computed."""
+    written = plot_rd(curves, out_dir, anchor=anchor)
+    perceptual = [m for m in reported_metrics(curves) if m in PERCEPTUAL_METRICS]
+    if perceptual:
+        written += plot_perception_distortion(curves, out_dir, anchor=anchor,
+                                              distance=perceptual[0])
+    return written
+
+
+def plot_perception_distortion(
+    curves: Sequence[Curve],
+    out_dir: str | Path,
+    *,
+    anchor: tuple[str, str] | None = None,
+    distance: str = "lpips",
+    fidelity: str = "psnr-rgb",
+) -> list[Path]:
+    """The perception–distortion view (Blau & Michaeli): per dataset, ``fidelity``
+    (PSNR) against ``distance`` (LPIPS), one curve per combination through its
+    qualities. Better is up (fidelity) and left (distance). PNG and SVG per dataset."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    anchor_label = f"{anchor[0]}+{anchor[1]}" if anchor is not None else None
+    colors = matplotlib.colormaps["tab10"].colors
+    written: list[Path] = []
+    for dataset in dict.fromkeys(c.dataset for c in curves):
+        with matplotlib.rc_context(_RC):
+            fig = Figure(figsize=(7.5, 5.0), dpi=120, layout="constrained")
+            FigureCanvasAgg(fig)
+            ax = fig.add_subplot()
+            others = 0
+            for curve in (c for c in curves if c.dataset == dataset):
+                points = sorted(
+                    (p.values[distance], p.values[fidelity]) for p in curve.points
+                    if p.values.get(distance) is not None and p.values.get(fidelity) is not None
+                )
+                is_anchor = curve.label == anchor_label
+                style = ({"color": "black", "linewidth": 3.5, "alpha": 0.8, "zorder": 1}
+                         if is_anchor else
+                         {"color": colors[others % len(colors)], "linewidth": 1.5, "zorder": 2,
+                          "marker": _MARKERS[others % len(_MARKERS)]})
+                others += not is_anchor
+                label = (_text(curve.label) + (" (anchor)" if is_anchor else "")
+                         + ("" if points else " (no data)"))
+                ax.plot([d for d, _ in points], [f for _, f in points], label=label,
+                        markersize=5, **{"marker": "o", **style})
+            ax.set_xlabel(f"{spec(distance).short} (lower is better)")
+            ax.set_ylabel(spec(fidelity).axis)
+            ax.set_title(f"{_text(dataset)}: perception–distortion")
+            ax.grid(True, alpha=0.3)
+            ax.legend(loc="lower left", fontsize=8)
+            base = f"pd-{safe_filename(dataset)}-{safe_filename(distance)}"
+            png, svg = out / f"{base}.png", out / f"{base}.svg"
+            fig.savefig(png, format="png", metadata={"Software": None})
+            fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+            written += [png, svg]
+    return written

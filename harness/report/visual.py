@@ -441,7 +441,7 @@ class _Recompute:
         raise DataError(f"image {self.image!r} is no longer in dataset {self.dataset_name}")
 
     def check_hash(self, stored: str) -> None:
-        from jcsr_bench.engine import pixel_hash
+        from jcsr_bench.images import pixel_hash
 
         if stored.startswith("file:") and callable(getattr(self.dataset, "content_hash", None)):
             now = "file:" + self.dataset.content_hash(self.image)

@@ -1,8 +1,11 @@
 """Training pairs: whole images through the frozen codec once, cached, then aligned crops.
 
-Every training image's *whole* LR is compressed and decoded exactly as at evaluation
-(the codec's quantised forward pass ``reconstruct``, or ``decode(encode(...))``), never
-patches: block grids, padding and entropy-model context would differ from evaluation.
+Every training image's *whole* LR is compressed and decoded exactly as at evaluation,
+never patches: block grids, padding and entropy-model context would differ from
+evaluation. "Exactly" means ``decode(encode(...))``; a codec's fast ``reconstruct``
+(no entropy coding) is used instead only when the codec declares it bit-exact
+(``reconstruct_exact``): for the autoregressive CompressAI models it differs from the
+real decode by several levels, and SR would learn artifacts evaluation never shows.
 The HR image (mod-cropped to the scale), its clean LR and each quality's reconstruction
 are cached as ``.npy`` files under ``cache_dir()/training`` and memory-mapped, so a
 large training set (DF2K) is read from disk one crop at a time instead of being held in
@@ -86,9 +89,15 @@ def _shapes(arrays: Sequence[np.ndarray]) -> list[tuple[int, ...]]:
     return list(shapes) if shapes is not None else [tuple(a.shape) for a in arrays]
 
 
+def decoding_route(codec: Any) -> str:
+    """``reconstruct`` when the codec declares it equal to its real decode, else ``decode``."""
+    exact = getattr(codec, "reconstruct_exact", False) is True
+    return "reconstruct" if exact and callable(getattr(codec, "reconstruct", None)) else "decode"
+
+
 def reconstruct(codec: Any, image: torch.Tensor, quality: Any) -> torch.Tensor:
-    """The codec's decoded output for a whole image: ``reconstruct`` or a real round trip."""
-    if callable(getattr(codec, "reconstruct", None)):
+    """What evaluation decodes for a whole image: ``decode(encode())`` (or exact twin)."""
+    if decoding_route(codec) == "reconstruct":
         out = codec.reconstruct(image, quality)
     else:
         out = codec.decode(codec.encode(image, quality))
@@ -116,9 +125,23 @@ class _Dirs:
         self.base = {**base, "kernel": kernel}
         self.root = root
 
-    def recon(self, codec_identity: str, quality: Any) -> Path:
-        key = {**self.base, "codec": codec_identity, "quality": str(quality)}
-        return self.root / "recon" / digest(key)
+    def recon(self, codec_identity: str, quality: Any, route: str) -> Path:
+        return self.root / "recon" / digest(recon_key(self.base, codec_identity, quality,
+                                                       route))
+
+
+def recon_key(base: dict[str, Any], codec_identity: str | None, quality: Any,
+              route: str) -> dict[str, Any]:
+    """Cache and identity key of one quality's LR inputs (clean LR: quality None).
+
+    Entries made by an exact ``reconstruct`` keep their earlier keys (they were right);
+    real decodes are keyed apart, so no inexact reconstruction cached before is ever
+    served in place of a decode.
+    """
+    key = {**base, "codec": codec_identity, "quality": None if quality is None else str(quality)}
+    if route != "reconstruct":
+        key["via"] = route
+    return key
 
 
 def prepare_pairs(
@@ -143,9 +166,10 @@ def prepare_pairs(
         raise DataError(f"dataset {dataset!r} has no identity; cannot key its training cache")
     dirs = _Dirs(dataset_identity, scale, kernel)
     codec_identity = str(codec.identity) if codec is not None else ""
+    route = decoding_route(codec) if codec is not None else "reconstruct"
     targets: dict[Any, Path] = {None: dirs.lr}
     for quality in qualities:
-        targets[quality] = dirs.recon(codec_identity, quality)
+        targets[quality] = dirs.recon(codec_identity, quality, route)
     manifest_key = f"complete-{limit or 'all'}.json"
     names = _complete_names(dirs.hr, manifest_key, targets.values())
     if names is None:
@@ -157,12 +181,14 @@ def prepare_pairs(
     out: dict[Any, PairSet] = {}
     for quality, folder in targets.items():
         lr = LazyArrays([folder / f"{safe_filename(n)}.npy" for n in names])
-        ident = {**dirs.base, "codec": codec_identity if quality is not None else None,
-                 "quality": None if quality is None else str(quality), "limit": limit}
+        clean = quality is None
+        ident = {**recon_key(dirs.base, None if clean else codec_identity, quality,
+                             "reconstruct" if clean else route), "limit": limit}
         out[quality] = PairSet(list(names), lr, hr, scale, digest(ident),
                                {"dataset": dataset_identity, "images": len(names),
                                 "scale": scale, "kernel": kernel,
-                                "codec": ident["codec"], "quality": quality})
+                                "codec": ident["codec"], "quality": quality,
+                                "decoded_by": None if clean else route})
     return out
 
 

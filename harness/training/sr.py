@@ -19,13 +19,14 @@ untouched. Losses go to ``q<quality>.log.jsonl`` and the progress bar.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,12 +35,13 @@ import torch
 from torch import nn
 
 from jcsr_bench import __version__
-from jcsr_bench.errors import JcsrError, RegistryError
-from jcsr_bench.training import checkpoint, losses
+from jcsr_bench.errors import JcsrError, RegistryError, WeightsError
+from jcsr_bench.training import TRAINING_CODE_VERSION, checkpoint, losses
 from jcsr_bench.training.config import (
+    ema_decay,
     needs_discriminator,
     needs_vgg,
-    resolve_config,
+    unreached_milestones,
 )
 from jcsr_bench.training.pairs import PairSet, prepare_pairs, sample_batch
 
@@ -115,6 +117,21 @@ class _StopOnSigint:
             signal.signal(signal.SIGINT, self._previous)
 
 
+@contextlib.contextmanager
+def cudnn_benchmark() -> Iterator[None]:
+    """cuDNN autotuning on (fixed-size training batches), the caller's setting restored.
+
+    The flag is process-global and read only by cuDNN: left on, it would change how the
+    evaluation that follows (``run --train``) picks its convolution algorithms.
+    """
+    saved = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = saved
+
+
 def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
     with torch.no_grad():
         for e, p in zip(ema.parameters(), model.parameters()):
@@ -182,8 +199,27 @@ def fit(
 
     ``generator`` is modified in place. ``feature_extractor`` replaces VGG19 conv5_4
     for the perceptual loss (tests, other backbones); it is only needed when the GAN
-    stage has a perceptual weight.
+    stage has a perceptual weight. cuDNN autotuning is on during training only.
     """
+    with cudnn_benchmark():
+        return _fit(generator, pairs, config, device=device, state_path=state_path,
+                    log_path=log_path, resume=resume, feature_extractor=feature_extractor,
+                    progress=progress, desc=desc)
+
+
+def _fit(
+    generator: nn.Module,
+    pairs: PairSet,
+    config: dict[str, Any],
+    *,
+    device: str | torch.device,
+    state_path: Path | None,
+    log_path: Path | None,
+    resume: bool,
+    feature_extractor: nn.Module | None,
+    progress: bool,
+    desc: str,
+) -> FitResult:
     from tqdm import tqdm
 
     from jcsr_bench.training.discriminator import VGGStyleDiscriminator
@@ -191,8 +227,6 @@ def fit(
     device = resolve_device(device)
     seed = int(config["seed"])
     checkpoint.seed_everything(seed)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
 
     net_g = generator.to(device).train()
     net_ema = copy.deepcopy(net_g).eval()
@@ -224,6 +258,9 @@ def fit(
     if resume and state_path is not None and state_path.is_file():
         state = checkpoint.load(state_path)  # CPU: RNG states must stay there
         changed = _config_mismatch(state.get("config", {}), config)
+        if state.get("training_code_version", 1) != TRAINING_CODE_VERSION:
+            changed.append(f"training code version {state.get('training_code_version', 1)}"
+                           f" -> {TRAINING_CODE_VERSION}")
         if changed:
             raise JcsrError(
                 f"cannot resume {state_path}: the training config changed ({', '.join(changed)}"
@@ -262,6 +299,7 @@ def fit(
             "rng": checkpoint.rng_state(),
             "losses": dict(last),
             "harness_version": __version__,
+            "training_code_version": TRAINING_CODE_VERSION,
         }
         if net_d is not None:
             payload.update(discriminator=net_d.state_dict(), opt_d=opt_d.state_dict(),
@@ -273,7 +311,7 @@ def fit(
     batch, patch = int(config["batch"]), int(config["patch"])
     augment = bool(config["augment"])
     w_pix, w_gan = float(config["pixel_weight"]), float(config["gan_weight"])
-    w_percep, decay = float(config["perceptual_weight"]), float(config["ema"])
+    w_percep = float(config["perceptual_weight"])
     last: dict[str, float] = {}
     start_step, started = step, time.perf_counter()
     status = "done"
@@ -326,7 +364,7 @@ def fit(
                     sched_d.step()
                 lr_now = opt_g.param_groups[0]["lr"]
                 sched_g.step()
-            _ema_update(net_ema, net_g, decay)
+            _ema_update(net_ema, net_g, ema_decay(config, step))
             step += 1
             last = {k: float(v.detach()) for k, v in terms.items()}
             bar.update(1)
@@ -389,7 +427,7 @@ def _adaptive(registry: Any, sr: str) -> tuple[Any, Any, dict[str, Any]]:
             f"train. Adaptive SR instances: {', '.join(adaptive) or 'none'}."
         )
     component = registry.build("sr", sr)
-    if not getattr(component, "adapt_identity", None):
+    if not callable(getattr(component, "training_identity", None)):
         raise RegistryError(f"sr.{sr}: type {instance.type!r} does not support adaptation")
     return instance, component, adapt
 
@@ -404,6 +442,28 @@ def _check_qualities(codec_name: str, codec: Any, qualities: Sequence[Any] | Non
     if unknown:
         raise JcsrError(f"codec {codec_name!r} has no quality {unknown}; its ladder is {ladder}")
     return list(qualities)
+
+
+def _check_requirements(registry: Any, sr: str, config: dict[str, Any], codec: str,
+                        codec_component: Any, qualities: Sequence[Any], vgg: bool,
+                        log: Any) -> None:
+    """Before any data is read, every weight file training lacks (``init``'s, VGG19's,
+    the codec's): offline, all of them in one error; online, a note (then downloaded)."""
+    from jcsr_bench import paths
+    from jcsr_bench.requirements import missing
+    from jcsr_bench.training.needs import missing_weights
+
+    needs = missing_weights(registry, config, vgg=vgg)
+    needs += [(f"codec {codec}", text) for text in missing(codec_component, list(qualities))]
+    if not needs:
+        return
+    listing = "\n".join(f"  - {what}: {remedy}" for what, remedy in needs)
+    if paths.offline():
+        raise WeightsError(
+            f"sr.{sr} cannot train offline (--offline / JCSR_BENCH_OFFLINE=1); missing:\n"
+            f"{listing}"
+        )
+    log(f"training sr.{sr} will download (verified):\n{listing}")
 
 
 def _write_sidecar(path: Path, payload: dict[str, Any]) -> None:
@@ -437,18 +497,17 @@ def train_sr(
     """
     from jcsr_bench import trained
 
-    instance, component, adapt = _adaptive(registry, sr)
-    config = resolve_config(adapt, steps=steps, batch=batch, patch=patch, seed=seed)
-    recipe = resolve_config(adapt)
-    changed = [k for k in ("steps", "batch", "patch", "seed") if config[k] != recipe[k]]
-    if changed:  # the store is keyed by the instance's adapt section, not by overrides
-        log(f"note: {', '.join(f'--{k} {config[k]}' for k in changed)} differ from "
-            f"sr.{sr}'s adapt section; the checkpoints take that instance's place in the "
-            "trained-weights store (the sidecar records the settings used). Define "
-            "another instance in a registry to keep both.")
+    instance, component, _ = _adaptive(registry, sr)
+    key = component.training_identity(dataset=dataset, steps=steps, batch=batch,
+                                      patch=patch, seed=seed)
+    config = key.config
+    _note_overrides(sr, component, key, log)
     codec_component = registry.build("codecs", codec)
     wanted = _check_qualities(codec, codec_component, qualities)
-    adapt_identity = component.adapt_identity
+    late = unreached_milestones(config)
+    if late:
+        log(f"warning: sr.{sr}: {late}")
+    adapt_identity = key.identity
     codec_identity = str(codec_component.identity)
     paths = {q: trained.checkpoint_path(adapt_identity, codec_identity, q) for q in wanted}
     results: list[TrainResult] = []
@@ -461,11 +520,10 @@ def train_sr(
             todo.append(quality)
     if not todo:
         return results
-    dataset_name = dataset or config["dataset"]
-    if dataset and adapt.get("dataset") and adapt["dataset"] != dataset:
-        log(f"note: training on {dataset!r}, not adapt.dataset {adapt['dataset']!r}")
-    config["dataset"] = dataset_name
+    dataset_name = str(config["dataset"])
     dev = resolve_device(device)
+    _check_requirements(registry, sr, config, codec, codec_component, todo,
+                        feature_extractor is None, log)
     if needs_vgg(config) and feature_extractor is None:  # fail before the long data pass
         from jcsr_bench.training.perceptual import vgg19_conv54
 
@@ -500,11 +558,13 @@ def train_sr(
         _write_sidecar(sidecar, {
             "sr": sr, "adapt_identity": adapt_identity, "codec": codec,
             "codec_identity": codec_identity, "quality": quality, "config": config,
+            "trained_from": key.record(),
             "data": {**pairs.info, "identity": pairs.identity, "dataset_name": dataset_name},
             "steps": result.step, "final_losses": result.losses,
             "steps_per_s_last_session": None if math.isnan(result.steps_per_s)
             else round(result.steps_per_s, 4),
             "device": str(dev), "harness_version": __version__,
+            "training_code_version": TRAINING_CODE_VERSION,
             "torch_version": torch.__version__, "weights": "params_ema (EMA generator)",
             "state": str(state_path), "log": str(log_path),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -514,6 +574,23 @@ def train_sr(
         results.append(TrainResult(quality, "done", ckpt, sidecar, result.step,
                                    result.losses, result.steps_per_s))
     return results
+
+
+def _note_overrides(sr: str, component: Any, key: Any, log: Any) -> None:
+    """Say when CLI overrides make a configuration other than the registry's."""
+    try:  # the registry configuration's own key needs its dataset to be readable
+        if key.identity == component.adapt_identity:
+            return
+        recipe = component.training_identity().config
+    except JcsrError as exc:
+        log(f"note: these models get their own key in the trained-weights store "
+            f"({key.identity}); sr.{sr}'s registry configuration cannot be keyed here: {exc}")
+        return
+    changed = [f"{k} {key.config[k]!r}" for k in sorted(key.config)
+               if key.config[k] != recipe.get(k)]
+    log(f"note: {', '.join(changed)} differ from sr.{sr}'s adapt section: these models get "
+        f"their own key in the trained-weights store ({key.identity}); `run --sr {sr}` "
+        f"keeps using the registry configuration's ({component.adapt_identity}).")
 
 
 def train_missing(
@@ -540,10 +617,16 @@ def train_sr_command(
     device: str,
     resume: bool,
     seed: int | None,
+    retrain: bool = False,
 ) -> int:
-    """``jcsr-bench train-sr``: 0 when every quality finished, 130 when interrupted."""
+    """``jcsr-bench train-sr``: 0 when every quality finished, 130 when interrupted.
+
+    Models already in the store under the same key are kept (``exists``) unless
+    ``retrain``; an unfinished one continues from its last state.
+    """
     results = train_sr(registry, sr, codec, dataset, qualities, steps=steps, batch=batch,
-                       patch=patch, device=device, resume=resume, seed=seed)
+                       patch=patch, device=device, resume=resume, seed=seed,
+                       only_missing=not retrain)
     for result in results:
         print(f"{sr} {codec} q{result.quality}: {result.status}, step {result.step} -> "
               f"{result.checkpoint}")

@@ -1,1 +1,0 @@
-"""Example jcsr-bench plugin package."""
