@@ -29,7 +29,8 @@ else:
 class NotApplicable(Exception):
     """Raised by ``Metric.compute`` when the metric is undefined for the input.
 
-    The reason is stored and reported as "n/a (reason)" -- never a silent substitute.
+    The reason is stored and reported with the "n/a" (a numbered note under the
+    leaderboard's table) -- never a silent substitute.
     """
 
 

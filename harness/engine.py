@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from jcsr_bench import __version__
-from jcsr_bench.identity import digest
 from jcsr_bench.images import pixel_hash
 from jcsr_bench.plan import Plan, Settings, Skipped, make_plan, print_plan
 from jcsr_bench.requirements import missing_error
@@ -65,6 +64,7 @@ class RunSummary:
     codec_cache_hits: int = 0  # codec outputs served from the disk cache
     elapsed_s: float = 0.0
     files: list[Path] = field(default_factory=list)
+    reports: str = ""  # what the folder's reports cover (all stored results)
     dry_run: bool = False
 
 
@@ -179,11 +179,13 @@ def _metadata(plan: Plan, registry: Any, executor: Any) -> dict[str, Any]:
         "plugin_versions": plugin_versions,
         "versions": versions,
         "datasets": {p.component.name: {"identity": p.component.obj.identity,
-                                         "images": len(p.images), "limit": settings.limit}
+                                         "images": len(p.images), "limit": settings.limit,
+                                         "names": [image.name for image in p.images]}
                      for p in plan.datasets},
         "device": describe_device(settings.device),
         "date": now_iso(),
         "anchor": "+".join(plan.anchor) if plan.anchor else None,
+        "anchor_source": _anchor_source(plan),
         "conventions": CONVENTIONS,
         "config": {
             "suite": plan.suite.name if plan.suite is not None else None,
@@ -203,6 +205,14 @@ def _metadata(plan: Plan, registry: Any, executor: Any) -> dict[str, Any]:
     }
 
 
+def _anchor_source(plan: Plan) -> str | None:
+    """Where the anchor came from, for the leaderboard's header: the suite or --anchor."""
+    if plan.anchor is None:
+        return None
+    suite_anchor = getattr(plan.suite, "anchor", None)
+    return "suite" if suite_anchor and tuple(suite_anchor) == plan.anchor else "--anchor"
+
+
 def _versions(manager: Any) -> tuple[dict[str, str], dict[str, str]]:
     from jcsr_bench.environment import versions
 
@@ -214,15 +224,13 @@ def _versions(manager: Any) -> tuple[dict[str, str], dict[str, str]]:
 
 def _report(plan: Plan, summary: RunSummary, states: dict, stopped: bool, stream: TextIO,
             started: float) -> RunSummary:
-    """Exports, leaderboard and plots of the run's cells, then the printed summary."""
-    from jcsr_bench.run_outputs import print_summary, write_outputs
+    """The folder's reports (all stored results, report.outputs), then the printed summary."""
+    from jcsr_bench.report.outputs import write_reports
+    from jcsr_bench.run_outputs import print_summary
 
     cells = plan.cells
-    fingerprint = digest({"cells": sorted((k, r["cell_key"], r["status"])
-                                          for k, r in states.items()),
-                          "anchor": plan.anchor, "harness": __version__})
-    summary.files = write_outputs(summary.output, summary.db_path, cells, plan.anchor, stream,
-                                  fingerprint)
+    written = write_reports(summary.output, stream, f"jcsr-bench {__version__}")
+    summary.files, summary.reports = written.files, written.covers
     summary.exit_code = 1 if summary.failed or stopped else 0
     summary.elapsed_s = time.perf_counter() - started
     print_summary(summary.output, cells, summary, stream, stopped)

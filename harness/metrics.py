@@ -8,7 +8,11 @@ metric and cell. The functions are pure otherwise.
 
 - ``psnr_rgb``: data range 255, MSE over every RGB sample of one image, computed with
   CompressAI's evaluator's own float32 arithmetic so that the numbers equal its numbers
-  bit for bit (the exact float64 value differs by < 3e-6 dB: float32 rounding).
+  bit for bit. The exact (float64) value differs by float32 rounding of 20·log10(255),
+  the mean, the logarithm and the difference: under 2e-5 dB by a rounding analysis;
+  measured at most 4.4e-6 dB on the bundled photos (JPEG q5–98, ×4 bicubic, noise;
+  143 pairs) and 8.2e-6 dB on random pairs above 64 dB, where one float32 step of the
+  result is already 7.6e-6 dB.
 - ``psnr_y``: BT.601 luma in the 16-235 range (``Y = 16 + (65.481 R + 128.553 G +
   24.966 B) / 255``, not rounded, as BasicSR), ``border`` pixels cropped at each side.
 - ``ms_ssim_rgb``: pytorch-msssim's values, data range 255, linear; 5 scales need a short

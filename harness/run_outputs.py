@@ -1,7 +1,7 @@
-"""What a finished run leaves behind: exports, leaderboard, plots, and the printed summary.
+"""What a finished run prints: its own cells' summary, and what the folder's reports cover.
 
-The exports are re-rendered only when the stored cells they were made from changed
-(``outputs.json`` fingerprint), so re-running a finished matrix stays cheap.
+The reports themselves (exports, leaderboard, plots) are written by
+:func:`jcsr_bench.report.outputs.write_reports`, from the whole store.
 """
 
 from __future__ import annotations
@@ -10,71 +10,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from jcsr_bench import __version__
-from jcsr_bench.errors import JcsrError
-from jcsr_bench.store import Store
-
 if TYPE_CHECKING:
     from jcsr_bench.engine import RunSummary
-
-
-def write_outputs(output: Path, db_path: Path, cells: list, anchor: tuple[str, str] | None,
-                   stream: TextIO, fingerprint: str) -> list[Path]:
-    """Exports (JSON per combination, CSV), the leaderboard and RD plots.
-
-    Skipped when the outputs on disk were written from exactly these stored cells
-    (``outputs.json`` fingerprint), so a re-run of a finished matrix stays cheap.
-    """
-    import json
-
-    record = output / "outputs.json"
-    try:
-        previous = json.loads(record.read_text())
-        files = [output / f for f in previous["files"]]
-        if previous["fingerprint"] == fingerprint and all(f.is_file() for f in files):
-            return files
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    files = render_outputs(output, db_path, cells, anchor, stream)
-    record.write_text(json.dumps({"fingerprint": fingerprint, "files": [
-        str(f.relative_to(output)) for f in files]}, indent=1))
-    return files
-
-
-def render_outputs(output: Path, db_path: Path, cells: list, anchor: tuple[str, str] | None,
-                    stream: TextIO) -> list[Path]:
-    from jcsr_bench.exports import write_compressai_json, write_csv
-    from jcsr_bench.store import curves_from_rows, load_rows
-
-    with Store(db_path, readonly=True) as store:
-        meta = store.meta()
-    rows = load_rows(db_path, cells=cells)
-    curves = curves_from_rows(rows, meta)
-    files = [write_csv(rows, output / "results.csv")]
-    files += write_compressai_json(curves, output / "json", f"jcsr-bench {__version__}")
-    if not curves:
-        return files
-    labels = {c.label for c in curves}
-    if anchor is not None and f"{anchor[0]}+{anchor[1]}" not in labels:
-        print(f"note: anchor {anchor[0]}+{anchor[1]} is not in this run's results; the "
-              "leaderboard uses the first combination", file=stream)
-        anchor = None
-    try:
-        from jcsr_bench.report.leaderboard import render_leaderboard
-
-        text = render_leaderboard(curves, meta, anchor=anchor)
-        path = output / "leaderboard.md"
-        path.write_text(text)
-        files.append(path)
-    except JcsrError as exc:
-        print(f"note: no leaderboard: {exc}", file=stream)
-    try:
-        from jcsr_bench.report.plots import plot_reports
-
-        files += plot_reports(curves, output / "plots", anchor=anchor)
-    except JcsrError as exc:
-        print(f"note: no RD plots: {exc}", file=stream)
-    return files
 
 
 def fmt_range(values: list[float | None], fmt: str) -> str:
@@ -126,4 +63,5 @@ def print_summary(output: Path, cells: list, summary: RunSummary, stream: TextIO
           f"stored, {len(summary.failed)} failed; codec runs {summary.codec_runs} "
           f"(+{summary.codec_cache_hits} from cache); {summary.elapsed_s:.1f} s"
           + ("; stopped at the first failure (--fail-fast)" if stopped else ""), file=stream)
-    print(f"results: {output}", file=stream)
+    print(f"results: {output}" + (f" ({summary.reports})" if summary.reports else ""),
+          file=stream)

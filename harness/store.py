@@ -368,10 +368,11 @@ def _point(quality: Any, rows: list[dict[str, Any]], metrics: list[str]) -> Poin
             reasons[metric] = (f"{len(failed)} of {len(rows)} image(s) failed "
                                f"(first: {failed[0]['image']}: {failed[0]['error']})")
         elif len(present) < len(rows):
-            why = next((r["reasons"].get(metric) for r in ok if r["values"].get(metric) is None
-                        and r["reasons"].get(metric)), "no value")
+            first = next(r for r in ok if r["values"].get(metric) is None)
+            why = first["reasons"].get(metric) or "no value"
             values[metric] = None
-            reasons[metric] = f"n/a for {len(rows) - len(present)} of {len(rows)} image(s): {why}"
+            reasons[metric] = (f"n/a for {len(rows) - len(present)} of {len(rows)} image(s) "
+                               f"(first: {first['image']}: {why})")
         else:
             values[metric] = math.fsum(present) / len(present)
     return Point(quality, values, reasons, images=len(ok))

@@ -81,6 +81,20 @@ def column(table, name):
     return [row[i] for row in table[1:]]
 
 
+def marker(cell: str) -> str:
+    """The note number of an ``n/a [k]`` or ``0/4 [k]`` cell."""
+    found = re.search(r"\[(\d+)\]$", cell)
+    assert found, cell
+    return found.group(1)
+
+
+def notes(md: str) -> dict[str, str]:
+    """Every ``- [k] reason`` under the tables (HTML entities decoded), by number."""
+    import html
+
+    return {k: html.unescape(v) for k, v in re.findall(r"^- \[(\d+)\] (.*)$", md, re.M)}
+
+
 def test_rows_sorted_by_bd_rate_with_anchor_first():
     md = render_leaderboard(base_curves(), META, anchor=("bmshj", "esrgan-b1"))
     (table,) = tables(md)
@@ -106,7 +120,7 @@ def test_bd_cells_match_bd_functions():
     assert cell["BD-MS-SSIM (dB)"] == cell["BD-PSNR (dB)"]
     assert cell["Points"] == "4"
     assert cell["bpp range"] == "0.1356–0.9788"
-    assert (cell["Encode (s)"], cell["Decode (s)"], cell["SR (s)"]) == ("0.500", "0.250", "1.000")
+    assert (cell["Encode"], cell["Decode"], cell["SR"]) == ("500 ms", "250 ms", "1 s")
 
 
 def test_msssim_bd_uses_db_not_linear_values():
@@ -129,14 +143,17 @@ def test_undefined_bd_is_na_with_reason_and_sorted_last():
     rates = dict(zip(labels, column(table, "BD-Rate PSNR (%)")))
     ms = dict(zip(labels, column(table, "BD-Rate MS-SSIM (%)")))
     assert labels[-2:] == ["bmshj+one-point", "far+away"]  # n/a rows last, by label
-    assert column(table, "#")[-2:] == ["–", "–"]
-    assert rates["bmshj+one-point"].startswith("n/a (test curve has 1 point(s)")
-    assert rates["far+away"].startswith("n/a (the curves do not overlap in quality")
-    # MS-SSIM missing everywhere on a curve: the recorded reason is shown (escaped '<').
-    assert ms["tiny+sr"].startswith("n/a (")
-    assert "short side 128 px &lt; 161" in ms["tiny+sr"]
+    assert column(table, "#")[-2:] == ["—", "—"]
+    found = notes(md)
+    assert found[marker(rates["bmshj+one-point"])].startswith("test curve has 1 point(s)")
+    assert found[marker(rates["far+away"])].startswith("the curves do not overlap in quality")
+    # MS-SSIM missing everywhere on a curve: its Points note gives the recorded reason, and
+    # the BD note points to it.
+    points = dict(zip(labels, column(table, "Points")))["tiny+sr"]
+    assert points.startswith("0/4 [")
+    assert found[marker(points)] == "MS-SSIM n/a at every quality: short side 128 px < 161"
+    assert found[marker(ms["tiny+sr"])].endswith(f"test values n/a: see note {marker(points)}")
     assert rates["tiny+sr"] == f"{bd_rate(R1, Q1, R2, Q2):+.2f}"
-    assert dict(zip(labels, column(table, "Points")))["tiny+sr"] == "0/4"
 
 
 def test_low_overlap_is_flagged_in_the_cell():
@@ -152,7 +169,7 @@ def test_header_records_the_provenance():
     for text in (
         "jcsr-bench 9.8.7",
         "acme-codecs 1.2.3",
-        "jcsr&#95;bench.builtin 9.8.7",
+        "jcsr_bench.builtin 9.8.7",
         "kodak: identity kodak:sha256=abcd1234, 24 images",
         "BD method: akima",
         "Anchor: bmshj+esrgan-b1",
@@ -167,7 +184,8 @@ def test_header_records_the_provenance():
 def test_anchor_none_takes_the_first_curve_and_says_so():
     curves = base_curves()[::-1]
     md = render_leaderboard(curves, META, anchor=None)
-    assert "Anchor: bmshj+bicubic (none given: the first combination in the results)" in md
+    assert ("Anchor: bmshj+bicubic (no anchor given: the first combination in the results; "
+            "choose one with --anchor CODEC+SR)") in md
     (table,) = tables(md)
     assert table[1][:2] == ["anchor", "bmshj+bicubic"]
 
@@ -192,7 +210,8 @@ def test_one_table_per_dataset_and_missing_anchor():
     assert md.index("## kodak") < md.index("## div2k-valid (100 images)")
     assert len(kodak) == 5 and len(div2k) == 3
     assert "Anchor bmshj+esrgan-b1 was not evaluated on this dataset." in md
-    assert set(column(div2k, "BD-PSNR (dB)")) == {"n/a (anchor not evaluated on this dataset)"}
+    (ref,) = set(column(div2k, "BD-PSNR (dB)"))
+    assert notes(md)[marker(ref)] == "the anchor was not evaluated on this dataset"
 
 
 def test_rendering_is_deterministic():
@@ -212,21 +231,48 @@ def test_hostile_plugin_name_renders_as_one_literal_cell():
     width = len(table[0])
     assert all(len(row) == width for row in table)  # the '|' did not add a cell
     labels = column(table, "Combination")
-    expected = "a&#124;b&lt;script&gt;+x&#95;y&#42;&#96;&#91;z&#93;&#96;&#92;"
+    expected = "a&#124;b&lt;script>+x_y&#42;&#96;&#91;z&#93;&#96;&#92;"
     assert expected in labels
-    assert "- Plugins: a&#124;b&lt;script&gt; 1&#124;2 &#35; hi\n" in md
+    assert "- Plugins: a&#124;b&lt;script> 1&#124;2 # hi\n" in md  # '#' mid-line is text
 
 
 def test_escape_leaves_no_active_character():
-    raw = 'a|b<script>*_`[]\\&~#!$"\r\n\tz'
+    raw = '#a|b<script>*_`[]\\&#1;~!$"\r\n\tz'
     out = escape(raw)
     bare = re.sub(r"&(#\d+|[a-z]+);", "", out)  # what is left outside the entities
-    assert bare == "abscript z"
+    assert bare == 'abscript>#1;!" z'  # '!', '"', '>' and a '#' inside are inert here
     # Entities decode back to the original text (newlines/tabs become spaces).
     import html
 
-    assert html.unescape(out) == 'a|b<script>*_`[]\\&~#!$" z'
-    assert escape("plain-name_v2") == "plain-name&#95;v2"
+    assert html.unescape(out) == '#a|b<script>*_`[]\\&#1;~!$" z'
+    # ordinary text stays readable in a terminal: intraword '_', a lone '&', '<=' and '>'
+    assert escape("plain-name_v2 x86_64") == "plain-name_v2 x86_64"
+    assert escape("R&D: 8 px <= 160 > 2") == "R&D: 8 px <= 160 > 2"
+    assert escape("_x_ __init__") == "&#95;x&#95; &#95;&#95;init&#95;&#95;"
+    assert escape("# title") == "&#35; title" and escape("> quote") == "&gt; quote"
+
+
+def _render_gfm(md: str) -> str:
+    """HTML of ``md`` by a CommonMark parser with GFM tables and strikethrough."""
+    markdown_it = pytest.importorskip("markdown_it")
+    return markdown_it.MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(md)
+
+
+def test_escaped_names_render_literally_in_a_real_markdown_parser():
+    import html
+
+    hostile = ["a|b<script>alert(1)</script>", "x86_64", "_em_ *em* **b** ~~s~~",
+               "[link](http://x) ![i](y)", "`code` \\* &amp; &#124; <b>bold</b>",
+               "# heading", "> quote", "snake__case_", "R&D <= 2 > 1"]
+    rows = "\n".join(f"| {escape(h)} | x |" for h in hostile)
+    out = _render_gfm(f"| name | other |\n|:--|:--|\n{rows}\n")
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", out)
+    assert len(cells) == 2 * len(hostile)  # every row kept its two cells
+    for text, cell in zip(hostile, cells[::2]):
+        assert "<" not in cell.replace("&lt;", "")  # no element at all: no HTML, no markup
+        assert html.unescape(cell) == text  # and it reads as the original text
+    header = _render_gfm(f"- Device: {escape('cpu (x86_64, torch threads 2)')}\n")
+    assert "x86_64" in header and "&#95;" not in header
 
 
 def test_rd_series_transforms_and_skips():
@@ -305,7 +351,8 @@ def test_rerender_from_store_is_byte_identical(tmp_path):
         store.end_run(run, "ok")
     first = leaderboard_from_store(tmp_path)
     assert leaderboard_from_store(tmp_path / "results.sqlite") == first
-    assert "Anchor: bmshj+esrgan-b1\n" in first and "Date: 2025-03-04T05:06:07+00:00" in first
+    assert "Anchor: bmshj+esrgan-b1 (the run's anchor)\n" in first
+    assert "Date: 2025-03-04T05:06:07+00:00" in first
     (table,) = tables(first)
     assert column(table, "Combination") == ["bmshj+esrgan-b1", "bmshj+esrgan-b2"]
     assert column(table, "BD-Rate PSNR (%)")[1] == f"{bd_rate(R1, Q1, R2, Q2):+.2f}"
@@ -323,3 +370,46 @@ def test_header_lists_what_the_run_could_not_evaluate():
     expected = "- Not evaluated: codec bmshj (missing weights), sr esrgan-b1 (missing weights)\n"
     assert expected in text
     assert "/x" not in text and "/z" not in text
+
+
+# ------------------------------------------------------------------- readability
+
+
+def test_times_use_adaptive_units():
+    from jcsr_bench.report.text import format_seconds
+
+    cases = {0.000412: "412 µs", 0.0009997: "1 ms", 0.004123: "4.12 ms", 0.25: "250 ms",
+             1.234: "1.23 s", 4567.0: "4567 s", 5e-7: "0.5 µs", 0.0: "0 s"}
+    assert {v: format_seconds(v) for v in cases} == cases
+    assert format_seconds(float("nan")) == "n/a"
+    fast = curve("jpeg", "fast", R2, Q2, times={"encode_s": 2e-4, "decode_s": 3.5e-5,
+                                                 "sr_s": 0.0123})
+    (table,) = tables(render_leaderboard(base_curves() + [fast], META, anchor=None))
+    row = dict(zip(table[0], table[[r[1] for r in table].index("jpeg+fast")]))
+    assert (row["Encode"], row["Decode"], row["SR"]) == ("200 µs", "35 µs", "12.3 ms")
+
+
+def test_counts_use_singular_and_plural():
+    from jcsr_bench.report.text import count
+
+    assert (count(1, "image"), count(7, "image"), count(0, "image")) == \
+        ("1 image", "7 images", "0 images")
+    meta = dict(META, datasets={"kodak": {"identity": "k", "images": 1}})
+    md = render_leaderboard(base_curves(), meta, anchor=None)
+    assert "## kodak (1 image)\n" in md and "- Dataset kodak: identity k, 1 image\n" in md
+
+
+def test_header_explains_rank_overlap_and_notes_when_shown():
+    plain = render_leaderboard(base_curves()[:2], META, anchor=("bmshj", "esrgan-b1"))
+    head = plain.split("\n## ")[0]
+    assert "- Rank (#): by BD-Rate PSNR against the anchor, lowest (fewest bits) first; " \
+           "— = not ranked because that BD-Rate is n/a" in head
+    assert "overlap N%" not in head and "n/a [k]" not in head  # nothing of the kind shown
+    shifted = curve("x", "y", [r * 1.1 for r in R1], [q + 3.5 for q in Q1])
+    far = curve("far", "away", [5.0, 6.0], [50.0, 51.0])
+    md = render_leaderboard([curve("a", "b", R1, Q1), shifted, far], META, anchor=None)
+    head = md.split("\n## ")[0]
+    assert "- overlap N%: the two curves share only N% of their combined range" in head
+    assert "- n/a [k]: not defined; reason k is listed under the table" in head
+    (table,) = tables(md)
+    assert column(table, "#") == ["anchor", "1", "—"]

@@ -37,6 +37,34 @@ def test_psnr_rgb_matches_skimage(amount):
     assert PSNRRGB().compute(ref, test) == psnr_rgb(ref, test)
 
 
+def test_psnr_rgb_float32_difference_stays_within_the_documented_bound():
+    """metrics.py states the float32-vs-exact difference: measured 4.4e-6 dB at most on
+    the bundled photos (the worst, hubble_deep_field through JPEG q90, is in here), more
+    than the < 3e-6 dB it used to claim; the stated 2e-5 dB bound holds with room."""
+    import io
+
+    from PIL import Image
+    from skimage import data
+
+    worst = 0.0
+    for name in ("hubble_deep_field", "chelsea", "coffee"):
+        photo = np.ascontiguousarray(getattr(data, name)()[..., :3])
+        for quality in (10, 50, 90):
+            buffer = io.BytesIO()
+            Image.fromarray(photo).save(buffer, "JPEG", quality=quality)
+            jpeg = np.asarray(Image.open(buffer).convert("RGB"))
+            sse = int(((photo.astype(np.int64) - jpeg) ** 2).sum())
+            exact = 10 * math.log10(255.0**2 * photo.size / sse)
+            got = psnr_rgb(torch.from_numpy(photo).permute(2, 0, 1),
+                           torch.from_numpy(jpeg.copy()).permute(2, 0, 1))
+            worst = max(worst, abs(got - exact))
+    import jcsr_bench.metrics
+
+    assert "under 2e-5 dB" in jcsr_bench.metrics.__doc__
+    assert 0 < worst < 2e-5
+    print(f"largest float32 difference: {worst:.3g} dB")  # 4.36e-6 here (torch 2.14.1)
+
+
 def test_psnr_identical_is_inf_and_symmetric():
     ref = sample_image(16, 16)
     assert psnr_rgb(ref, ref) == math.inf

@@ -6,7 +6,9 @@ leaderboard without recomputing anything and a diff shows only real changes. Not
 here reads the clock or the environment; the date comes from the run's metadata.
 
 Names that come from plugins or registries are escaped (:mod:`.markdown`), so a type
-called ``a|b<script>`` shows literally in one cell.
+called ``a|b<script>`` shows literally in one cell. Every "n/a" carries a numbered
+marker (``n/a [1]``) whose reason is listed under its table, so cells stay narrow and
+no reason is hidden in the store.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tabulate import tabulate
 from jcsr_bench.bd import METHODS, BDError, BDOverlapWarning, bd_quality, bd_rate, msssim_db
 from jcsr_bench.errors import JcsrError
 from jcsr_bench.report.markdown import escape
+from jcsr_bench.report.text import count, format_seconds
 from jcsr_bench.results import Curve
 from jcsr_bench.suggest import did_you_mean
 
@@ -38,7 +41,8 @@ __all__ = [
 ]
 
 RATE = "bpp"
-TIMINGS = (("encode_s", "Encode (s)"), ("decode_s", "Decode (s)"), ("sr_s", "SR (s)"))
+TIMINGS = (("encode_s", "Encode"), ("decode_s", "Decode"), ("sr_s", "SR"))
+NOT_RANKED = "—"
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ DEFAULT_CONVENTIONS = (
     "PSNR-RGB on 8-bit RGB, peak 255, mean of per-image values; "
     "MS-SSIM by pytorch-msssim on 8-bit RGB (data range 255), mean of per-image values, "
     "BD on −10·log10(1 − MS-SSIM) dB; "
-    "times are mean wall seconds per image"
+    "Encode, Decode and SR are mean wall-clock times per image"
 )
 
 
@@ -163,43 +167,87 @@ def parse_pairs(specs: Iterable[str]) -> list[tuple[str, str]]:
 
 
 @dataclass(frozen=True)
+class _Cell:
+    """One BD number: its value and text, or why it is undefined."""
+
+    value: float | None
+    text: str = ""  # e.g. "-4.42" or "-44.10 (overlap 54%)"
+    reason: str = ""  # why it is n/a
+    gaps: tuple[tuple[str, str], ...] = ()  # ("anchor"|"test", why a point is left out)
+    overlap: bool = False
+
+    def render(self, notes: _Notes, points: Mapping[str, str] | None = None) -> str:
+        """The cell text; an n/a refers to its reason, and for the values the curves
+        lack to the curve's own note (``points``: "anchor"/"test" -> "[k]")."""
+        if self.value is not None:
+            return self.text
+        parts = [self.reason]
+        see: dict[str, list[str]] = {}  # note -> whose values it explains
+        for who, why in self.gaps:
+            ref = (points or {}).get(who)
+            if ref:
+                see.setdefault(ref, []).append(who)
+            else:
+                parts.append(f"{who} {why}")
+        parts += [f"{' and '.join(whose)} values n/a: see note {ref.strip('[]')}"
+                  for ref, whose in see.items()]
+        return f"n/a {notes.ref('; '.join(parts))}"
+
+
+@dataclass(frozen=True)
 class _BD:
-    rate: float | None  # BD-rate in percent, None if undefined
-    quality: float | None
-    rate_cell: str
-    quality_cell: str
+    rate: _Cell
+    quality: _Cell
+
+
+class _Notes:
+    """Numbered reasons for a table's n/a cells, listed under it (same reason, same number)."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def ref(self, text: str) -> str:
+        if text not in self.texts:
+            self.texts.append(text)
+        return f"[{self.texts.index(text) + 1}]"
+
+    def lines(self) -> list[str]:
+        if not self.texts:
+            return []
+        return ["Notes:", "", *(f"- [{i}] {escape(t)}" for i, t in enumerate(self.texts, 1)),
+                ""]
 
 
 def _bd_pair(anchor: Curve | None, test: Curve, metric: str, method: str) -> _BD:
-    """BD-rate and BD-quality of ``test`` vs ``anchor`` as numbers and table cells."""
+    """BD-rate and BD-quality of ``test`` vs ``anchor``: numbers, or the reason."""
     if anchor is None:
-        na = "n/a (anchor not evaluated on this dataset)"
-        return _BD(None, None, na, na)
+        na = _Cell(None, reason="the anchor was not evaluated on this dataset")
+        return _BD(na, na)
     ar, aq, anotes = rd_series(anchor, metric)
     tr, tq, tnotes = rd_series(test, metric)
-    out: dict[str, tuple[float | None, str]] = {}
+    out: dict[str, _Cell] = {}
     for name, fn, fmt in (("rate", bd_rate, "{:+.2f}"), ("quality", bd_quality, "{:+.3f}")):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", BDOverlapWarning)
             try:
                 value = fn(ar, aq, tr, tq, method=method)
             except BDError as exc:
-                notes = [f"anchor {n}" for n in anotes[:1]] + [f"test {n}" for n in tnotes[:1]]
-                reason = "; ".join([str(exc), *notes])
-                out[name] = (None, f"n/a ({reason})")
+                gaps = [("anchor", n) for n in anotes[:1]] + [("test", n) for n in tnotes[:1]]
+                out[name] = _Cell(None, reason=str(exc), gaps=tuple(gaps))
                 continue
-        cell = fmt.format(value)
+        text = fmt.format(value)
         overlap = [w.message for w in caught if isinstance(w.message, BDOverlapWarning)]
         if overlap:
-            cell += f" (overlap {overlap[0].overlap:.0%})"
-        out[name] = (value, cell)
-    return _BD(out["rate"][0], out["quality"][0], out["rate"][1], out["quality"][1])
+            text += f" (overlap {overlap[0].overlap:.0%})"
+        out[name] = _Cell(value, text, overlap=bool(overlap))
+    return _BD(out["rate"], out["quality"])
 
 
 # ------------------------------------------------------------------------- header
 
 
-def _header(title: str, meta: Mapping, method: str, anchor_text: str, datasets: Sequence[str]):
+def _header(title: str, meta: Mapping, method: str, anchor_text: str, datasets: Sequence[str],
+            legend: Sequence[str] = ()) -> list[str]:
     plugins = meta.get("plugin_versions") or {}
     plugin_text = (
         ", ".join(f"{escape(n)} {escape(v)}" for n, v in sorted(plugins.items())) or "none"
@@ -214,16 +262,13 @@ def _header(title: str, meta: Mapping, method: str, anchor_text: str, datasets: 
     if meta.get("registry_files"):  # machine-independent: file names, origins, hashes
         lines.append(f"- Registry files: {escape(_registry_files(meta['registry_files']))}")
     for name in datasets:
-        d = info.get(name) or {}
-        lines.append(
-            f"- Dataset {escape(name)}: identity {escape(d.get('identity', 'unknown'))}, "
-            f"{escape(d.get('images', 'unknown'))} images"
-        )
+        lines.append(f"- Dataset {escape(name)}: {_dataset_text(info.get(name) or {})}")
     lines += [
         f"- BD method: {escape(METHOD_TEXT.get(method, method))}",
         f"- Anchor: {anchor_text}",
         "- Sign: negative BD-Rate = the row needs fewer bits than the anchor at equal "
         "quality; positive BD-quality = the row is better at equal rate",
+        *legend,
         f"- Metric conventions: {escape(meta.get('metric_conventions') or DEFAULT_CONVENTIONS)}",
         f"- Device: {escape(meta.get('device', 'unknown'))}",
         f"- Date: {escape(meta.get('date', 'unknown'))}",
@@ -247,6 +292,20 @@ def _registry_files(files: Sequence[Mapping]) -> str:
         + ("" if f.get("origin") == "shipped" else f", sha256 {str(f.get('sha256'))[:12]}")
         + ")"
         for f in files)
+
+
+def _dataset_text(d: Mapping) -> str:
+    """``identity …, 7 images`` plus what limits the selection (``--limit``, hidden cells)."""
+    images = d.get("images")
+    text = f"identity {escape(d.get('identity', 'unknown'))}, "
+    text += count(images, "image") if isinstance(images, int) else "unknown number of images"
+    if d.get("limit") is not None:
+        text += f" (the first {escape(d['limit'])} only: run with --limit, not the whole dataset)"
+    hidden = d.get("hidden") or []
+    if hidden:
+        text += (f"; stored results of {count(len(hidden), 'image')} no longer in the dataset "
+                 f"are not shown ({escape(', '.join(hidden))})")
+    return text
 
 
 def _datasets(curves: Sequence[Curve]) -> list[str]:
@@ -278,22 +337,57 @@ def _bd_columns(quality_metrics: Sequence[str]) -> list[str]:
     return cols
 
 
+def _legend(ranked_by: str | None, overlap: bool, notes: bool) -> list[str]:
+    """Header lines explaining the tables' marks (each only when a table shows it)."""
+    lines = []
+    if ranked_by is not None:
+        lines.append(f"- Rank (#): by BD-Rate {escape(spec(ranked_by).short)} against the "
+                     f"anchor, lowest (fewest bits) first; {NOT_RANKED} = not ranked because "
+                     "that BD-Rate is n/a (the anchor row's BD cells are — by definition)")
+    if notes:
+        lines.append("- n/a [k]: not defined; reason k is listed under the table")
+    if overlap:
+        lines.append(
+            "- overlap N%: the two curves share only N% of their combined range (quality "
+            "for BD-Rate, log-rate for BD-quality; flagged below 75%): the BD value "
+            "averages over that shared part only"
+        )
+    return lines
+
+
 # ------------------------------------------------------------------------- leaderboard
 
 
-def _mean(curve: Curve, key: str) -> str:
+def _mean_time(curve: Curve, key: str) -> str:
     vals = [p.values[key] for p in curve.points if p.values.get(key) is not None]
-    return f"{sum(vals) / len(vals):.3f}" if vals else "n/a"
+    return format_seconds(math.fsum(vals) / len(vals)) if vals else "n/a"
 
 
-def _points(curve: Curve, metrics: Sequence[str]) -> str:
-    usable = sum(
-        1
-        for p in curve.points
-        if p.values.get(RATE) is not None and all(p.values.get(m) is not None for m in metrics)
-    )
+def _points(curve: Curve, metrics: Sequence[str], notes: _Notes) -> tuple[str, str | None]:
+    """``"19"``, or ``"0/19 [k]"`` with a note saying which values are n/a where and why;
+    returns the cell and the note's marker (``None`` when every point is usable)."""
     total = len(curve.points)
-    return str(total) if usable == total else f"{usable}/{total}"
+    gaps: dict[str, dict[str, list[str]]] = {}  # reason -> metric -> qualities
+    usable = 0
+    for p in curve.points:
+        missing = [m for m in (RATE, *metrics) if p.values.get(m) is None]
+        usable += not missing
+        for m in missing:
+            why = p.reasons.get(m) or "no value stored"
+            gaps.setdefault(why, {}).setdefault(m, []).append(str(p.quality))
+    if usable == total:
+        return str(total), None
+    parts = []
+    for why, by_metric in gaps.items():
+        by_where: dict[str, list[str]] = {}
+        for m, qualities in by_metric.items():
+            where = ("every quality" if len(qualities) == total
+                     else f"quality {', '.join(qualities)}")
+            by_where.setdefault(where, []).append(RATE if m == RATE else spec(m).short)
+        parts += [f"{', '.join(names)} n/a at {where}: {why}" for where, names in
+                  by_where.items()]
+    ref = notes.ref("; ".join(parts))
+    return f"{usable}/{total} {ref}", ref
 
 
 def _bpp_range(curve: Curve) -> str:
@@ -308,40 +402,44 @@ def render_leaderboard(
     anchor: tuple[str, str] | None,
     method: str = "pchip",
     quality_metrics: Sequence[str] | None = None,
+    anchor_note: str | None = None,
 ) -> str:
     """The leaderboard as Markdown: one table per dataset, rows sorted by BD-Rate.
 
     ``quality_metrics`` defaults to :func:`reported_metrics` (PSNR, MS-SSIM, and the
     perceptual distances when the results hold them).
 
-    ``anchor`` is ``(codec, sr)``; ``None`` takes the first curve in ``curves`` (the
-    header says so). Rows are sorted by the BD-Rate of the first quality metric
-    (ascending, undefined last, ties by name); the anchor row comes first. Deterministic.
+    ``anchor`` is ``(codec, sr)``; ``None`` takes the first curve in ``curves``. The
+    header says which anchor and why: ``anchor_note`` (e.g. "the anchor of suite
+    default"), else a default note. Rows are sorted by the BD-Rate of the first quality
+    metric (ascending, undefined last, ties by name); the anchor row comes first. Every
+    n/a cell points to a numbered reason under its table. Deterministic.
     """
     _check_method(method)
     if not curves:
         raise JcsrError("no results to render: the results store holds no curves")
+    labels = [c.label for c in curves]
     if anchor is None:
         anchor_label = curves[0].label
-        anchor_text = f"{escape(anchor_label)} (none given: the first combination in the results)"
+        anchor_note = anchor_note or ("no anchor given: the first combination in the "
+                                      "results; choose one with --anchor CODEC+SR")
     else:
         anchor_label = f"{anchor[0]}+{anchor[1]}"
-        if anchor_label not in {c.label for c in curves}:
+        if anchor_label not in labels:
             raise JcsrError(
                 f"anchor {anchor_label!r} is not in the results."
-                + did_you_mean(anchor_label, (c.label for c in curves))
+                + did_you_mean(anchor_label, labels)
             )
-        anchor_text = escape(anchor_label)
+    anchor_text = escape(anchor_label) + (f" ({escape(anchor_note)})" if anchor_note else "")
     quality_metrics = tuple(quality_metrics or reported_metrics(curves))
     datasets = _datasets(curves)
-    lines = _header("jcsr-bench leaderboard", meta, method, anchor_text, datasets)
-    if any(m in PERCEPTUAL_METRICS for m in quality_metrics):
-        lines[-1:] = [f"- Perceptual metrics: {PERCEPTUAL_CONVENTIONS}", ""]
     headers = ["#", "Combination", *_bd_columns(quality_metrics), "Points", "bpp range"]
     headers += [name for _, name in TIMINGS]
     n_bd = 2 * len(quality_metrics)
     align = ["left", "left"] + ["right"] * (n_bd + 1) + ["left"] + ["right"] * len(TIMINGS)
     info = meta.get("datasets") or {}
+    body: list[str] = []
+    overlap = any_notes = False
     for dataset in datasets:
         by_label = _by_label(curves, dataset)
         anchor_curve = by_label.get(anchor_label)
@@ -350,32 +448,41 @@ def render_leaderboard(
             if label == anchor_label:
                 continue
             bds = [_bd_pair(anchor_curve, curve, m, method) for m in quality_metrics]
-            ranked.append((bds[0].rate, label, curve, bds))
+            ranked.append((bds[0].rate.value, label, curve, bds))
         ranked.sort(key=lambda r: (r[0] is None, r[0] if r[0] is not None else 0.0, r[1]))
-        rows = []
+        notes = _Notes()
+        table = []
+        rows: list[tuple[str, Curve, list[_BD] | None]] = []
         if anchor_curve is not None:
-            rows.append(["anchor", anchor_curve, ["—"] * n_bd])
-        for rank, (rate, _, curve, bds) in enumerate(ranked, 1):
-            cells = [c for bd in bds for c in (bd.rate_cell, bd.quality_cell)]
-            rows.append([str(rank) if rate is not None else "–", curve, cells])
-        table = [
-            [
-                pos,
-                escape(curve.label),
-                *[escape(c) for c in cells],
-                _points(curve, quality_metrics),
-                _bpp_range(curve),
-                *[_mean(curve, key) for key, _ in TIMINGS],
-            ]
-            for pos, curve, cells in rows
-        ]
+            rows.append(("anchor", anchor_curve, None))
+        rows += [(str(rank) if rate is not None else NOT_RANKED, curve, bds)
+                 for rank, (rate, _, curve, bds) in enumerate(ranked, 1)]
+        refs: dict[str, str] = {}
+        for pos, curve, bds in rows:
+            points, ref = _points(curve, quality_metrics, notes)
+            if bds is None:
+                cells = ["—"] * n_bd
+                refs["anchor"] = ref or ""
+            else:
+                mine = {**refs, "test": ref or ""}
+                cells = [c.render(notes, mine) for bd in bds for c in (bd.rate, bd.quality)]
+                overlap |= any(c.overlap for bd in bds for c in (bd.rate, bd.quality))
+            plain = [_bpp_range(curve), *[_mean_time(curve, key) for key, _ in TIMINGS]]
+            # a value missing at every point: its reason is the Points note
+            plain = [f"n/a {ref}" if cell == "n/a" and ref else cell for cell in plain]
+            table.append([pos, escape(curve.label), *cells, points, *plain])
         size = (info.get(dataset) or {}).get("images")
-        size_text = f" ({escape(size)} images)" if size is not None else ""
-        lines += [f"## {escape(dataset)}{size_text}", ""]
+        size_text = f" ({count(size, 'image')})" if isinstance(size, int) else ""
+        body += [f"## {escape(dataset)}{size_text}", ""]
         if anchor_curve is None:
-            lines += [f"Anchor {escape(anchor_label)} was not evaluated on this dataset.", ""]
-        lines += [_table(table, headers, align), ""]
-    return "\n".join(lines).rstrip("\n") + "\n"
+            body += [f"Anchor {escape(anchor_label)} was not evaluated on this dataset.", ""]
+        body += [_table(table, headers, align), "", *notes.lines()]
+        any_notes |= bool(notes.texts)
+    legend = _legend(quality_metrics[0] if quality_metrics else None, overlap, any_notes)
+    lines = _header("jcsr-bench leaderboard", meta, method, anchor_text, datasets, legend)
+    if any(m in PERCEPTUAL_METRICS for m in quality_metrics):
+        lines[-1:] = [f"- Perceptual metrics: {PERCEPTUAL_CONVENTIONS}", ""]
+    return "\n".join(lines + body).rstrip("\n") + "\n"
 
 
 def _table(rows: list[list[str]], headers: list[str], align: list[str]) -> str:
@@ -409,24 +516,31 @@ def render_pairs(
     metrics = ("psnr-rgb", "ms-ssim-rgb")
     datasets = _datasets(curves)
     anchor_text = "; ".join(f"{escape(a)} (for {escape(t)})" for t, a in pairs)
-    lines = _header("jcsr-bench comparison", meta, method, anchor_text, datasets)
     headers = ["Dataset", *_bd_columns(metrics)]
     align = ["left"] + ["right"] * len(metrics) * 2
+    body: list[str] = []
+    overlap = any_notes = False
     for test, anchor in pairs:
-        lines += [f"## {escape(test)} vs {escape(anchor)}", ""]
+        body += [f"## {escape(test)} vs {escape(anchor)}", ""]
         if parse_label(test)[0] != parse_label(anchor)[0]:
-            lines += ["Note: the two combinations use different codecs.", ""]
+            body += ["Note: the two combinations use different codecs.", ""]
+        notes = _Notes()
         rows = []
         for dataset in datasets:
             by_label = _by_label(curves, dataset)
             if test not in by_label:
-                rows.append([escape(dataset)] + ["n/a (test not evaluated)"] * len(headers[1:]))
+                na = f"n/a {notes.ref('the test combination was not evaluated on this dataset')}"
+                rows.append([escape(dataset)] + [na] * len(headers[1:]))
                 continue
             bds = [_bd_pair(by_label.get(anchor), by_label[test], m, method) for m in metrics]
-            cells = [c for bd in bds for c in (bd.rate_cell, bd.quality_cell)]
-            rows.append([escape(dataset), *[escape(c) for c in cells]])
-        lines += [_table(rows, headers, align), ""]
-    return "\n".join(lines).rstrip("\n") + "\n"
+            overlap |= any(c.overlap for bd in bds for c in (bd.rate, bd.quality))
+            rows.append([escape(dataset),
+                         *[c.render(notes) for bd in bds for c in (bd.rate, bd.quality)]])
+        body += [_table(rows, headers, align), "", *notes.lines()]
+        any_notes |= bool(notes.texts)
+    legend = _legend(None, overlap, any_notes)
+    lines = _header("jcsr-bench comparison", meta, method, anchor_text, datasets, legend)
+    return "\n".join(lines + body).rstrip("\n") + "\n"
 
 
 # ------------------------------------------------------------------------- store
@@ -437,16 +551,18 @@ def leaderboard_from_store(
 ) -> str:
     """Re-render a leaderboard from a results store (file or run folder), no recomputing.
 
-    ``anchor`` is ``"codec+sr"``; without it the anchor the run recorded (the suite's) is
-    used, else the first combination. The same store gives the same bytes.
+    It covers what the folder's reports cover (:mod:`.coverage`): every stored
+    combination, with true image counts. ``anchor`` is ``"codec+sr"``; without it, the
+    anchor the runs recorded, else the first combination (the header says which and
+    why). The same store gives the same bytes as the run's ``leaderboard.md``.
     """
-    from jcsr_bench.store import load_curves
+    from jcsr_bench.report.coverage import load_view
 
-    curves, meta = load_curves(Path(results))
-    label = anchor or meta.get("anchor")
-    return render_leaderboard(
-        curves, meta, anchor=parse_label(label) if label else None, method=method
-    )
+    view = load_view(results, anchor)
+    if view.anchor is None:
+        raise JcsrError("no results to render: the results store holds no curves")
+    return render_leaderboard(view.curves, view.meta, anchor=view.anchor.pair, method=method,
+                              anchor_note=view.anchor.note)
 
 
 def leaderboard_command(
@@ -455,10 +571,10 @@ def leaderboard_command(
 ) -> int:
     """``jcsr-bench leaderboard``: re-render from the store; print, or write atomically."""
     if pairs:
-        from jcsr_bench.store import load_curves
+        from jcsr_bench.report.coverage import load_view
 
-        curves, meta = load_curves(Path(results))
-        text = render_pairs(curves, meta, parse_pairs(pairs), method=method)
+        view = load_view(results)
+        text = render_pairs(view.curves, view.meta, parse_pairs(pairs), method=method)
     else:
         text = leaderboard_from_store(results, anchor=anchor, method=method)
     if write is None:
