@@ -166,6 +166,7 @@ def codec_cache_info(unit: WorkUnit, codec: Any) -> dict[str, Any]:
 def _score(unit: WorkUnit, cell: UnitCell, context: UnitContext, hr: Any, lr: Any,
            output: Any) -> CellRecord:
     from jcsr_bench.devices import timed
+    from jcsr_bench.metrics import compute_metric
 
     try:
         model = context.on_device(context.models[cell.model_key])
@@ -191,7 +192,8 @@ def _score(unit: WorkUnit, cell: UnitCell, context: UnitContext, hr: Any, lr: An
     for name, metric, identity in context.metrics:
         metric_keys[name] = identity
         try:
-            value = float(metric.compute(reference, result))
+            value = float(compute_metric(context.on_device(metric), reference, result,
+                                         context.device))
         except NotApplicable as exc:
             values[name], reasons[name] = None, str(exc) or "not applicable"
             continue
