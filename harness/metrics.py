@@ -77,15 +77,20 @@ def _prepared_once(role: str, image: Any, device: str | None) -> PreparedImage:
     return prepared
 
 
-def compute_metric(metric: Any, reference: Any, test: Any, device: str | None = None) -> float:
+def compute_metric(metric: Any, reference: Any, test: Any, device: str | None = None,
+                   move: Callable[[Any], Any] | None = None) -> float:
     """``metric.compute(reference, test)`` as the engine calls it, once per metric and cell.
 
-    A metric that declares ``accepts_prepared = True`` (the built-in ones) receives
-    :class:`PreparedImage` objects on ``device``: the reference is prepared once per image
-    (the same tensor for every cell), the test once per cell, whatever the number of
-    metrics. Any other metric receives the plain CPU tensors of the plugin contract.
+    A metric that declares ``accepts_prepared = True`` (the built-in ones) runs on
+    ``device``: it is moved there by ``move`` (the engine's once-per-object ``.to``), and
+    receives :class:`PreparedImage` objects on that device; the reference is prepared once
+    per image (the same tensor for every cell), the test once per cell, whatever the number
+    of metrics. Any other metric is left where it is and receives the plain CPU tensors of
+    the plugin contract.
     """
     if getattr(metric, "accepts_prepared", False):
+        if move is not None:
+            metric = move(metric)
         return metric.compute(_prepared_once("reference", reference, device),
                               _prepared_once("test", test, device))
     return metric.compute(reference, test)

@@ -192,8 +192,8 @@ def _score(unit: WorkUnit, cell: UnitCell, context: UnitContext, hr: Any, lr: An
     for name, metric, identity in context.metrics:
         metric_keys[name] = identity
         try:
-            value = float(compute_metric(context.on_device(metric), reference, result,
-                                         context.device))
+            value = float(compute_metric(metric, reference, result, context.device,
+                                         context.on_device))
         except NotApplicable as exc:
             values[name], reasons[name] = None, str(exc) or "not applicable"
             continue
