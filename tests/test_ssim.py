@@ -97,6 +97,16 @@ def test_bands_and_prepared_reference_do_not_change_values():
         for y, value in zip(tests, expected, strict=True):
             assert abs(ssim.ms_ssim(prepared, y) - value) <= TOLERANCE
     assert ssim.ms_ssim(x, x) == pytest.approx(1.0, abs=1e-6)
+    assert ssim.SSIMReference(x).pyramid[0].stats is not None  # small: statistics kept
+
+
+def test_large_references_recompute_their_statistics(monkeypatch):
+    photo = _photo("coffee")
+    x, y = _tensor(photo), _tensor(_jpeg(photo, 20))
+    monkeypatch.setattr(ssim, "KEEP_STATS_PIXELS", photo.shape[0] * photo.shape[1] - 1)
+    prepared = ssim.SSIMReference(x)
+    assert all(level.stats is None for level in prepared.pyramid)
+    assert abs(ssim.ms_ssim(prepared, y) - _reference(x, y)) <= TOLERANCE
 
 
 def test_float_inputs_and_ssim_single_scale():
