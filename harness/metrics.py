@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 MS_SSIM_MIN_SIDE = 160  # (win_size 11 - 1) * 2**4: pytorch-msssim's bound for 5 scales
 BT601_Y = (65.481, 128.553, 24.966)
 BAND_PIXELS = 1 << 20  # psnr-y/psnr-rgb work a band at a time (8 MB per float64 plane)
+KEEP_LUMA_PIXELS = 3_000_000  # a prepared reference keeps its luma up to ~DIV2K size
 
 
 class PreparedImage:
@@ -171,11 +172,19 @@ def psnr_y(reference: torch.Tensor | PreparedImage, test: torch.Tensor | Prepare
         )
     columns = slice(border, width - border)
     rows = max(1, BAND_PIXELS // width)
+    bands = [(slice(None), slice(top, min(top + rows, height - border)), columns)
+             for top in range(border, height - border, rows)]
+
+    def reference_luma(image: torch.Tensor) -> list[torch.Tensor]:
+        return [rgb_to_y(image[band]) for band in bands]
+
+    if height * width <= KEEP_LUMA_PIXELS:  # kept for the image's other cells (8 B/pixel)
+        references = reference.derived(f"psnr-y luma:{border}:{rows}", reference_luma)
+    else:
+        references = (rgb_to_y(reference.image[band]) for band in bands)
     sse = 0.0
-    for top in range(border, height - border, rows):
-        band = (slice(None), slice(top, min(top + rows, height - border)), columns)
-        difference = rgb_to_y(reference.image[band]) - rgb_to_y(test.image[band])
-        sse += float(difference.square_().sum())
+    for band, reference_y in zip(bands, references, strict=True):
+        sse += float((rgb_to_y(test.image[band]) - reference_y).square_().sum())
     return _psnr_from_sse(sse, (height - 2 * border) * (width - 2 * border))
 
 

@@ -245,6 +245,9 @@ def test_banded_psnr_equals_the_whole_image_formulas(monkeypatch):
     monkeypatch.setattr(metrics, "BAND_PIXELS", 100)
     assert psnr_y(ref, test, border=2) == pytest.approx(expected_y, abs=1e-9)
     assert psnr_rgb(ref, test) == expected_rgb
+    prepared = metrics.prepare(ref)  # its luma is kept for the next cells
+    for other in (test, _noisy(ref, 3)):
+        assert psnr_y(prepared, other, border=2) == psnr_y(ref, other, border=2)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
