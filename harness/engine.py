@@ -172,8 +172,11 @@ def _metadata(plan: Plan, registry: Any, executor: Any) -> dict[str, Any]:
     from jcsr_bench.devices import describe_device
 
     settings = plan.settings
+    from jcsr_bench.environment import fingerprint
+
     plugin_versions, versions = _versions(registry.manager)
     return {
+        "environment": fingerprint(settings.device),
         "harness_version": __version__,
         "registry_files": registry.files,
         "plugin_versions": plugin_versions,

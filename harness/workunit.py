@@ -203,4 +203,15 @@ def _score(unit: WorkUnit, cell: UnitCell, context: UnitContext, hr: Any, lr: An
             values[name], reasons[name] = None, "the metric returned NaN"
         else:
             values[name] = value
-    return unit.record(cell, values=values, reasons=reasons, metric_keys=metric_keys)
+    return unit.record(cell, values=values, reasons=reasons, metric_keys=metric_keys,
+                       digests=output_digests(output.payload, output.decoded, result))
+
+
+def output_digests(payload: bytes, decoded: Any, result: Any) -> dict[str, str]:
+    """What a cell produced, by content: equal digests = a bit-identical pipeline."""
+    import hashlib
+
+    from jcsr_bench.images import pixel_hash
+
+    return {"payload": "sha256:" + hashlib.sha256(payload).hexdigest(),
+            "decoded": pixel_hash(decoded), "output": pixel_hash(result)}

@@ -76,6 +76,14 @@ class _Perceptual:
 
         return [r for r in (weights.missing_remedy(s) for s in self.sources.values()) if r]
 
+    def fetch_weights(self) -> None:
+        """Download (and verify) every weight file not yet in the cache; the planner
+        calls this before a run when the network is allowed."""
+        from jcsr_bench import weights
+
+        for source in self.sources.values():
+            weights.resolve(source)
+
     def _weights_identity(self) -> dict[str, str]:
         return {role: s.get("sha256") or str(s.get("path")) for role, s in self.sources.items()}
 
