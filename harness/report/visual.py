@@ -135,7 +135,7 @@ def _enlarge(array, target_px: int):
 
 def _text(label: str) -> str:
     """A plugin-given name as matplotlib text: no mathtext, not hidden by a leading '_'."""
-    from jcsr_bench.report.plots import _text as plot_text
+    from jcsr_bench.report.plots import plot_text
 
     return plot_text(label)
 
