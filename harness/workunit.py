@@ -182,6 +182,8 @@ def codec_cache_info(unit: WorkUnit, codec: Any) -> dict[str, Any]:
 
 def _score(unit: WorkUnit, cell: UnitCell, context: UnitContext, hr: Any, lr: Any,
            output: Any) -> CellRecord:
+    from jcsr_bench.metrics import compute_metric
+
     try:
         result, reference, sr_s = sr_stage(cell, context, hr, lr, output.decoded)
     except Exception as exc:
@@ -200,7 +202,8 @@ def _score(unit: WorkUnit, cell: UnitCell, context: UnitContext, hr: Any, lr: An
     for name, metric, identity in context.metrics:
         metric_keys[name] = identity
         try:
-            value = float(metric.compute(reference, result))
+            value = float(compute_metric(metric, reference, result, context.device,
+                                         context.on_device))
         except NotApplicable as exc:
             values[name], reasons[name] = None, str(exc) or "not applicable"
             continue

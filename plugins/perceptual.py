@@ -61,6 +61,7 @@ class _Perceptual:
     """Shared plumbing: weight sources, offline remedies, lazy network, device."""
 
     higher_is_better = False
+    accepts_prepared = True  # jcsr_bench.metrics.compute_metric: on the run's device
 
     def __init__(self, sources: dict[str, Any]) -> None:
         from jcsr_bench import weights
@@ -104,16 +105,17 @@ class _Perceptual:
         return self._net
 
     def compute(self, reference: Any, test: Any) -> float:
-        from jcsr_bench.metrics import _check_pair
-
-        _check_pair(reference, test)
+        """The distance; a prepared reference keeps its float copy for the image's cells."""
         import torch
 
+        from jcsr_bench.metrics import _check_pair
+
+        reference, test = _check_pair(reference, test)
         net = self.network()
         device = next(net.parameters()).device
         with torch.inference_mode():
-            return float(self._distance(net, _float01(reference, device),
-                                        _float01(test, device)))
+            x = reference.derived(f"float01:{device}", lambda image: _float01(image, device))
+            return float(self._distance(net, x, _float01(test.image, device)))
 
 
 class LPIPS(_Perceptual):
