@@ -335,8 +335,13 @@ def test_train_sr_on_ray_trains_each_quality_as_the_local_loop_does(ray_session,
     def trained() -> dict:
         return _trained(registry)
 
-    local = train_sr(registry, "b2-tiny", "jpeg", qualities=[10, 50], device="cpu",
-                     feature_extractor=extractor, progress=False, log=lambda *a: None)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each Ray job: bit-identity holds at equal thread counts
+    try:
+        local = train_sr(registry, "b2-tiny", "jpeg", qualities=[10, 50], device="cpu",
+                         feature_extractor=extractor, progress=False, log=lambda *a: None)
+    finally:
+        torch.set_num_threads(threads)
     expected = trained()
     remote = train_sr(registry, "b2-tiny", "jpeg", qualities=[10, 50], device="cpu",
                       feature_extractor=extractor, progress=False, log=lambda *a: None,
