@@ -234,6 +234,12 @@ def save_for_codec(net: nn.Module, path: Path) -> None:
     checkpoint.atomic_save({"state_dict": net.state_dict()}, path)
 
 
+def checkpoint_file(folder: Path, arch: str, metric: str, source: str, patch: int,
+                    quality: int) -> Path:
+    """Where ``train_codec`` writes one quality's model (beside its state, log, sidecar)."""
+    return folder / f"{arch}-{metric}-{source}{patch}-q{quality}.pth.tar"
+
+
 def _ladder(instance: Any, metric: str, qualities: Sequence[int] | None) -> list[int]:
     wanted = [int(q) for q in (qualities or instance.params.get("qualities") or
                                range(1, len(LAMBDAS.get(metric, [])) + 1))]
@@ -259,6 +265,7 @@ def train_codec(
     channels: tuple[int, int] | None = None,
     lr: float | None = None,
     images: int | None = None,
+    checkpoint_every: int | None = None,
     progress: bool = True,
     log: Any = print,
 ) -> dict[int, Path]:
@@ -289,8 +296,8 @@ def train_codec(
     output.mkdir(parents=True, exist_ok=True)
     written: dict[int, Path] = {}
     for q in wanted:
-        stem = f"{arch}-{metric}-{source}{patch}-q{q}"
-        ckpt = output / f"{stem}.pth.tar"
+        ckpt = checkpoint_file(output, arch, metric, source, patch, q)
+        stem = ckpt.name.removesuffix(".pth.tar")
         net = build_network(arch, q, channels, seed)
         result = fit_codec(
             net, chosen, lmbda=lambda_for(metric, q), metric=metric, patch=patch,
@@ -298,7 +305,8 @@ def train_codec(
             lr=float(lr or DEFAULTS["lr"]), aux_lr=DEFAULTS["aux_lr"], clip=DEFAULTS["clip"],
             seed=seed, device=dev, state_path=output / f"{stem}.state.pth",
             log_path=output / f"{stem}.log.jsonl", resume=resume,
-            checkpoint_every=DEFAULTS["checkpoint_every"], log_every=DEFAULTS["log_every"],
+            checkpoint_every=int(checkpoint_every or DEFAULTS["checkpoint_every"]),
+            log_every=DEFAULTS["log_every"],
             progress=progress, desc=f"{codec} q{q}")
         if result["status"] == "interrupted":
             log(f"interrupted at step {result['step']} (q{q}); continue with --resume")

@@ -1,0 +1,154 @@
+"""`reproduce --codec bmshj-samples`: a learned codec trained first, then the B1/B2 protocol."""
+
+import json
+
+import pytest
+import torch
+
+from jcsr_bench.errors import JcsrError
+from jcsr_bench.learned_codec import CodecRecipe, codec_key, train_learned_codec
+from jcsr_bench.paths import trained_dir
+from jcsr_bench.plugin_manager import PluginManager
+from jcsr_bench.registry import load_registry
+from jcsr_bench.reproduce import BUDGETS, reproduce
+
+RECIPE = CodecRecipe(steps=6, batch=2, patch=64, lr=1e-2, channels=(8, 12), images=1,
+                     checkpoint_every=2)
+
+
+def registry():
+    return load_registry(manager=PluginManager(entry_points=False))
+
+
+def run_toy(tmp_path):
+    return reproduce(registry(), codec="bmshj-samples", budget="toy", device="cpu",
+                     output=tmp_path / "out", progress=False, log=lambda *a: None)
+
+
+def test_toy_trains_the_codec_on_the_training_split_then_reuses_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("JCSR_BENCH_CACHE", str(tmp_path / "cache"))
+    first = run_toy(tmp_path)
+    text = first.table.read_text()
+    recipe = BUDGETS["toy"].codec_training
+    for needle in ("# Baseline 2 over baseline 1: `bmshj-samples`, toy budget",
+                   "--codec bmshj-samples --budget toy --seeds 1",
+                   "- Environment fingerprint: CPU ", "B2 vs B1", "Seeds: 0",
+                   "qualities [1, 8]", "## The learned codec `bmshj-samples`",
+                   "bmshj2018-hyperprior (mse; N=8, M=12)", "(q1: 0.0018, q8: 0.18)",
+                   f"{recipe.steps} steps each", "`samples-train` images (first 1)",
+                   "codec seed 0", "this run trained 2 of its 2 models",
+                   "bmshj-samples vs jpeg (codec only)", "| jpeg ", "q20: ", "q60: ",
+                   "`samples-test`", "Time taken"):
+        assert needle in text, needle
+    # The codec models are in the trained-weights store, trained on samples-train only.
+    sidecars = sorted((trained_dir() / "codecs").glob("*/*-q*.json"))
+    assert [json.loads(p.read_text())["quality"] for p in sidecars] == [1, 8]
+    for path in sidecars:
+        meta = json.loads(path.read_text())
+        assert meta["data"]["dataset_name"] == "samples-train"
+        assert meta["steps"] == recipe.steps and meta["config"]["seed"] == 0
+    stamps = {p: p.stat().st_mtime_ns for p in sidecars}
+    # The next run re-uses the codec (and every SR model and cell): same numbers.
+    again = run_toy(tmp_path)
+    text = again.table.read_text()
+    assert "this run trained 0 of its 2 models" in text
+    assert "training 0 of the 3 models" in text
+    assert {p: p.stat().st_mtime_ns for p in sidecars} == stamps
+    assert [c.per_seed for c in again.comparisons] == [c.per_seed for c in first.comparisons]
+
+
+def test_store_key_holds_seed_recipe_and_training_images(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.setenv("JCSR_BENCH_CACHE", str(tmp_path / "cache"))
+    reg = registry()
+    key = codec_key(reg, "bmshj", RECIPE, "samples-train")
+    assert key.startswith("codec-train:")
+    assert key == codec_key(reg, "bmshj", RECIPE, "samples-train")
+    others = {codec_key(reg, "bmshj", replace(RECIPE, seed=1), "samples-train"),
+              codec_key(reg, "bmshj", replace(RECIPE, steps=7), "samples-train"),
+              codec_key(reg, "bmshj", replace(RECIPE, images=2), "samples-train"),
+              codec_key(reg, "bmshj", RECIPE, "samples-test")}
+    assert key not in others and len(others) == 4
+
+
+class StopAfter:
+    """Stands in for the Ctrl-C handler: 'pressed' after ``n`` steps."""
+
+    def __init__(self, n):
+        self.n, self.checks = n, 0
+
+    def __call__(self):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    @property
+    def requested(self):
+        self.checks += 1
+        return self.checks >= self.n
+
+
+def train(tmp_path, cache, monkeypatch, stop=None):
+    import jcsr_bench.training.codec as codec_training
+
+    monkeypatch.setenv("JCSR_BENCH_CACHE", str(tmp_path / cache))
+    if stop is not None:
+        monkeypatch.setattr(codec_training, "_StopOnSigint", stop)
+    return train_learned_codec(registry(), "bmshj-samples", RECIPE, "samples-train", [1],
+                               device="cpu", progress=False, log=lambda *a: None)
+
+
+def test_ctrl_c_keeps_the_state_and_the_next_run_resumes_it(
+        tmp_path, monkeypatch):
+    whole = train(tmp_path, "whole", monkeypatch)
+    reference = torch.load(whole.weights[1], weights_only=True)["state_dict"]
+
+    with pytest.raises(JcsrError, match="interrupted.*run the same command again"):
+        train(tmp_path, "split", monkeypatch, stop=StopAfter(3))
+    (state_file,) = (trained_dir() / "codecs").glob("*/*-q1.state.pth")
+    assert torch.load(state_file, weights_only=False)["step"] == 3
+    monkeypatch.undo()
+    resumed = train(tmp_path, "split", monkeypatch)
+    assert resumed.trained_here == 1 and resumed.key == whole.key
+    state = torch.load(resumed.weights[1], weights_only=True)["state_dict"]
+    assert state.keys() == reference.keys()
+    # Resumed to the same weights within float rounding (a 1-ulp difference shows up in
+    # the entropy bottleneck: the optimiser's reloaded state rounds differently).
+    worst = max(float((state[k].float() - reference[k].float()).abs().max()) for k in reference)
+    assert worst < 1e-5
+
+
+def test_ctrl_c_in_b1_stops_with_the_resume_advice_before_b2(tmp_path, monkeypatch):
+    """An interrupted B1 stops the run at once (B2 would start from missing weights)."""
+    import jcsr_bench.training.sr as training
+    from jcsr_bench.reproduce import _train_models
+    from jcsr_bench.training.sr import TrainResult
+
+    calls = []
+
+    def fake_train_sr(registry, sr, codec, dataset, qualities, **kw):
+        calls.append(sr)
+        return [TrainResult(6, "interrupted", tmp_path / "q6.pth", tmp_path / "q6.json")]
+
+    monkeypatch.setattr(training, "train_sr", fake_train_sr)
+    with pytest.raises(JcsrError, match=r"interrupted \(.*q6.pth\); run the same command "
+                       "again to resume it"):
+        _train_models(registry(), BUDGETS["toy"], "jpeg", [20], [0], tmp_path, "cpu", False,
+                      lambda *a: None)
+    assert len(calls) == 1 and calls[0].startswith("repro-b1-train-")
+
+
+def test_a_budget_without_a_codec_recipe_says_so(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    import jcsr_bench.reproduce as repro
+
+    monkeypatch.setenv("JCSR_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(repro.BUDGETS, "toy", replace(BUDGETS["toy"], codec_training=None))
+    with pytest.raises(JcsrError, match="the toy budget has no recipe to train bmshj-samples"):
+        run_toy(tmp_path)
