@@ -152,3 +152,24 @@ def test_a_budget_without_a_codec_recipe_says_so(tmp_path, monkeypatch):
     monkeypatch.setitem(repro.BUDGETS, "toy", replace(BUDGETS["toy"], codec_training=None))
     with pytest.raises(JcsrError, match="the toy budget has no recipe to train bmshj-samples"):
         run_toy(tmp_path)
+
+
+def test_committed_table_states_the_setting_it_ran_in():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    table = (root / "leaderboards" / "reproduce-bmshj-samples-small" / "table.md").read_text()
+    recipe = BUDGETS["small"].codec_training
+    for needle in ("Regenerate: `jcsr-bench reproduce --codec bmshj-samples --budget small "
+                   "--seeds 1`", "bit-identical numbers only in the same environment "
+                   "fingerprint", "- Environment fingerprint: CPU ", "torch 2.14.1",
+                   "train on `samples-train`", "evaluate on `samples-test` (3 images)",
+                   "qualities [1, 3, 5, 8]", "(q1: 0.0018, q3: 0.0067, q5: 0.025, q8: 0.18)",
+                   f"{recipe.steps} steps each, batch {recipe.batch}",
+                   f"{recipe.patch}x{recipe.patch} crops", "N=64, M=96", "codec seed 0",
+                   "Seeds: 0;", "B1 1500 steps, B2 300 steps per quality",
+                   "this run trained 4 of its 4 models", "training 5 of the 5 models",
+                   "Time taken: ", "on cpu", "bmshj-samples vs jpeg (codec only)"):
+        assert needle in table, needle
+    readme = (root / "README.md").read_text()
+    assert f"for {recipe.steps} steps per quality (batch {recipe.batch}" in readme
