@@ -40,6 +40,7 @@ class CodecRecipe:
     images: int | None = None  # first N training images; None: all
     checkpoint_every: int = 100
     seed: int = 0
+    warm_start: bool = False  # each quality starts from the previous one's final network
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,10 @@ def is_learned(codec: str) -> bool:
     return codec in LEARNED_CODECS
 
 
-def codec_key(registry: Any, base: str, recipe: CodecRecipe, dataset: str) -> str:
-    """The store key: every input of the training, the training images by content."""
+def codec_key(registry: Any, base: str, recipe: CodecRecipe, dataset: str,
+              qualities: list[int]) -> str:
+    """The store key: every input of the training, the training images by content (and,
+    when warm-starting, the ladder: each quality's weights depend on those before it)."""
     from jcsr_bench.training import TRAINING_CODE_VERSION
     from jcsr_bench.training.codec import LAMBDAS
 
@@ -80,6 +83,7 @@ def codec_key(registry: Any, base: str, recipe: CodecRecipe, dataset: str) -> st
     return make_identity(
         "codec-train", arch=str(params.get("arch") or "bmshj2018-hyperprior"),
         metric=metric, lambdas=LAMBDAS[metric], recipe=asdict(recipe),
+        ladder=list(qualities) if recipe.warm_start else None,
         data={"name": dataset, "identity": str(registry.build("datasets", dataset).identity)},
         code=TRAINING_CODE_VERSION)
 
@@ -88,13 +92,13 @@ def train_learned_codec(registry: Any, name: str, recipe: CodecRecipe, dataset: 
                         qualities: list[int], *, device: str, progress: bool,
                         log: Callable[..., Any]) -> TrainedCodec:
     """Train the qualities the store lacks (resuming any saved state); return them all."""
-    from jcsr_bench.training.codec import checkpoint_file, lambda_for, train_codec
+    from jcsr_bench.training.codec import checkpoint_file, lambda_for, state_file, train_codec
 
     base = LEARNED_CODECS[name]
     params = registry.resolve("codecs", base).params
     arch = str(params.get("arch") or "bmshj2018-hyperprior")
     metric = str(params.get("metric") or "mse")
-    key = codec_key(registry, base, recipe, dataset)
+    key = codec_key(registry, base, recipe, dataset, qualities)
     folder = trained_dir() / "codecs" / safe_filename(key, max_length=80)
     weights = {q: checkpoint_file(folder, arch, metric, recipe.source, recipe.patch, q)
                for q in qualities}
@@ -102,16 +106,24 @@ def train_learned_codec(registry: Any, name: str, recipe: CodecRecipe, dataset: 
     started = time.perf_counter()
     if missing:
         log(f"training {name} ({arch}, {metric}) at q{missing} on {dataset}, "
-            f"{recipe.steps} steps each, into {folder}")
-        written = train_codec(
-            registry, base, dataset, missing, patch=recipe.patch, steps=recipe.steps,
-            batch=recipe.batch, device=device, output=folder, resume=True,
-            seed=recipe.seed, source=recipe.source, channels=recipe.channels, lr=recipe.lr,
-            images=recipe.images, checkpoint_every=recipe.checkpoint_every,
-            progress=progress, log=log)
-        if len(written) < len(missing):
-            raise JcsrError(f"training {name} was interrupted (its state is saved in "
-                            f"{folder}); run the same command again to resume it")
+            f"{recipe.steps} steps each"
+            + (", each quality from the previous one's network" if recipe.warm_start else "")
+            + f", into {folder}")
+        # Warm-started qualities train one at a time, each from the state before it.
+        batches = ([[q] for q in missing] if recipe.warm_start else [missing])
+        for todo in batches:
+            index = qualities.index(todo[0])
+            warm = (state_file(weights[qualities[index - 1]])
+                    if recipe.warm_start and index > 0 else None)
+            written = train_codec(
+                registry, base, dataset, todo, patch=recipe.patch, steps=recipe.steps,
+                batch=recipe.batch, device=device, output=folder, resume=True,
+                seed=recipe.seed, source=recipe.source, channels=recipe.channels,
+                lr=recipe.lr, images=recipe.images, checkpoint_every=recipe.checkpoint_every,
+                warm_start=warm, progress=progress, log=log)
+            if len(written) < len(todo):
+                raise JcsrError(f"training {name} was interrupted (its state is saved in "
+                                f"{folder}); run the same command again to resume it")
     else:
         log(f"{name}: every quality {qualities} is in the trained-weights store ({folder})")
     return TrainedCodec(name, base, arch, metric, recipe, dataset,

@@ -64,7 +64,7 @@ class Budget:
     codec_training: CodecRecipe | None = None  # how a learned codec is trained first
 
 
-TOY_CODEC_STEPS, SMALL_CODEC_STEPS = 30, 700
+TOY_CODEC_STEPS, SMALL_CODEC_STEPS = 30, 800
 L1_ONLY = {"preset": "cpu", "perceptual_weight": 0.0, "gan_weight": 0.0, "ema": 0.0,
            "augment": True, "batch": 8, "patch": 64, "images": None}
 
@@ -79,7 +79,8 @@ BUDGETS: dict[str, Budget] = {
             "checkpoint_every": 2, "log_every": 2},
         test_limit=1,
         codec_training=CodecRecipe(steps=TOY_CODEC_STEPS, batch=2, patch=64, lr=1e-2,
-                                   channels=(8, 12), images=1, checkpoint_every=10),
+                                   channels=(8, 12), images=1, checkpoint_every=10,
+                                   warm_start=True),
     ),
     "small": Budget(
         "small", "samples-train", "samples-test", seeds=3,
@@ -91,7 +92,8 @@ BUDGETS: dict[str, Budget] = {
         b2={**L1_ONLY, "steps": 300, "l1_steps": 300, "l1_lr": 1e-4,
             "checkpoint_every": 300, "log_every": 50},
         codec_training=CodecRecipe(steps=SMALL_CODEC_STEPS, batch=8, patch=64, lr=1e-3,
-                                   channels=(64, 96), checkpoint_every=100),
+                                   channels=(64, 96), checkpoint_every=100,
+                                   warm_start=True),
     ),
     "full": Budget(
         "full", "df2k", "div2k-valid", seeds=1,
@@ -483,7 +485,11 @@ def render_standing(learned: TrainedCodec, standing: Standing, test: str) -> str
         "",
         f"- Trained here from scratch by `train-codec`'s code: {learned.arch} "
         f"({learned.metric}; {channels}), one model per quality with CompressAI's "
-        f"published lambda ({lambdas}), {recipe.steps} steps each, batch {recipe.batch}, "
+        f"published lambda ({lambdas}), {recipe.steps} steps each"
+        + (f" (q{next(iter(learned.weights))} from a seeded random initialisation, each "
+           "later quality from the previous one's final network)" if recipe.warm_start
+           else " (each from a seeded random initialisation)")
+        + f", batch {recipe.batch}, "
         f"{recipe.patch}x{recipe.patch} crops of the "
         f"{'x4 LR versions of the ' if recipe.source == 'lr' else ''}`{learned.dataset}` images"
         + (f" (first {recipe.images})" if recipe.images else "")

@@ -62,14 +62,21 @@ def test_store_key_holds_seed_recipe_and_training_images(tmp_path, monkeypatch):
 
     monkeypatch.setenv("JCSR_BENCH_CACHE", str(tmp_path / "cache"))
     reg = registry()
-    key = codec_key(reg, "bmshj", RECIPE, "samples-train")
+    key = codec_key(reg, "bmshj", RECIPE, "samples-train", [1])
     assert key.startswith("codec-train:")
-    assert key == codec_key(reg, "bmshj", RECIPE, "samples-train")
-    others = {codec_key(reg, "bmshj", replace(RECIPE, seed=1), "samples-train"),
-              codec_key(reg, "bmshj", replace(RECIPE, steps=7), "samples-train"),
-              codec_key(reg, "bmshj", replace(RECIPE, images=2), "samples-train"),
-              codec_key(reg, "bmshj", RECIPE, "samples-test")}
-    assert key not in others and len(others) == 4
+    # Independent qualities: the ladder is no part of the key (q1 is q1 in any ladder).
+    assert key == codec_key(reg, "bmshj", RECIPE, "samples-train", [1, 8])
+    others = {codec_key(reg, "bmshj", replace(RECIPE, seed=1), "samples-train", [1]),
+              codec_key(reg, "bmshj", replace(RECIPE, steps=7), "samples-train", [1]),
+              codec_key(reg, "bmshj", replace(RECIPE, images=2), "samples-train", [1]),
+              codec_key(reg, "bmshj", replace(RECIPE, warm_start=True), "samples-train",
+                        [1]),
+              codec_key(reg, "bmshj", RECIPE, "samples-test", [1])}
+    assert key not in others and len(others) == 5
+    # Warm-started qualities depend on those before them: the ladder is in the key.
+    warm = replace(RECIPE, warm_start=True)
+    assert (codec_key(reg, "bmshj", warm, "samples-train", [1, 3])
+            != codec_key(reg, "bmshj", warm, "samples-train", [1, 8]))
 
 
 class StopAfter:
@@ -154,22 +161,38 @@ def test_a_budget_without_a_codec_recipe_says_so(tmp_path, monkeypatch):
         run_toy(tmp_path)
 
 
-def test_committed_table_states_the_setting_it_ran_in():
+def test_warm_start_trains_each_quality_from_the_previous_ones_final_network(
+        tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    import jcsr_bench.training.codec as codec_training
+
+    monkeypatch.setenv("JCSR_BENCH_CACHE", str(tmp_path / "cache"))
+    starts, real = [], codec_training.train_codec
+
+    def spy(*args, **kw):
+        starts.append((list(args[3]), kw["warm_start"]))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(codec_training, "train_codec", spy)
+    recipe = replace(RECIPE, steps=2, warm_start=True)
+    trained = train_learned_codec(registry(), "bmshj-samples", recipe, "samples-train",
+                                  [1, 3, 8], device="cpu", progress=False,
+                                  log=lambda *a: None)
+    q1, q3 = (str(trained.weights[q]).replace(".pth.tar", ".state.pth") for q in (1, 3))
+    assert [(q, None if w is None else str(w)) for q, w in starts] == [
+        ([1], None), ([3], q1), ([8], q3)]
+    # train_codec's warm start: one step at a negligible learning rate stays at the
+    # starting network -- q1's final one, not the seeded random initialisation.
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
-    table = (root / "leaderboards" / "reproduce-bmshj-samples-small" / "table.md").read_text()
-    recipe = BUDGETS["small"].codec_training
-    for needle in ("Regenerate: `jcsr-bench reproduce --codec bmshj-samples --budget small "
-                   "--seeds 1`", "bit-identical numbers only in the same environment "
-                   "fingerprint", "- Environment fingerprint: CPU ", "torch 2.14.1",
-                   "train on `samples-train`", "evaluate on `samples-test` (3 images)",
-                   "qualities [1, 3, 5, 8]", "(q1: 0.0018, q3: 0.0067, q5: 0.025, q8: 0.18)",
-                   f"{recipe.steps} steps each, batch {recipe.batch}",
-                   f"{recipe.patch}x{recipe.patch} crops", "N=64, M=96", "codec seed 0",
-                   "Seeds: 0;", "B1 1500 steps, B2 300 steps per quality",
-                   "this run trained 4 of its 4 models", "training 5 of the 5 models",
-                   "Time taken: ", "on cpu", "bmshj-samples vs jpeg (codec only)"):
-        assert needle in table, needle
-    readme = (root / "README.md").read_text()
-    assert f"for {recipe.steps} steps per quality (batch {recipe.batch}" in readme
+    ended = torch.load(q1, weights_only=True)["net"]["g_a.0.weight"]
+    for warm, near in ((Path(q1), True), (None, False)):
+        out = tmp_path / f"direct-{near}"
+        codec_training.train_codec(
+            registry(), "bmshj", "samples-train", [3], patch=64, steps=1, batch=2,
+            device="cpu", output=out, seed=0, source="lr", channels=(8, 12), lr=1e-9,
+            images=1, warm_start=warm, progress=False, log=lambda *a: None)
+        (state,) = out.glob("*-q3.state.pth")
+        began = torch.load(state, weights_only=True)["net"]["g_a.0.weight"]
+        assert ((began - ended).abs().max() < 1e-6) == near
