@@ -196,3 +196,30 @@ def test_warm_start_trains_each_quality_from_the_previous_ones_final_network(
         (state,) = out.glob("*-q3.state.pth")
         began = torch.load(state, weights_only=True)["net"]["g_a.0.weight"]
         assert ((began - ended).abs().max() < 1e-6) == near
+
+
+def test_committed_table_states_the_setting_it_ran_in():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    table = (root / "leaderboards" / "reproduce-bmshj-samples-small" / "table.md").read_text()
+    recipe = BUDGETS["small"].codec_training
+    for needle in ("Regenerate: `jcsr-bench reproduce --codec bmshj-samples --budget small "
+                   "--seeds 1`", "bit-identical numbers only in the same environment "
+                   "fingerprint", "- Environment fingerprint: CPU ", "torch 2.14.1",
+                   "train on `samples-train`", "evaluate on `samples-test` (3 images)",
+                   "qualities [1, 3, 5, 8]", "(q1: 0.0018, q3: 0.0067, q5: 0.025, q8: 0.18)",
+                   f"{recipe.steps} steps each (q1 from a seeded random initialisation",
+                   f"network), batch {recipe.batch}",
+                   f"{recipe.patch}x{recipe.patch} crops", "N=64, M=96", "codec seed 0",
+                   "Seeds: 0;", "B1 1500 steps, B2 300 steps per quality",
+                   "this run trained 4 of its 4 models", "training 5 of the 5 models",
+                   "Time taken: ", "on cpu", "bmshj-samples vs jpeg (codec only)"):
+        assert needle in table, needle
+    readme = (root / "README.md").read_text()
+    assert f"for {recipe.steps} steps per quality (batch {recipe.batch}" in readme
+    assert "3,200 steps in all" in readme and recipe.warm_start and recipe.steps * 4 == 3200
+    for figure in ("11.16", "+0.240", "+1.91", "-9.54", "14.5 min", "7.2 min", "25.40 dB", "0.090 bpp",
+                   "25.23 dB", "24.77 dB", "28.20 dB", "0.107 bpp"):
+        assert figure in table, figure
+        assert figure.replace("-", "−") in readme, figure
