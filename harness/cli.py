@@ -166,6 +166,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         metrics=_split(args.metrics),
         sr_options={"tile": args.tile, "tile_overlap": args.tile_overlap,
                     "precision": args.precision},
+        threads=args.threads,
+        executor=args.executor,
+        workers=args.workers,
+        threads_per_worker=args.threads_per_worker,
+        gpus_per_worker=args.gpus_per_worker,
+        ray_address=args.ray_address,
         progress=None,  # bars when stderr is a terminal
     )
     return result.exit_code
@@ -213,6 +219,9 @@ def cmd_train_sr(args: argparse.Namespace) -> int:
         resume=args.resume,
         seed=args.seed,
         retrain=args.retrain,
+        executor=args.executor,
+        gpus_per_job=args.gpus_per_job,
+        ray_address=args.ray_address,
     )
 
 
@@ -245,6 +254,56 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         device=args.device,
         output=Path(args.output),
     )
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from jcsr_bench.regression import baseline_command
+
+    return baseline_command(Path(args.results), Path(args.out))
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from jcsr_bench.regression import compare_command
+
+    return compare_command(
+        baseline=Path(args.baseline),
+        current=Path(args.current) if args.current else None,
+        run=args.run,
+        output=Path(args.output) if args.output else None,
+        registry_files=args.registry or (),
+        max_bd_rate=args.max_bd_rate,
+        max_quality_drop=args.max_quality_drop,
+        exact=args.exact,
+        fail_on_time=args.fail_on_time,
+        method=args.method,
+        seed=args.seed,
+        markdown=Path(args.markdown) if args.markdown else None,
+        json_out=Path(args.json) if args.json else None,
+        junit=Path(args.junit) if args.junit else None,
+        plots=Path(args.plots) if args.plots else None,
+        update_baseline=args.update_baseline,
+        device=args.device,
+    )
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from jcsr_bench.regression import history_add_command, history_show_command
+
+    if args.action == "add":
+        return history_add_command(results=Path(args.results), store=Path(args.store),
+                                   commit=args.commit, anchor=args.anchor)
+    return history_show_command(store=Path(args.store), metric=args.metric,
+                                out_dir=Path(args.out))
+
+
+def _non_negative(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return number
 
 
 # -- parser ------------------------------------------------------------------------------
@@ -311,6 +370,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile-overlap", type=int, metavar="N", help="tile overlap (default 16)")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"],
                    help="SR inference precision (default fp32; bf16/fp16 on CUDA)")
+    p.add_argument("--threads", type=int, metavar="N", help="torch threads of the local "
+                   "executor (default: $OMP_NUM_THREADS, else every usable core)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="where work units run: this process, or Ray tasks (default local)")
+    p.add_argument("--workers", type=int, metavar="N", help="Ray: units computed at once "
+                   "(default: the cluster's CPUs / --threads-per-worker)")
+    p.add_argument("--threads-per-worker", type=int, metavar="N",
+                   help="Ray: torch threads (and CPUs reserved) per worker (default: an equal "
+                   "share of the CPUs)")
+    p.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="F",
+                   help="Ray: GPUs per worker, fractions share one (e.g. 0.25; default 0 = "
+                   "CPU)")
+    p.add_argument("--ray-address", metavar="auto|HOST:PORT",
+                   help="Ray: a running cluster (default: start a local Ray)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("leaderboard", parents=[common],
@@ -355,6 +428,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retrain", action="store_true",
                    help="train again models already in the store under the same key")
     p.add_argument("--seed", type=int, help="training seed (default: the adapt section's)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="train the qualities one after another, or as concurrent Ray tasks")
+    p.add_argument("--gpus-per-job", type=float, default=0.0, metavar="F",
+                   help="Ray: GPU share per quality (0.125: eight share one GPU; default 0 "
+                   "= CPU)")
+    p.add_argument("--ray-address", metavar="auto|HOST:PORT",
+                   help="Ray: a running cluster (default: start a local Ray)")
     p.set_defaults(func=cmd_train_sr)
 
     p = sub.add_parser("train-codec", parents=[common],
@@ -381,6 +461,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--output", default="leaderboards", help="where the table and plot go")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("baseline", parents=[common],
+                       help="save a run's results as a CI baseline (JSON)")
+    p.add_argument("action", choices=["save"])
+    p.add_argument("--results", default="jcsr-results", help="a run's output folder")
+    p.add_argument("--out", required=True, metavar="FILE.json", help="baseline file to write")
+    p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser("compare", parents=[common],
+                       help="compare results with a baseline: exit 0 pass, 1 regression, "
+                       "3 incomparable")
+    p.add_argument("baseline", help="baseline JSON file (or a results folder)")
+    p.add_argument("current", nargs="?", help="results folder or baseline file (or --run)")
+    p.add_argument("--run", metavar="SUITE", help="run this suite first and compare its results")
+    p.add_argument("--output", metavar="DIR", help="where --run writes (default: a temporary "
+                   "folder)")
+    p.add_argument("--device", default="cpu", help="device for --run (default cpu: "
+                   "deterministic)")
+    p.add_argument("--max-bd-rate", type=_non_negative, metavar="PP",
+                   help="largest accepted BD-rate increase, percentage points (default 0.5)")
+    p.add_argument("--max-quality-drop", type=_non_negative, metavar="DB",
+                   help="largest accepted BD-quality drop, metric units (default 0.02)")
+    p.add_argument("--exact", action="store_true",
+                   help="any change of the outputs fails (when the environments match)")
+    p.add_argument("--fail-on-time", type=_non_negative, metavar="FACTOR",
+                   help="fail when a timing is FACTOR times slower (default: warn only)")
+    p.add_argument("--method", choices=["pchip", "akima", "cubic"], default="pchip",
+                   help="BD fit (default pchip)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--markdown", metavar="FILE", help="also write the Markdown report here")
+    p.add_argument("--json", metavar="FILE", help="write the comparison as JSON")
+    p.add_argument("--junit", metavar="FILE", help="write JUnit XML (one case per "
+                   "dataset x combination x metric)")
+    p.add_argument("--plots", metavar="DIR", help="write baseline-vs-current RD overlays of "
+                   "every changed combination")
+    p.add_argument("--update-baseline", action="store_true",
+                   help="write CURRENT as the new baseline (explicit, atomic)")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("history", parents=[common],
+                       help="benchmark history over commits (SQLite, chart, table)")
+    p.add_argument("action", choices=["add", "show"])
+    p.add_argument("--results", default="jcsr-results", help="add: a run's output folder "
+                   "(or a baseline file)")
+    p.add_argument("--commit", metavar="SHA", help="add: the commit (default: the "
+                   "baseline's, else git HEAD)")
+    p.add_argument("--anchor", metavar="CODEC+SR", help="add: BD anchor (default: the "
+                   "suite's)")
+    p.add_argument("--store", default="jcsr-history.sqlite", metavar="FILE",
+                   help="history store (default ./jcsr-history.sqlite)")
+    p.add_argument("--metric", default="psnr-rgb", help="show: quality metric (default "
+                   "psnr-rgb)")
+    p.add_argument("--out", default="jcsr-history", metavar="DIR",
+                   help="show: where the charts go (default ./jcsr-history)")
+    p.set_defaults(func=cmd_history)
     return parser
 
 

@@ -42,6 +42,34 @@ def resolve_device(spec: str | None = "auto") -> str:
     return str(device)
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+def default_threads(workers: int = 1) -> int:
+    """Torch intra-op threads per worker: ``OMP_NUM_THREADS`` when set, else an equal
+    share of the usable cores (never more: processes that oversubscribe cores fight)."""
+    import os
+
+    try:
+        threads = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        threads = 0
+    return threads if threads > 0 else max(1, usable_cores() // max(1, workers))
+
+
+def check_threads(value: int | None, flag: str) -> int | None:
+    if value is not None and (not isinstance(value, int) or value < 1):
+        raise JcsrError(f"{flag} must be a positive integer, got {value!r}")
+    return value
+
+
 def describe_device(device: str) -> str:
     """A human-readable device name for run metadata (``cuda:0 (NVIDIA H100 ...)``)."""
     import torch

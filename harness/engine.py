@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -66,6 +68,7 @@ class RunSummary:
     files: list[Path] = field(default_factory=list)
     reports: str = ""  # what the folder's reports cover (all stored results)
     dry_run: bool = False
+    execution: dict[str, Any] = field(default_factory=dict)  # executor, workers, threads
 
 
 def run(
@@ -91,21 +94,31 @@ def run(
     progress: bool | None = None,
     stream: TextIO | None = None,
     cache_root: Path | None = None,
+    threads: int | None = None,
+    executor: str = "local",
+    workers: int | None = None,
+    threads_per_worker: int | None = None,
+    gpus_per_worker: float = 0.0,
+    ray_address: str | None = None,
 ) -> RunSummary:
     """``jcsr-bench run``: evaluate every dataset x codec x quality x SR cell.
 
     With no suite and no lists the ``default`` suite runs and components whose weights
     are not available are skipped (listed with the remedy); explicitly requested ones
     raise ``WeightsError`` before any compute. ``sr_options`` (``tile``,
-    ``tile_overlap``, ``precision``) go to the SR types that declare them. Returns a
-    :class:`RunSummary`. ``metrics`` chooses the metrics by name (default: all).
+    ``tile_overlap``, ``precision``) go to the SR types that declare them. ``metrics``
+    chooses the metrics by name (default: all).
+    ``executor`` is ``local`` (this process, ``threads`` torch threads) or ``ray``
+    (``workers`` tasks at a time with ``threads_per_worker`` threads and
+    ``gpus_per_worker`` GPUs each, on the cluster at ``ray_address`` or a local Ray).
+    Returns a :class:`RunSummary`.
     """
-    from jcsr_bench.devices import resolve_device
-    from jcsr_bench.execute import LocalExecutor
+    from jcsr_bench.devices import check_threads, resolve_device
     from jcsr_bench.preflight import check_run_paths
 
     started = time.perf_counter()
     stream = stream or sys.stdout
+    check_threads(threads, "--threads")
     print(registry.files_text(), file=stream)  # an unexpected ./jcsr-bench.yaml is noticed
     settings = Settings(scale, kernel, limit, resolve_device(device), Path(output), overwrite,
                         fail_fast, cache_root)
@@ -114,7 +127,8 @@ def run(
                      lists={"datasets": datasets, "codecs": codecs, "sr": srs},
                      qualities=qualities, anchor=anchor, metrics=metrics,
                      sr_options={k: v for k, v in (sr_options or {}).items() if v is not None},
-                     train=_trainer(registry, settings.device, stream) if train else None,
+                     train=_trainer(registry, settings.device, stream, executor,
+                                    gpus_per_worker, ray_address) if train else None,
                      fetch=not dry_run)
     cells = plan.cells
     summary = RunSummary(0, settings.output, settings.db_path, cells=len(cells),
@@ -128,8 +142,16 @@ def run(
     if plan.blocked:
         raise missing_error(plan.missing)
 
-    executor = LocalExecutor()
-    recorder = _execute(plan, executor, registry, progress)
+    runner = _executor(executor, threads, workers, threads_per_worker, gpus_per_worker,
+                       ray_address)
+    try:
+        with _torch_threads(runner.threads):
+            recorder = _execute(plan, runner, registry, progress)
+    finally:
+        close = getattr(runner, "close", None)
+        if callable(close):
+            close()
+    summary.execution = runner.describe()
     with Store(settings.db_path) as store:
         states = {(r["dataset"], r["image"], r["codec"], quality_text(r["quality"]), r["sr"]): r
                   for r in store.rows(cells)}
@@ -140,15 +162,62 @@ def run(
     return _report(plan, summary, states, recorder.stopped, stream, started)
 
 
-def _trainer(registry: Any, device: str, stream: TextIO):
-    """``run --train``: train the untrained adaptive models the planner found."""
+EXECUTORS = ("local", "ray")
+
+
+def _executor(name: str, threads: int | None, workers: int | None,
+              threads_per_worker: int | None, gpus_per_worker: float,
+              ray_address: str | None) -> Any:
+    """The executor named by ``--executor``, with its thread and worker settings."""
+    from jcsr_bench.devices import default_threads
+    from jcsr_bench.errors import JcsrError
+
+    if name == "local":
+        given = [flag for flag, value in (("--workers", workers), ("--threads-per-worker",
+                 threads_per_worker), ("--gpus-per-worker", gpus_per_worker or None),
+                 ("--ray-address", ray_address)) if value is not None]
+        if given:
+            raise JcsrError(f"{', '.join(given)} need(s) --executor ray (the local executor "
+                            "is one process; use --threads)")
+        from jcsr_bench.execute import LocalExecutor
+
+        return LocalExecutor(threads or default_threads())
+    if name == "ray":
+        from jcsr_bench.ray_executor import RayExecutor
+
+        return RayExecutor(workers=workers, threads_per_worker=threads_per_worker or threads,
+                           gpus_per_worker=gpus_per_worker, address=ray_address)
+    raise JcsrError(f"--executor must be one of {', '.join(EXECUTORS)}, got {name!r}")
+
+
+@contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op threads set explicitly for the run (restored afterwards)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _trainer(registry: Any, device: str, stream: TextIO, executor: str,
+             gpus_per_worker: float, ray_address: str | None):
+    """``run --train``: train the untrained adaptive models the planner found (as
+    ``train-sr`` does; with ``--executor ray``, the qualities as concurrent Ray tasks)."""
+    options = ({"executor": "ray", "gpus_per_job": gpus_per_worker,
+                "ray_address": ray_address} if executor == "ray" else {})
+
     def train(missing: list) -> None:
         from jcsr_bench.training.sr import train_missing
 
         for sr, codec, qualities in missing:
             print(f"training {sr.name} for codec {codec.name} at qualities "
                   f"{', '.join(map(str, qualities))} (--train)", file=stream)
-            train_missing(registry, sr.name, codec.name, list(qualities), device=device)
+            train_missing(registry, sr.name, codec.name, list(qualities), device=device,
+                          **options)
     return train
 
 
@@ -169,11 +238,12 @@ def _execute(plan: Plan, executor: Any, registry: Any, progress: bool | None) ->
 
 def _metadata(plan: Plan, registry: Any, executor: Any) -> dict[str, Any]:
     """The run row's metadata: versions, device, configuration, component identities."""
-    from jcsr_bench.devices import describe_device
-
     settings = plan.settings
+    from jcsr_bench.environment import fingerprint
+
     plugin_versions, versions = _versions(registry.manager)
     return {
+        "environment": fingerprint(settings.device),
         "harness_version": __version__,
         "registry_files": registry.files,
         "plugin_versions": plugin_versions,
@@ -182,7 +252,8 @@ def _metadata(plan: Plan, registry: Any, executor: Any) -> dict[str, Any]:
                                          "images": len(p.images), "limit": settings.limit,
                                          "names": [image.name for image in p.images]}
                      for p in plan.datasets},
-        "device": describe_device(settings.device),
+        "device": _device_text(settings.device, executor.describe()),
+        "execution": executor.describe(),
         "date": now_iso(),
         "anchor": "+".join(plan.anchor) if plan.anchor else None,
         "anchor_source": _anchor_source(plan),
@@ -203,6 +274,19 @@ def _metadata(plan: Plan, registry: Any, executor: Any) -> dict[str, Any]:
         },
         "skipped": [s.__dict__ for s in plan.skipped],
     }
+
+
+def _device_text(device: str, execution: dict[str, Any]) -> str:
+    """The report header's device line: where the units ran, with how many threads."""
+    from jcsr_bench.devices import describe_device
+
+    if execution["executor"] == "local":
+        return f"{describe_device(device)}; local executor"
+    workers, threads = execution["workers"], execution["threads_per_worker"]
+    gpus = execution["gpus_per_worker"]
+    return (f"{'cuda' if gpus else 'cpu'} on ray ({execution['ray_address']}): {workers} "
+            f"workers x {threads} thread{'s' if threads > 1 else ''}"
+            + (f", {gpus:g} GPU each" if gpus else ""))
 
 
 def _anchor_source(plan: Plan) -> str | None:

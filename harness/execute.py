@@ -79,8 +79,8 @@ def lr_pair(plan: Plan, dataset: DatasetPlan, image: ImagePlan, hr: Any
 class LocalExecutor:
     """Every unit in this process, image by image, in plan order."""
 
-    def __init__(self, threads: int | None = None):
-        self.threads = threads
+    def __init__(self, threads: int):
+        self.threads = threads  # torch intra-op threads (the engine sets them)
 
     def describe(self) -> dict[str, Any]:
         return {"executor": "local", "workers": 1, "threads_per_worker": self.threads}

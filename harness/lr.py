@@ -118,6 +118,11 @@ def resize_matlab(x: Any, scale: float | tuple[float, float] | None = None, *,
     A numpy array gives a numpy array, a tensor gives a tensor on the same device.
     """
     is_numpy = not isinstance(x, torch.Tensor)
+    if x.ndim == 3 and x.shape[0] > 1:
+        # a channel at a time: the same values, a third of the float64 memory (24 MP: 0.2 GB)
+        planes = [resize_matlab(x[c], scale, size=size, antialias=antialias)
+                  for c in range(x.shape[0])]
+        return np.stack(planes) if is_numpy else torch.stack(planes)
     t = torch.from_numpy(np.asarray(x, dtype=np.float64)) if is_numpy else x.to(torch.float64)
     if t.ndim < 2:
         raise ValueError(f"resize_matlab needs at least 2 axes (H, W), got shape {tuple(t.shape)}")

@@ -220,10 +220,13 @@ class Planner:
                     comps[kind].append(Component(kind, name, obj, explicit))
         return comps
 
-    def build_metrics(self, selected: list[str] | None = None) -> None:
+    def build_metrics(self, selected: list[str] | None = None, fetch: bool = True) -> None:
         """The metrics to compute: ``selected`` (``--metrics``), else every registered type
         plus registry instances. A metric whose weights are missing offline is skipped
-        with the remedy, or -- asked for by name -- a missing piece that stops the run."""
+        with the remedy, or -- asked for by name -- a missing piece that stops the run.
+        Online, missing weights are downloaded (verified) first, except in a dry run."""
+        from jcsr_bench.paths import offline
+
         manager = self.registry.manager
         if selected:
             names = self.registry.expand("metrics", selected)
@@ -240,6 +243,18 @@ class Planner:
             if metric is None:
                 continue
             texts = missing(metric)
+            fetch_weights = getattr(metric, "fetch_weights", None)
+            if texts and callable(fetch_weights) and not offline():
+                if not fetch:  # a dry run online: the real run downloads them
+                    for text in texts:
+                        add_missing(self.downloads, f"metric {name}", text, True, "metric",
+                                    name)
+                    continue
+                try:  # online: download and verify now, like codec and SR weights
+                    fetch_weights()
+                    texts = []
+                except Exception as exc:
+                    texts = [one_line(exc)]
             for text in texts:
                 if explicit:
                     add_missing(self.missing, f"metric {name}", text, True, "metric", name)
@@ -459,7 +474,7 @@ def make_plan(registry: Any, settings: Settings, *, suite: str | None,
     codecs, srs, left_out = check_weights(planner, codecs, comps["sr"], train=train,
                                           fetch=fetch)
     srs = planner.check_scales(srs)
-    planner.build_metrics(metrics)
+    planner.build_metrics(metrics or getattr(chosen, "metrics", None) or None, fetch=fetch)
     datasets = planner.cells(comps["datasets"], codecs, srs, left_out)
     return Plan(settings, chosen, anchor_pair, datasets, codecs, srs, planner.metrics,
                 planner.skipped, planner.missing, planner.downloads)

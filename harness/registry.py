@@ -31,7 +31,7 @@ PROJECT_LOCAL = "jcsr-bench.yaml"  # picked up from the working directory when p
 SECTIONS = (*KINDS, "suites")
 COMMON_KEYS = {"type", "description"}
 SUITE_KEYS = {"description": str, "datasets": list, "codecs": list, "sr": list,
-              "anchor": dict, "qualities": dict}
+              "anchor": dict, "qualities": dict, "tolerances": dict, "metrics": list}
 MAX_VALUES = 100_000  # YAML values a registry may hold once aliases are expanded
 ORIGINS = {"shipped": "shipped", "local": "from the current folder", "extra": "--registry"}
 TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true/false",
@@ -66,6 +66,11 @@ class Suite:
     description: str = ""
     file: str = ""
     line: int = 0
+    #: ``jcsr-bench compare`` tolerances for runs of this suite (jcsr_bench.compare)
+    tolerances: dict[str, Any] = field(default_factory=dict)
+    #: the metrics to compute (default: every registered one); a fixed set keeps a
+    #: suite's results independent of which optional weights a machine has
+    metrics: list[str] = field(default_factory=list)
 
 
 def _describe(expected: Any) -> str:
@@ -314,13 +319,15 @@ class Registry:
             str(entry.get("description") or ""),
             str(path),
             lines.at("suites", name),
+            dict(entry.get("tolerances") or {}),
+            [str(x) for x in entry.get("metrics") or []],
         )
 
     def check_suites(self) -> None:
         """Every name a suite uses must resolve (after all files are merged)."""
         for suite in self.suites.values():
             for kind, names in (("datasets", suite.datasets), ("codecs", suite.codecs),
-                                ("sr", suite.sr)):
+                                ("sr", suite.sr), ("metrics", suite.metrics)):
                 for item in names:
                     self._check_name(kind, item, suite)
             if suite.anchor:

@@ -67,6 +67,13 @@ CREATE TABLE IF NOT EXISTS metrics (
     metric_key TEXT NOT NULL,
     PRIMARY KEY (dataset, image, codec, quality, sr, metric)
 );
+CREATE TABLE IF NOT EXISTS digests (
+    dataset TEXT NOT NULL, image TEXT NOT NULL, codec TEXT NOT NULL,
+    quality TEXT NOT NULL, sr TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    PRIMARY KEY (dataset, image, codec, quality, sr, stage)
+);
 """
 
 CellNames = tuple[str, str, str, str, str]  # dataset, image, codec, quality (JSON), sr
@@ -101,6 +108,8 @@ class CellRecord:
     values: dict[str, float | None] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
     metric_keys: dict[str, str] = field(default_factory=dict)
+    #: stage ("payload", "decoded", "output") -> content digest, for exact comparisons
+    digests: dict[str, str] = field(default_factory=dict)
 
     @property
     def names(self) -> CellNames:
@@ -205,6 +214,7 @@ class Store:
         where = " AND ".join(f"{n} = ?" for n in NAMES)
         with self._writing(), self.conn:
             self.conn.execute(f"DELETE FROM metrics WHERE {where}", names)
+            self.conn.execute(f"DELETE FROM digests WHERE {where}", names)
             self.conn.execute(
                 "INSERT OR REPLACE INTO cells (dataset, image, codec, quality, sr, image_index, "
                 "quality_index, cell_key, codec_key, sr_key, image_hash, status, error, run_id, "
@@ -219,14 +229,20 @@ class Store:
                     [(*names, m, rec.values.get(m), rec.reasons.get(m),
                       rec.metric_keys.get(m, rec.cell_key)) for m in metrics],
                 )
+                self.conn.executemany(
+                    "INSERT INTO digests VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(*names, stage, value) for stage, value in sorted(rec.digests.items())],
+                )
 
     def rows(self, cells: Iterable[CellNames] | None = None) -> list[dict[str, Any]]:
-        """Per-image rows: names, status, error and ``{metric: value}`` / reasons."""
+        """Per-image rows: names, status, error, keys, ``{metric: value}`` / reasons and
+        ``{stage: digest}`` of the outputs (empty for stores written before digests)."""
         wanted = set(cells) if cells is not None else None
         out: dict[CellNames, dict[str, Any]] = {}
         for r in self.conn.execute(
             "SELECT dataset, image, codec, quality, sr, image_index, quality_index, status, "
-            "error, cell_key FROM cells ORDER BY dataset, codec, sr, quality_index, image_index"
+            "error, cell_key, codec_key, sr_key, image_hash FROM cells "
+            "ORDER BY dataset, codec, sr, quality_index, image_index"
         ):
             names = tuple(r[:5])
             if wanted is not None and names not in wanted:
@@ -234,7 +250,8 @@ class Store:
             out[names] = {"dataset": r[0], "image": r[1], "codec": r[2],
                           "quality": json.loads(r[3]), "sr": r[4], "image_index": r[5],
                           "quality_index": r[6], "status": r[7], "error": r[8],
-                          "cell_key": r[9], "values": {}, "reasons": {}}
+                          "cell_key": r[9], "codec_key": r[10], "sr_key": r[11],
+                          "image_hash": r[12], "values": {}, "reasons": {}, "digests": {}}
         for r in self.conn.execute(
             "SELECT dataset, image, codec, quality, sr, metric, value, reason FROM metrics"
         ):
@@ -243,7 +260,19 @@ class Store:
                 row["values"][r[5]] = r[6]
                 if r[7] is not None:
                     row["reasons"][r[5]] = r[7]
+        if self._has_table("digests"):
+            for r in self.conn.execute(
+                "SELECT dataset, image, codec, quality, sr, stage, digest FROM digests"
+            ):
+                row = out.get(tuple(r[:5]))
+                if row is not None:
+                    row["digests"][r[5]] = r[6]
         return list(out.values())
+
+    def _has_table(self, name: str) -> bool:
+        """A store opened read-only may predate a table added later (e.g. ``digests``)."""
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                 "name = ?", (name,)).fetchone() is not None
 
     def meta(self) -> dict[str, Any]:
         """The latest run's metadata, with the datasets of every run merged in."""

@@ -12,7 +12,8 @@ Call these from your own tests::
             assert "my-codec" in manager.types("codecs")
 
 Each check raises ``ConformanceError`` (an ``AssertionError``) naming the component and
-the broken rule of the contract (DESIGN.md, "Plugin contract").
+the broken rule of the contract (DESIGN.md, "Plugin contract"). ``assert_no_regression``
+fails a test when a run's RD curves regressed against a saved baseline.
 """
 
 from __future__ import annotations
@@ -225,3 +226,33 @@ def plugin_manager(*plugins: Any) -> Iterator[PluginManager]:
         yield manager
     finally:
         set_plugin_manager(previous)
+
+
+class RegressionError(AssertionError):
+    """Results regressed against a baseline (or cannot be compared with it)."""
+
+
+def assert_no_regression(results: Any, baseline: Any, *, max_bd_rate: float = 0.5,
+                         max_quality_drop: float = 0.02, exact: bool = False,
+                         fail_on_time: float | None = None) -> Any:
+    """Fail a plugin author's test when ``results`` regressed against ``baseline``.
+
+    ``results`` and ``baseline`` are results folders, baseline JSON files (``jcsr-bench
+    baseline save``) or already loaded baseline data. Tolerances as ``jcsr-bench
+    compare`` (BD-rate in percentage points, quality drop in the metric's units).
+    Raises :class:`RegressionError` with the Markdown report when the comparison's exit
+    status is not 0 (regression, incomparable, removed); returns the comparison.
+    """
+    from jcsr_bench.baseline import load_baseline
+    from jcsr_bench.compare import Tolerances, compare
+    from jcsr_bench.report.compare_md import render_compare
+
+    def data(value: Any) -> dict[str, Any]:
+        return value if isinstance(value, dict) else load_baseline(value)
+
+    comparison = compare(data(baseline), data(results), tolerances=Tolerances(
+        max_bd_rate=max_bd_rate, max_quality_drop=max_quality_drop, exact=exact,
+        fail_on_time=fail_on_time))
+    if comparison.exit_code != 0:
+        raise RegressionError(render_compare(comparison))
+    return comparison

@@ -19,8 +19,8 @@ from jcsr_bench.components import NotApplicable
 from jcsr_bench.errors import JcsrError, PluginError
 from jcsr_bench.store import CellRecord
 
-__all__ = ["UnitCell", "UnitContext", "UnitResult", "WorkUnit", "evaluate", "failed",
-           "make_lr", "one_line"]
+__all__ = ["UnitCell", "UnitContext", "UnitResult", "WorkUnit", "codec_stage", "evaluate",
+           "failed", "make_lr", "one_line", "sr_stage"]
 
 
 def one_line(exc: BaseException) -> str:
@@ -131,22 +131,23 @@ def failed(unit: WorkUnit, error: str) -> UnitResult:
 def evaluate(unit: WorkUnit, context: UnitContext, hr: Any, lr: Any,
              cached: Any = None) -> UnitResult:
     """Run one unit: the codec once (or ``cached``, a ``CodecOutput``), then each SR cell."""
-    output, fresh = cached, None
-    if output is not None and list(output.decoded.shape) != list(lr.shape):
-        output = None
-    if output is None:
-        try:
-            output = fresh = _codec_stage(unit, context, lr)
-        except Exception as exc:
-            return failed(unit, f"codec {unit.codec}: {one_line(exc)}")
+    try:
+        output, fresh = codec_stage(unit, context, lr, cached)
+    except Exception as exc:
+        return failed(unit, f"codec {unit.codec}: {one_line(exc)}")
     records = [_score(unit, cell, context, hr, lr, output) for cell in unit.cells]
     return UnitResult(unit, records, fresh, cache_hit=fresh is None)
 
 
-def _codec_stage(unit: WorkUnit, context: UnitContext, lr: Any) -> Any:
+def codec_stage(unit: WorkUnit, context: UnitContext, lr: Any, cached: Any = None
+                ) -> tuple[Any, Any]:
+    """``(codec output, the same when newly computed else None)``: ``cached`` when it
+    fits the LR image, else one encode + decode."""
     from jcsr_bench.cache import CodecOutput
     from jcsr_bench.devices import timed
 
+    if cached is not None and list(cached.decoded.shape) == list(lr.shape):
+        return cached, None
     codec = context.on_device(context.codecs[unit.codec])
     payload, encode_s = timed(codec.encode, lr, unit.quality, device=context.device)
     if not isinstance(payload, bytes | bytearray | memoryview):
@@ -154,7 +155,23 @@ def _codec_stage(unit: WorkUnit, context: UnitContext, lr: Any) -> Any:
     payload = bytes(payload)
     decoded, decode_s = timed(codec.decode, payload, device=context.device)
     decoded = stage_image(decoded, "the decoded image", lr.shape)
-    return CodecOutput(payload, decoded, encode_s, decode_s)
+    output = CodecOutput(payload, decoded, encode_s, decode_s)
+    return output, output
+
+
+def sr_stage(cell: UnitCell, context: UnitContext, hr: Any, lr: Any, decoded: Any
+             ) -> tuple[Any, Any, float]:
+    """``(SR output, its reference image, seconds)``: scale-1 models against the LR."""
+    from jcsr_bench.devices import timed
+
+    model = context.on_device(context.models[cell.model_key])
+    scale = int(model.scale)
+    if scale not in (1, context.scale):
+        raise JcsrError(f"SR scale {scale} does not match the run's scale {context.scale}")
+    result, sr_s = timed(model.upscale, decoded, device=context.device)
+    reference = lr if scale == 1 else hr
+    result = stage_image(result, f"the output of SR {cell.sr}", reference.shape)
+    return result, reference, sr_s
 
 
 def codec_cache_info(unit: WorkUnit, codec: Any) -> dict[str, Any]:
@@ -165,16 +182,10 @@ def codec_cache_info(unit: WorkUnit, codec: Any) -> dict[str, Any]:
 
 def _score(unit: WorkUnit, cell: UnitCell, context: UnitContext, hr: Any, lr: Any,
            output: Any) -> CellRecord:
-    from jcsr_bench.devices import timed
+    from jcsr_bench.metrics import compute_metric
 
     try:
-        model = context.on_device(context.models[cell.model_key])
-        scale = int(model.scale)
-        if scale not in (1, context.scale):
-            raise JcsrError(f"SR scale {scale} does not match the run's scale {context.scale}")
-        result, sr_s = timed(model.upscale, output.decoded, device=context.device)
-        reference = lr if scale == 1 else hr
-        result = stage_image(result, f"the output of SR {cell.sr}", reference.shape)
+        result, reference, sr_s = sr_stage(cell, context, hr, lr, output.decoded)
     except Exception as exc:
         return unit.record(cell, error=f"SR {cell.sr}: {one_line(exc)}")
     bits = 8 * len(output.payload)
@@ -191,7 +202,8 @@ def _score(unit: WorkUnit, cell: UnitCell, context: UnitContext, hr: Any, lr: An
     for name, metric, identity in context.metrics:
         metric_keys[name] = identity
         try:
-            value = float(metric.compute(reference, result))
+            value = float(compute_metric(metric, reference, result, context.device,
+                                         context.on_device))
         except NotApplicable as exc:
             values[name], reasons[name] = None, str(exc) or "not applicable"
             continue
@@ -201,4 +213,15 @@ def _score(unit: WorkUnit, cell: UnitCell, context: UnitContext, hr: Any, lr: An
             values[name], reasons[name] = None, "the metric returned NaN"
         else:
             values[name] = value
-    return unit.record(cell, values=values, reasons=reasons, metric_keys=metric_keys)
+    return unit.record(cell, values=values, reasons=reasons, metric_keys=metric_keys,
+                       digests=output_digests(output.payload, output.decoded, result))
+
+
+def output_digests(payload: bytes, decoded: Any, result: Any) -> dict[str, str]:
+    """What a cell produced, by content: equal digests = a bit-identical pipeline."""
+    import hashlib
+
+    from jcsr_bench.images import pixel_hash
+
+    return {"payload": "sha256:" + hashlib.sha256(payload).hexdigest(),
+            "decoded": pixel_hash(decoded), "output": pixel_hash(result)}

@@ -9,7 +9,7 @@ def register_datasets(register):
         "samples",
         lazy("jcsr_bench.plugins.datasets:SamplesDataset"),
         description="real photographs shipped inside scikit-image (offline)",
-        params={"names": list, "limit": int, "skip_bad": bool},
+        params={"names": list, "limit": int, "skip_bad": bool, "crop": int},
     )
     register(
         "folder",

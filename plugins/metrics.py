@@ -1,4 +1,8 @@
-"""Built-in metric components (registered in ``builtin_metrics``); see jcsr_bench.metrics."""
+"""Built-in metric components (registered in ``builtin_metrics``); see jcsr_bench.metrics.
+
+They declare ``accepts_prepared``: the engine hands them :class:`~jcsr_bench.metrics.
+PreparedImage` objects on the run's device (plain tensors work too).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ class PSNRRGB:
 
     name = "psnr-rgb"
     higher_is_better = True
+    accepts_prepared = True
     identity = make_identity("metric:psnr-rgb", range=255, arithmetic="float32-compressai", v=2)
 
     def compute(self, reference, test) -> float:
@@ -22,6 +27,7 @@ class PSNRY:
 
     name = "psnr-y"
     higher_is_better = True
+    accepts_prepared = True
 
     def __init__(self, border: int = 4):
         if not isinstance(border, int) or border < 0:
@@ -34,10 +40,12 @@ class PSNRY:
 
 
 class MSSSIMRGB:
-    """MS-SSIM (pytorch-msssim) on 8-bit RGB, data range 255, linear; n/a if side <= 160."""
+    """MS-SSIM (pytorch-msssim's values) on 8-bit RGB, data range 255, linear; n/a if a side
+    is <= 160. Computed by jcsr_bench.ssim on the CPU, pytorch-msssim on CUDA."""
 
     name = "ms-ssim-rgb"
     higher_is_better = True
+    accepts_prepared = True
     identity = make_identity("metric:ms-ssim-rgb", range=255, scales=5, v=1)
 
     def compute(self, reference, test) -> float:

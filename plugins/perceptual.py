@@ -61,6 +61,7 @@ class _Perceptual:
     """Shared plumbing: weight sources, offline remedies, lazy network, device."""
 
     higher_is_better = False
+    accepts_prepared = True  # jcsr_bench.metrics.compute_metric: on the run's device
 
     def __init__(self, sources: dict[str, Any]) -> None:
         from jcsr_bench import weights
@@ -74,6 +75,14 @@ class _Perceptual:
         from jcsr_bench import weights
 
         return [r for r in (weights.missing_remedy(s) for s in self.sources.values()) if r]
+
+    def fetch_weights(self) -> None:
+        """Download (and verify) every weight file not yet in the cache; the planner
+        calls this before a run when the network is allowed."""
+        from jcsr_bench import weights
+
+        for source in self.sources.values():
+            weights.resolve(source)
 
     def _weights_identity(self) -> dict[str, str]:
         return {role: s.get("sha256") or str(s.get("path")) for role, s in self.sources.items()}
@@ -96,16 +105,17 @@ class _Perceptual:
         return self._net
 
     def compute(self, reference: Any, test: Any) -> float:
-        from jcsr_bench.metrics import _check_pair
-
-        _check_pair(reference, test)
+        """The distance; a prepared reference keeps its float copy for the image's cells."""
         import torch
 
+        from jcsr_bench.metrics import _check_pair
+
+        reference, test = _check_pair(reference, test)
         net = self.network()
         device = next(net.parameters()).device
         with torch.inference_mode():
-            return float(self._distance(net, _float01(reference, device),
-                                        _float01(test, device)))
+            x = reference.derived(f"float01:{device}", lambda image: _float01(image, device))
+            return float(self._distance(net, x, _float01(test.image, device)))
 
 
 class LPIPS(_Perceptual):

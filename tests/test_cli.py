@@ -25,7 +25,9 @@ print("HEAVY", heavy)
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["plugins"], ["plugins", "--all"],
-                                  ["list"], ["list", "sr", "--trained"], ["run", "--help"]])
+                                  ["list"], ["list", "sr", "--trained"], ["run", "--help"],
+                                  ["compare", "--help"], ["baseline", "--help"],
+                                  ["history", "--help"]])
 def test_light_commands_do_not_import_torch(argv):
     result = subprocess.run([sys.executable, "-c", NO_TORCH.format(argv=argv)],
                             capture_output=True, text=True, timeout=60)

@@ -352,3 +352,23 @@ def test_content_hashes_persist_across_processes(tmp_path):
         assert len(calls) == 1
     finally:
         hashing.sha256_file = real
+
+
+def test_samples_crop_is_centred_and_part_of_the_identity():
+    from jcsr_bench.plugins.datasets import SamplesDataset
+
+    whole, cropped = SamplesDataset(names=["chelsea"]), SamplesDataset(names=["chelsea"],
+                                                                       crop=100)
+    full, part = whole.load("chelsea"), cropped.load("chelsea")
+    height, width = full.shape[1:]
+    top, left = (height - 100) // 2, (width - 100) // 2
+    assert part.shape == (3, 100, 100)
+    assert torch.equal(part, full[:, top:top + 100, left:left + 100])
+    assert cropped.identity != whole.identity
+    assert cropped.content_hash("chelsea") != whole.content_hash("chelsea")
+    assert SamplesDataset(names=["chelsea"], crop=100).identity == cropped.identity
+    with pytest.raises(DataError, match=r"crop 400 is larger than chelsea \(451x300\); "
+                                        r"use at most 300"):
+        SamplesDataset(names=["chelsea"], crop=400).load("chelsea")
+    with pytest.raises(DataError, match="crop must be a positive number of pixels, got 0"):
+        SamplesDataset(crop=0)

@@ -138,3 +138,134 @@ def test_psnr_rgb_equals_compressai_evaluator_bit_for_bit():
         ref, test = (torch.from_numpy(a).permute(2, 0, 1).contiguous() for a in (photo, decoded))
         expected = compressai_psnr(ref[None].float(), test[None].float()).item()
         assert psnr_rgb(ref, test) == expected
+
+
+# -- prepared images: the engine's metric inputs ------------------------------------------
+def test_third_party_metrics_get_the_plain_cpu_tensors():
+    from jcsr_bench.metrics import compute_metric
+
+    seen = []
+
+    class PlainMetric:  # the plugin contract: compute(reference, test) on uint8 CPU tensors
+        name, higher_is_better = "plain", True
+
+        def compute(self, reference, test):
+            seen.append((reference, test))
+            return 0.5
+
+    ref, test = sample_image(32, 40), sample_image(32, 40, seed=9)
+    assert compute_metric(PlainMetric(), ref, test, "cpu") == 0.5
+    assert seen[0][0] is ref and seen[0][1] is test
+
+
+def test_built_in_metrics_get_prepared_images_reused_per_tensor():
+    from jcsr_bench.metrics import PreparedImage, compute_metric
+
+    received = []
+
+    class Spy:
+        name, higher_is_better, accepts_prepared = "spy", True, True
+
+        def compute(self, reference, test):
+            received.append((reference, test))
+            return psnr_rgb(reference, test)
+
+    ref, first, second = (sample_image(40, 48, seed=s) for s in (1, 2, 3))
+    for test in (first, first, second):
+        assert compute_metric(Spy(), ref, test, "cpu") == psnr_rgb(ref, test)
+    (r1, t1), (r2, t2), (r3, t3) = received
+    assert isinstance(r1, PreparedImage) and r1 is r2 is r3  # one reference, prepared once
+    assert t1 is t2 and t3 is not t1 and t3.source is second
+    assert r1.image.device.type == "cpu" and r1.source is ref
+    calls = []
+    assert r1.derived("k", lambda image: calls.append(image) or 7) == 7
+    assert r1.derived("k", lambda image: calls.append(image) or 8) == 7 and len(calls) == 1
+
+
+def test_a_run_prepares_each_reference_once_for_all_its_cells(tmp_path, monkeypatch):
+    """2 photos x 2 JPEG qualities x 2 SR models = 8 cells, 2 MS-SSIM reference preparations;
+    the values equal pytorch-msssim's."""
+    import io
+
+    from PIL import Image
+    from pytorch_msssim import ms_ssim
+    from skimage import data
+
+    from jcsr_bench import ssim
+    from jcsr_bench.engine import run
+    from jcsr_bench.lr import make_lr
+    from jcsr_bench.plugin_manager import PluginManager
+    from jcsr_bench.registry import load_registry
+    from jcsr_bench.store import load_rows
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(data.astronaut()[:176, :200]).save(photos / "a.png")
+    Image.fromarray(data.coffee()[:184, :192]).save(photos / "b.png")
+    (tmp_path / "reg.yaml").write_text(f"datasets:\n  two: {{type: folder, root: {photos}}}\n")
+    registry = load_registry([tmp_path / "reg.yaml"],
+                             manager=PluginManager(entry_points=False))
+    built = []
+
+    class CountingReference(ssim.SSIMReference):
+        def __init__(self, image, **kwargs):
+            built.append(image.shape)
+            super().__init__(image, **kwargs)
+
+    monkeypatch.setattr(ssim, "SSIMReference", CountingReference)
+    summary = run(registry=registry, datasets=["two"], codecs=["jpeg"],
+                  srs=["bicubic", "lanczos"], qualities=[10, 50], output=tmp_path / "out",
+                  progress=False, stream=io.StringIO(), device="cpu",
+                  cache_root=tmp_path / "cache")
+    assert summary.exit_code == 0 and summary.computed == 8
+    assert len(built) == 2
+    hr = torch.from_numpy(data.astronaut()[:176, :200].copy()).permute(2, 0, 1)
+    row = next(r for r in load_rows(summary.db_path)
+               if (r["image"], r["quality"], r["sr"]) == ("a", 10, "bicubic"))
+    jpeg = registry.build("codecs", "jpeg")
+    sr = registry.build("sr", "bicubic").upscale(jpeg.decode(jpeg.encode(make_lr(hr, 4), 10)))
+    expected = ms_ssim(hr[None].float(), sr[None].float(), data_range=255).item()
+    assert abs(row["values"]["ms-ssim-rgb"] - expected) <= 1e-6
+
+
+def test_banded_psnr_equals_the_whole_image_formulas(monkeypatch):
+    """Bands of a few pixels (psnr-y) and chunks (psnr-rgb) change nothing: psnr-rgb stays
+    bit-for-bit CompressAI's float32 value."""
+    from compressai.utils.eval_model.__main__ import psnr as compressai_psnr
+
+    from jcsr_bench import metrics
+
+    ref = sample_image(37, 53, seed=3)
+    test = _noisy(ref, 17)
+    expected_y = psnr_y(ref, test, border=2)
+    expected_rgb = compressai_psnr(ref[None].float(), test[None].float()).item()
+    weights = torch.tensor(metrics.BT601_Y, dtype=torch.float64).view(3, 1, 1)
+    summed = 16.0 + (ref.to(torch.float64) * weights).sum(0) / 255.0
+    assert torch.equal(metrics.rgb_to_y(ref), summed)  # the same float64 values
+    monkeypatch.setattr(metrics, "BAND_PIXELS", 100)
+    assert psnr_y(ref, test, border=2) == pytest.approx(expected_y, abs=1e-9)
+    assert psnr_rgb(ref, test) == expected_rgb
+    prepared = metrics.prepare(ref)  # its luma is kept for the next cells
+    for other in (test, _noisy(ref, 3)):
+        assert psnr_y(prepared, other, border=2) == psnr_y(ref, other, border=2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_metrics_run_on_the_run_device():
+    from jcsr_bench.metrics import compute_metric
+
+    devices = []
+
+    class OnDevice(MSSSIMRGB):
+        def compute(self, reference, test):
+            devices.append((reference.image.device.type, test.image.device.type))
+            return super().compute(reference, test)
+
+    ref = sample_image(176, 200, seed=4)
+    test = _noisy(ref, 20)
+    on_gpu = compute_metric(OnDevice(), ref, test, "cuda")
+    assert devices == [("cuda", "cuda")]
+    assert abs(on_gpu - ms_ssim_rgb(ref, test)) <= 1e-6
+    for metric in (PSNRRGB(), PSNRY(4)):
+        assert compute_metric(metric, ref, test, "cuda") == pytest.approx(
+            metric.compute(ref, test), abs=1e-5)

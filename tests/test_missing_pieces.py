@@ -83,7 +83,8 @@ def test_online_without_network_never_advises_dropping_offline(shipped, tmp_path
     monkeypatch.setattr(urllib.request, "urlopen", unreachable)
     # the dry run downloads nothing and says what the run will download
     summary, text = _headline(shipped, tmp_path, dry_run=True)
-    assert "to download when the run starts (8):" in text
+    # bmshj's 8 files, and the perceptual metrics' 5 (vgg16 shared by dists and lpips-vgg)
+    assert "to download when the run starts (13):" in text
     assert "offline" not in text
     assert len(_lines(text, TRAIN)) == 1 and len(_lines(text, "training dataset df2k")) == 1
     # the real run tries, and lists each failed download once with the rest

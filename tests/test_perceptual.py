@@ -260,3 +260,35 @@ def test_perception_distortion_plot(tmp_path):
             "rd-photos-psnr-rgb.png", "rd-photos-ms-ssim-rgb.png"} <= files
     svg = (tmp_path / "pd-photos-lpips.svg").read_text()
     assert "perception–distortion" in svg and "LPIPS (lower is better)" in svg
+
+
+def test_online_run_downloads_and_verifies_the_weights_first(hub_home, tmp_path, monkeypatch):
+    """Online, a metric's missing files are fetched (file:// URLs here) and verified
+    before the run, like codec and SR weights; a dry run only lists them."""
+    import yaml
+
+    _, sources, _ = hub_home
+    folder = hub_home[0] / "hub" / "checkpoints"
+
+    def remote(role):
+        name = sources[role]["url"].rsplit("/", 1)[1]
+        return {"url": f"file://{folder / name}", "sha256": sources[role]["sha256"],
+                "filename": f"fetched-{name}"}
+
+    monkeypatch.delenv("JCSR_BENCH_OFFLINE", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-home"))
+    user = tmp_path / "user.yaml"
+    user.write_text(yaml.safe_dump({"metrics": {"lpips-remote": {
+        "type": "lpips", "weights": remote("lpips-alex"), "backbone": remote("alexnet")}}}))
+    registry = load_registry([user])
+    common = dict(registry=registry, datasets=["samples"], codecs=["jpeg"], srs=["bicubic"],
+                  qualities=[30], limit=1, metrics=["lpips-remote"], progress=False,
+                  output=tmp_path / "out")
+    dry = io.StringIO()
+    assert run(**common, dry_run=True, stream=dry).exit_code == 0
+    assert "to download when the run starts" in dry.getvalue()
+    hub = tmp_path / "empty-home" / "hub" / "checkpoints"
+    assert not hub.exists() or not any(hub.iterdir())
+    assert run(**common, stream=io.StringIO()).exit_code == 0
+    assert sorted(p.name for p in hub.iterdir()) == sorted(
+        remote(role)["filename"] for role in ("lpips-alex", "alexnet"))

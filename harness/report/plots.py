@@ -10,24 +10,44 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from jcsr_bench.identity import safe_filename
 from jcsr_bench.report.leaderboard import PERCEPTUAL_METRICS, rd_series, reported_metrics, spec
 from jcsr_bench.results import Curve
 
-__all__ = ["BPP_LABEL", "plot_perception_distortion", "plot_rd", "plot_reports"]
+__all__ = ["BPP_LABEL", "STYLE", "new_figure", "plot_perception_distortion", "plot_rd",
+           "plot_reports", "plot_text", "save_figure"]
 
 BPP_LABEL = "Rate (bpp = bits / HR pixels)"
 _MARKERS = ("o", "s", "^", "v", "D", "P", "X", "<", ">", "h")
 _STYLES = ("-", "--", "-.", ":")
 # Reproducible SVG (fixed ids), text kept as text (searchable, smaller files).
-_RC = {"svg.hashsalt": "jcsr-bench", "svg.fonttype": "none", "font.size": 10}
+STYLE = {"svg.hashsalt": "jcsr-bench", "svg.fonttype": "none", "font.size": 10}
 
 
-def _text(label: str) -> str:
+def plot_text(label: str) -> str:
     """A plugin-given name as matplotlib text: no mathtext, not hidden by a leading '_'."""
     label = label.replace("$", r"\$").replace("\n", " ")
     return " " + label if label.startswith("_") else label
+
+
+def new_figure(width: float = 7.5, height: float = 5.0, dpi: int = 120) -> Any:
+    """A matplotlib figure on the Agg canvas (object API: no pyplot, no global state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: Any, base: Path) -> list[Path]:
+    """``base``.png and ``base``.svg, with no software/date metadata (reproducible)."""
+    png, svg = base.with_name(base.name + ".png"), base.with_name(base.name + ".svg")
+    fig.savefig(png, format="png", metadata={"Software": None})
+    fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+    return [png, svg]
 
 
 def plot_rd(
@@ -49,9 +69,6 @@ def plot_rd(
     as "(no data)".
     """
     import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     quality_metrics = tuple(quality_metrics or reported_metrics(curves))
@@ -63,9 +80,8 @@ def plot_rd(
         group = [c for c in curves if c.dataset == dataset]
         for metric in quality_metrics:
             s = spec(metric)
-            with matplotlib.rc_context(_RC):
-                fig = Figure(figsize=(7.5, 5.0), dpi=120, layout="constrained")
-                FigureCanvasAgg(fig)
+            with matplotlib.rc_context(STYLE):
+                fig = new_figure()
                 ax = fig.add_subplot()
                 # Anchor first (legend order) and underneath, thick: thinner coloured
                 # curves stay visible on top of it.
@@ -96,22 +112,19 @@ def plot_rd(
                     )
                 ax.set_xlabel(BPP_LABEL)
                 ax.set_ylabel(s.axis)
-                ax.set_title(f"{_text(dataset)}: {s.short} vs rate")
+                ax.set_title(f"{plot_text(dataset)}: {s.short} vs rate")
                 ax.grid(True, alpha=0.3)
                 if group:
                     ax.legend(loc="lower right", fontsize=8)
-                base = f"rd-{safe_filename(dataset)}-{safe_filename(metric)}"
-                png, svg = out / f"{base}.png", out / f"{base}.svg"
-                fig.savefig(png, format="png", metadata={"Software": None})
-                fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
-                written += [png, svg]
+                written += save_figure(
+                    fig, out / f"rd-{safe_filename(dataset)}-{safe_filename(metric)}")
     return written
 
 
 def _draw(ax, curve: Curve, metric: str, *, suffix: str, **style) -> None:
     rates, quals, _ = rd_series(curve, metric)
     pairs = sorted(zip(rates, quals))
-    label = _text(curve.label) + suffix + ("" if pairs else " (no data)")
+    label = plot_text(curve.label) + suffix + ("" if pairs else " (no data)")
     ax.plot(
         [r for r, _ in pairs],
         [q for _, q in pairs],
@@ -146,18 +159,14 @@ def plot_perception_distortion(
     (PSNR) against ``distance`` (LPIPS), one curve per combination through its
     qualities. Better is up (fidelity) and left (distance). PNG and SVG per dataset."""
     import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     anchor_label = f"{anchor[0]}+{anchor[1]}" if anchor is not None else None
     colors = matplotlib.colormaps["tab10"].colors
     written: list[Path] = []
     for dataset in dict.fromkeys(c.dataset for c in curves):
-        with matplotlib.rc_context(_RC):
-            fig = Figure(figsize=(7.5, 5.0), dpi=120, layout="constrained")
-            FigureCanvasAgg(fig)
+        with matplotlib.rc_context(STYLE):
+            fig = new_figure()
             ax = fig.add_subplot()
             others = 0
             for curve in (c for c in curves if c.dataset == dataset):
@@ -171,18 +180,15 @@ def plot_perception_distortion(
                          {"color": colors[others % len(colors)], "linewidth": 1.5, "zorder": 2,
                           "marker": _MARKERS[others % len(_MARKERS)]})
                 others += not is_anchor
-                label = (_text(curve.label) + (" (anchor)" if is_anchor else "")
+                label = (plot_text(curve.label) + (" (anchor)" if is_anchor else "")
                          + ("" if points else " (no data)"))
                 ax.plot([d for d, _ in points], [f for _, f in points], label=label,
                         markersize=5, **{"marker": "o", **style})
             ax.set_xlabel(f"{spec(distance).short} (lower is better)")
             ax.set_ylabel(spec(fidelity).axis)
-            ax.set_title(f"{_text(dataset)}: perception–distortion")
+            ax.set_title(f"{plot_text(dataset)}: perception–distortion")
             ax.grid(True, alpha=0.3)
             ax.legend(loc="lower left", fontsize=8)
-            base = f"pd-{safe_filename(dataset)}-{safe_filename(distance)}"
-            png, svg = out / f"{base}.png", out / f"{base}.svg"
-            fig.savefig(png, format="png", metadata={"Software": None})
-            fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
-            written += [png, svg]
+            written += save_figure(
+                fig, out / f"pd-{safe_filename(dataset)}-{safe_filename(distance)}")
     return written

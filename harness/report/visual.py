@@ -135,7 +135,7 @@ def _enlarge(array, target_px: int):
 
 def _text(label: str) -> str:
     """A plugin-given name as matplotlib text: no mathtext, not hidden by a leading '_'."""
-    from jcsr_bench.report.plots import _text as plot_text
+    from jcsr_bench.report.plots import plot_text
 
     return plot_text(label)
 
@@ -407,7 +407,9 @@ def _warn(message: str) -> None:
 
 
 class _Recompute:
-    """Rebuilds the shown cells' outputs: codec output from the cache or the codec, then SR."""
+    """Rebuilds the shown cells' outputs through the work unit's stages
+    (``jcsr_bench.workunit``): the LR image, the codec output (the cache, else the codec),
+    then SR -- the code that scored them."""
 
     def __init__(self, registry: Any, dataset: str, image: str, runs: dict[int, dict],
                  meta: dict, device: str):
@@ -458,15 +460,16 @@ class _Recompute:
     def scale(self, cell: _Cell) -> int:
         return int(self.config(cell).get("scale", 4))
 
-    def lr(self, cell: _Cell) -> Any:
-        from jcsr_bench.lr import lr_for, mod_crop
+    def pair(self, cell: _Cell) -> tuple[Any, Any]:
+        """(mod-cropped HR, LR) as the run that stored ``cell`` made them (the work unit's
+        own LR step, with that run's scale and kernel)."""
+        from jcsr_bench.workunit import make_lr
 
         config = self.config(cell)
         scale, kernel = int(config.get("scale", 4)), str(config.get("kernel", "matlab"))
         key = (scale, kernel)
         if key not in self._lr:
-            self._lr[key] = mod_crop(self.hr, scale) if scale == 1 else lr_for(
-                self.hr, scale, kernel, dataset=self.dataset, name=self.image)
+            self._lr[key] = make_lr(self.hr, self.image, scale, kernel, self.dataset)
         return self._lr[key]
 
     def codec_identity(self, cell: _Cell) -> str | None:
@@ -483,36 +486,40 @@ class _Recompute:
             if stored is not None and str(obj.identity) != stored:
                 _warn(f"codec {cell.codec} is now {obj.identity}, the run used {stored}: "
                       "its recomputed tiles may differ from what was scored")
-            to = getattr(obj, "to", None)
-            if callable(to):
-                obj = to(self.device) or obj
-            self._codecs[cell.codec] = obj
+            self._codecs[cell.codec] = obj  # the unit's context moves it to the device
         return self._codecs[cell.codec]
+
+    def _unit(self, cell: _Cell) -> tuple[Any, Any, Any]:
+        """The work unit of ``cell`` (its codec, quality and SR model) and its context."""
+        from jcsr_bench.store import quality_text
+        from jcsr_bench.workunit import UnitCell, UnitContext, WorkUnit
+
+        key = (cell.sr, cell.codec, quality_text(cell.quality))
+        unit_cell = UnitCell(cell.sr, key, cell.sr_key, "")
+        unit = WorkUnit(cell.dataset, cell.image, 0, cell.image_hash, cell.codec, cell.quality,
+                        0, cell.codec_key, [unit_cell])
+        context = UnitContext(self.scale(cell), str(self.config(cell).get("kernel", "matlab")),
+                              self.device, {cell.codec: self.codec(cell)},
+                              {key: self.sr(cell)}, [])
+        return unit, unit_cell, context
 
     def decoded(self, cell: _Cell) -> Any:
         """The codec output: the engine's disk cache, else encode + decode (and cache it)."""
-        from jcsr_bench.cache import CodecOutput
+        from jcsr_bench.workunit import codec_cache_info, codec_stage
 
-        if cell.codec_key in self._decoded:
-            return self._decoded[cell.codec_key]
-        lr_shape = None
-        hit = self.cache.load_codec(cell.codec_key)
-        if hit is not None:
-            self.cache_hits += 1
-            decoded = hit.decoded
-        else:
-            lr = self.lr(cell)
-            lr_shape = list(lr.shape)
-            codec = self.codec(cell)
-            payload = bytes(codec.encode(lr, cell.quality))
-            decoded = codec.decode(payload).cpu()
-            self.codec_runs += 1
-            if list(decoded.shape) == lr_shape:
-                self.cache.save_codec(cell.codec_key, CodecOutput(payload, decoded, 0.0, 0.0), {
-                    "codec": cell.codec, "codec_identity": str(codec.identity),
-                    "quality": cell.quality, "by": "jcsr-bench visual"})
-        self._decoded[cell.codec_key] = decoded
-        return decoded
+        if cell.codec_key not in self._decoded:
+            unit, _, context = self._unit(cell)
+            _, lr = self.pair(cell)
+            output, fresh = codec_stage(unit, context, lr, self.cache.load_codec(cell.codec_key))
+            if fresh is None:
+                self.cache_hits += 1
+            else:
+                self.codec_runs += 1
+                self.cache.save_codec(cell.codec_key, fresh, {
+                    **codec_cache_info(unit, context.codecs[cell.codec]),
+                    "by": "jcsr-bench visual"})
+            self._decoded[cell.codec_key] = output.decoded
+        return self._decoded[cell.codec_key]
 
     def sr(self, cell: _Cell) -> Any:
         codec_identity = self.codec_identity(cell)
@@ -528,25 +535,16 @@ class _Recompute:
             if str(model.identity) != cell.sr_key:
                 _warn(f"SR {cell.sr} is now {model.identity}, the run used {cell.sr_key}: "
                       "its recomputed tiles may differ from what was scored")
-            to = getattr(model, "to", None)
-            if callable(to):
-                model = to(self.device) or model
             self._srs[key] = model
         return self._srs[key]
 
     def output(self, cell: _Cell) -> tuple[Any, Any]:
         """(SR output, its reference image) for one stored cell, on the CPU."""
-        from jcsr_bench.lr import mod_crop
+        from jcsr_bench.workunit import sr_stage
 
-        model = self.sr(cell)
-        result = model.upscale(self.decoded(cell).to(self.device) if self.device != "cpu"
-                               else self.decoded(cell)).cpu()
-        reference = self.lr(cell) if int(model.scale) == 1 else mod_crop(self.hr,
-                                                                          self.scale(cell))
-        if list(result.shape) != list(reference.shape):
-            raise JcsrError(f"{cell.codec}+{cell.sr} q={cell.quality}: the recomputed output "
-                            f"is {list(result.shape)}, the scored one was "
-                            f"{list(reference.shape)}")
+        _, unit_cell, context = self._unit(cell)
+        hr, lr = self.pair(cell)
+        result, reference, _ = sr_stage(unit_cell, context, hr, lr, self.decoded(cell))
         return result, reference
 
 

@@ -489,12 +489,20 @@ def train_sr(
     feature_extractor: nn.Module | None = None,
     progress: bool = True,
     log: Any = print,
+    executor: str = "local",
+    gpus_per_job: float = 0.0,
+    ray_address: str | None = None,
 ) -> list[TrainResult]:
     """Train ``sr`` (an adaptive instance) for ``codec`` at each quality; see module doc.
 
     ``only_missing`` skips qualities whose checkpoint already exists (``run --train``).
-    Stops after the first interrupted quality (its state is saved for ``resume``).
+    Locally the qualities train one after another and stop after the first interrupted
+    one (its state is saved for ``resume``); ``executor="ray"`` trains them as
+    concurrent Ray tasks with ``gpus_per_job`` of a GPU each
+    (``jcsr_bench.training.ray_jobs``).
     """
+    if executor not in ("local", "ray"):
+        raise JcsrError(f"--executor must be local or ray, got {executor!r}")
     from jcsr_bench import trained
 
     instance, component, _ = _adaptive(registry, sr)
@@ -538,22 +546,35 @@ def train_sr(
     del codec_component
     if dev.type == "cuda":
         torch.cuda.empty_cache()
-    for quality in todo:
+    jobs = {quality: {
+        "pairs": pair_sets[quality], "config": config,
+        "state_path": paths[quality].with_suffix(".state.pth"),
+        "log_path": paths[quality].with_suffix(".log.jsonl"),
+        "resume": resume or only_missing, "desc": f"{sr} {codec} q{quality}"}
+        for quality in todo}
+    if executor == "ray":
+        from jcsr_bench.training.ray_jobs import fit_on_ray
+
+        log(f"training qualities {todo} as Ray tasks ({gpus_per_job:g} GPU each)")
+        fits = fit_on_ray(jobs, generator=generator, feature_extractor=feature_extractor,
+                          gpus_per_job=gpus_per_job, address=ray_address)
+    else:
+        fits = ((q, fit(copy.deepcopy(generator), **job, device=dev,
+                        feature_extractor=feature_extractor, progress=progress))
+                for q, job in jobs.items())
+    for quality, result in fits:
         ckpt = paths[quality]
-        state_path = ckpt.with_suffix(".state.pth")
-        log_path = ckpt.with_suffix(".log.jsonl")
+        state_path, log_path = jobs[quality]["state_path"], jobs[quality]["log_path"]
         pairs = pair_sets[quality]
-        result = fit(copy.deepcopy(generator), pairs, config, device=dev,
-                     state_path=state_path, log_path=log_path,
-                     resume=resume or only_missing, feature_extractor=feature_extractor,
-                     progress=progress, desc=f"{sr} {codec} q{quality}")
         sidecar = trained.sidecar_path(ckpt)
         if result.status == "interrupted":
             log(f"interrupted at step {result.step}/{config['steps']} (quality {quality}); "
                 f"state saved to {state_path}; continue with --resume")
             results.append(TrainResult(quality, "interrupted", ckpt, sidecar, result.step,
                                        result.losses, result.steps_per_s))
-            break
+            if executor == "local":
+                break
+            continue
         checkpoint.atomic_save({"params_ema": result.ema_state}, ckpt)
         _write_sidecar(sidecar, {
             "sr": sr, "adapt_identity": adapt_identity, "codec": codec,
@@ -563,7 +584,9 @@ def train_sr(
             "steps": result.step, "final_losses": result.losses,
             "steps_per_s_last_session": None if math.isnan(result.steps_per_s)
             else round(result.steps_per_s, 4),
-            "device": str(dev), "harness_version": __version__,
+            "device": str(dev) if executor == "local" else
+            f"ray ({'cuda' if gpus_per_job else 'cpu'}, {gpus_per_job:g} GPU per job)",
+            "harness_version": __version__,
             "training_code_version": TRAINING_CODE_VERSION,
             "torch_version": torch.__version__, "weights": "params_ema (EMA generator)",
             "state": str(state_path), "log": str(log_path),
@@ -595,14 +618,16 @@ def _note_overrides(sr: str, component: Any, key: Any, log: Any) -> None:
 
 def train_missing(
     registry: Any, sr: str, codec: str, qualities: Sequence[Any] | None, *,
-    device: str | torch.device = "auto",
+    device: str | torch.device = "auto", **ray_options: Any,
 ) -> list[TrainResult]:
     """Train the qualities of ``sr`` x ``codec`` with no checkpoint yet (``run --train``).
 
     Uses the ``adapt`` section as is (its ``dataset`` and preset); an unfinished state
-    from an earlier run is resumed.
+    from an earlier run is resumed. ``ray_options`` (``executor``, ``gpus_per_job``,
+    ``ray_address``) as for :func:`train_sr`.
     """
-    return train_sr(registry, sr, codec, None, qualities, device=device, only_missing=True)
+    return train_sr(registry, sr, codec, None, qualities, device=device, only_missing=True,
+                    **ray_options)
 
 
 def train_sr_command(
@@ -618,6 +643,9 @@ def train_sr_command(
     resume: bool,
     seed: int | None,
     retrain: bool = False,
+    executor: str = "local",
+    gpus_per_job: float = 0.0,
+    ray_address: str | None = None,
 ) -> int:
     """``jcsr-bench train-sr``: 0 when every quality finished, 130 when interrupted.
 
@@ -626,7 +654,8 @@ def train_sr_command(
     """
     results = train_sr(registry, sr, codec, dataset, qualities, steps=steps, batch=batch,
                        patch=patch, device=device, resume=resume, seed=seed,
-                       only_missing=not retrain)
+                       only_missing=not retrain, executor=executor,
+                       gpus_per_job=gpus_per_job, ray_address=ray_address)
     for result in results:
         print(f"{sr} {codec} q{result.quality}: {result.status}, step {result.step} -> "
               f"{result.checkpoint}")
