@@ -370,6 +370,19 @@ def test_header_lists_what_the_run_could_not_evaluate():
     expected = "- Not evaluated: codec bmshj (missing weights), sr esrgan-b1 (missing weights)\n"
     assert expected in text
     assert "/x" not in text and "/z" not in text
+    offline = {"kind": "metric", "name": "lpips", "reason": (
+        "missing weights: weight file alexnet-owt-7be5be79.pth is not in /home/u/.cache/torch/"
+        "hub/checkpoints: download it from https://download.pytorch.org/models/"
+        "alexnet-owt-7be5be79.pth into that folder")}
+    failed = {"kind": "metric", "name": "lpips", "reason": (
+        "missing weights: could not download https://x.org/a.pth: down. Download it yourself "
+        "into /tmp/h (file name lpips-v0.1-alex-df73285e.pth), or check your connection.")}
+    text = render_leaderboard(curves, {"skipped": [offline, failed, offline]},
+                              anchor=("jpeg", "bicubic"))
+    assert ("- Not evaluated: metric lpips (missing weights: alexnet-owt-7be5be79.pth, "
+            "lpips-v0.1-alex-df73285e.pth) — put the named files in torch hub's checkpoint "
+            "folder") in text
+    assert "/home/u" not in text and "/tmp/h" not in text
 
 
 # ------------------------------------------------------------------- readability

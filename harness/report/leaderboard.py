@@ -14,6 +14,7 @@ no reason is hidden in the store.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,9 @@ __all__ = [
 ]
 
 RATE = "bpp"
+#: A weight file named in a "missing weights" reason (offline or failed-download wording).
+_WEIGHT_FILE = re.compile(r"(?:weight file|file name) ([\w.+-]+\.(?:pth\.tar|pth|pt|ckpt|"
+                          r"safetensors|bin))")
 TIMINGS = (("encode_s", "Encode"), ("decode_s", "Decode"), ("sr_s", "SR"))
 NOT_RANKED = "—"
 
@@ -273,14 +277,23 @@ def _header(title: str, meta: Mapping, method: str, anchor_text: str, datasets: 
         f"- Device: {escape(meta.get('device', 'unknown'))}",
         f"- Date: {escape(meta.get('date', 'unknown'))}",
     ]
-    # what the run could not evaluate, e.g. weights missing offline (the remedy, with
-    # local paths, is in the run's summary; the table stays machine-independent)
-    skipped = dict.fromkeys(
-        f"{s.get('kind', '?')} {s.get('name', '?')} ({str(s.get('reason', '')).split(':')[0]})"
-        for s in meta.get("skipped") or []
-    )
+    # what the run could not evaluate, e.g. weights missing offline: the weight files by
+    # name (the table stays machine-independent: folders and URLs are in the run's
+    # summary and `run --dry-run`)
+    skipped: dict[str, dict[str, None]] = {}
+    for s in meta.get("skipped") or []:
+        reason = str(s.get("reason", ""))
+        what = f"{s.get('kind', '?')} {s.get('name', '?')} ({reason.split(':')[0]}"
+        files = skipped.setdefault(what, {})
+        files.update(dict.fromkeys(_WEIGHT_FILE.findall(reason)))
     if skipped:
-        lines.append(f"- Not evaluated: {escape(', '.join(skipped))}")
+        items = [f"{what}{': ' + ', '.join(files) if files else ''})"
+                 for what, files in skipped.items()]
+        remedy = (" — put the named files in torch hub's checkpoint folder "
+                  "(`$TORCH_HOME/hub/checkpoints`) or run online; `jcsr-bench run --dry-run` "
+                  "lists each with its URL"
+                  if any(skipped.values()) else "")
+        lines.append(f"- Not evaluated: {escape(', '.join(items))}{remedy}")
     return [*lines, ""]
 
 
