@@ -453,7 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", parents=[common],
                        help="the paper's B2-over-B1 experiment (small budget runs offline)")
-    p.add_argument("--codec", default="jpeg", help="codec instance (default jpeg)")
+    p.add_argument("--codec", default="jpeg",
+                   help="codec instance (default jpeg); bmshj-samples trains a "
+                   "bmshj2018-hyperprior codec on the training split first")
     p.add_argument("--budget", choices=["toy", "small", "full"], default="small")
     p.add_argument("--seeds", type=int, help="number of seeds (default 3 on small)")
     p.add_argument("--device", default="auto")

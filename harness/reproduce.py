@@ -13,6 +13,11 @@ over bicubic, PSNR-oriented L1 training (no VGG19 or discriminator, whose weight
 be downloaded offline), JPEG, several seeds. ``full`` is the paper's setting: the
 published ESRGAN as B1, ``esrgan-b2`` fine-tuned on DF2K through bmshj2018-hyperprior
 q1-8, evaluated on DIV2K valid.
+
+A learned codec named in :data:`jcsr_bench.learned_codec.LEARNED_CODECS`
+(``bmshj-samples``) is trained first, by ``train-codec``'s code, on the budget's training
+split (the budget's ``codec_training`` recipe), registered under that name, and then used
+exactly as JPEG is; its table adds the codec-only standing against JPEG on the test split.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from jcsr_bench import __version__
 from jcsr_bench.atomic import atomic_write
 from jcsr_bench.errors import JcsrError
 from jcsr_bench.identity import canonical_json, digest, safe_filename
+from jcsr_bench.learned_codec import CodecRecipe, TrainedCodec, is_learned
 from jcsr_bench.paths import cache_dir
 from jcsr_bench.results import Curve
 
@@ -55,35 +61,46 @@ class Budget:
     b1: dict[str, Any] = field(default_factory=dict)
     b2: dict[str, Any] = field(default_factory=dict)
     test_limit: int | None = None
+    codec_training: CodecRecipe | None = None  # how a learned codec is trained first
 
 
+TOY_CODEC_STEPS, SMALL_CODEC_STEPS = 30, 800
 L1_ONLY = {"preset": "cpu", "perceptual_weight": 0.0, "gan_weight": 0.0, "ema": 0.0,
            "augment": True, "batch": 8, "patch": 64, "images": None}
 
 BUDGETS: dict[str, Budget] = {
     "toy": Budget(
         "toy", "samples-train", "samples-test", seeds=1,
-        qualities={"jpeg": [20, 60], "*": None},
+        qualities={"jpeg": [20, 60], "bmshj-samples": [1, 8], "*": None},
         arch={"num_feat": 8, "num_block": 1, "num_grow_ch": 4, "skip": "bicubic"},
         b1={**L1_ONLY, "steps": 4, "l1_steps": 4, "batch": 2, "patch": 32, "images": 1,
             "checkpoint_every": 2, "log_every": 2},
         b2={**L1_ONLY, "steps": 2, "l1_steps": 2, "batch": 2, "patch": 32, "images": 1,
             "checkpoint_every": 2, "log_every": 2},
         test_limit=1,
+        codec_training=CodecRecipe(steps=TOY_CODEC_STEPS, batch=2, patch=64, lr=1e-2,
+                                   channels=(8, 12), images=1, checkpoint_every=10,
+                                   warm_start=True),
     ),
     "small": Budget(
         "small", "samples-train", "samples-test", seeds=3,
-        qualities={"jpeg": [10, 20, 30, 50, 75], "bmshj": [1, 3, 5, 8], "*": None},
+        qualities={"jpeg": [10, 20, 30, 50, 75], "bmshj": [1, 3, 5, 8],
+                   "bmshj-samples": [1, 3, 5, 8], "*": None},
         arch={"num_feat": 32, "num_block": 4, "num_grow_ch": 16, "skip": "bicubic"},
         b1={**L1_ONLY, "steps": 1500, "l1_steps": 1500, "l1_lr": 2e-4,
             "checkpoint_every": 500, "log_every": 50},
         b2={**L1_ONLY, "steps": 300, "l1_steps": 300, "l1_lr": 1e-4,
             "checkpoint_every": 300, "log_every": 50},
+        codec_training=CodecRecipe(steps=SMALL_CODEC_STEPS, batch=8, patch=64, lr=1e-3,
+                                   channels=(64, 96), checkpoint_every=100,
+                                   warm_start=True),
     ),
     "full": Budget(
         "full", "df2k", "div2k-valid", seeds=1,
-        qualities={"*": None},
+        qualities={"bmshj-samples": [1, 3, 5, 8], "*": None},
         b2={"preset": "esrgan"},
+        codec_training=CodecRecipe(steps=200_000, batch=16, patch=96, lr=1e-4,
+                                   checkpoint_every=5_000),
     ),
 }
 
@@ -115,9 +132,9 @@ class ReproduceResult:
     seconds: float
 
 
-def _qualities(budget: Budget, codec_name: str, codec: Any) -> list[Any]:
+def _qualities(budget: Budget, codec_name: str, registry: Any) -> list[Any]:
     chosen = budget.qualities.get(codec_name, budget.qualities.get("*"))
-    return list(chosen) if chosen else list(codec.qualities)
+    return list(chosen) if chosen else list(registry.build("codecs", codec_name).qualities)
 
 
 def _yaml_entry(name: str, fields: dict[str, Any]) -> str:
@@ -125,8 +142,9 @@ def _yaml_entry(name: str, fields: dict[str, Any]) -> str:
     return f"  {name}: {canonical_json(fields)}\n"
 
 
-def _add_registry(registry: Any, path: Path, sr_entries: dict[str, dict[str, Any]]) -> None:
-    atomic_write(path, "sr:\n" + "".join(_yaml_entry(n, f) for n, f in sr_entries.items()))
+def _add_registry(registry: Any, path: Path, entries: dict[str, dict[str, Any]],
+                  kind: str = "sr") -> None:
+    atomic_write(path, f"{kind}:\n" + "".join(_yaml_entry(n, f) for n, f in entries.items()))
     registry.add_file(path)
 
 
@@ -176,6 +194,7 @@ def _train_models(registry: Any, budget: Budget, codec: str, qualities: list[Any
         (b1_result,) = train_sr(registry, b1_train, "png", budget.train, [6], device=device,
                                 only_missing=True, progress=progress, log=log)
         results.append(b1_result)
+        _stop_if_interrupted(results)  # B2 starts from B1's finished weights
         b2_adapt = {**budget.b2, "init": b1, "dataset": budget.train, "seed": seed}
         _add_registry(registry, work / f"registry-b2-{tag}.yaml", {
             b1: {"type": "esrgan", "weights": str(b1_result.checkpoint)},
@@ -185,11 +204,15 @@ def _train_models(registry: Any, budget: Budget, codec: str, qualities: list[Any
         results += train_sr(registry, b2, codec, budget.train, qualities, device=device,
                             only_missing=True, progress=progress, log=log)
         names[seed] = (b1, b2)
+    _stop_if_interrupted(results)
+    return names, results
+
+
+def _stop_if_interrupted(results: list[Any]) -> None:
     interrupted = [r for r in results if r.status == "interrupted"]
     if interrupted:
         raise JcsrError(f"training was interrupted ({interrupted[0].checkpoint}); run the "
                         "same command again to resume it")
-    return names, results
 
 
 def _bd(anchor: Curve, test: Curve, kind: str, metric: str, method: str) -> float | str:
@@ -342,9 +365,9 @@ def reproduce(
     seed_list = list(range(seeds if seeds is not None else spec.seeds))
     if not seed_list:
         raise JcsrError("--seeds must be at least 1")
-    codec_component = registry.build("codecs", codec)
-    qualities = _qualities(spec, codec, codec_component)
+    qualities = _qualities(spec, codec, registry)
     work = work or cache_dir() / "reproduce" / f"{codec}-{budget}"
+    learned = _learned_codec(registry, spec, codec, qualities, work, device, progress, log)
     names, trained = _train_models(registry, spec, codec, qualities, seed_list, work,
                                    device, progress, log)
     srs = ["bicubic", *dict.fromkeys(n for pair in names.values() for n in pair)]
@@ -354,6 +377,9 @@ def reproduce(
     if summary.exit_code:
         raise JcsrError(f"the evaluation had failing cells; see {summary.output}")
     curves, meta = load_curves(summary.db_path)
+    standing = (None if learned is None else
+                _codec_standing(registry, spec, codec, qualities, work, device, progress,
+                                method))
     by_sr = {c.sr: c for c in curves if c.codec == codec and c.dataset == spec.test}
     comparisons = _compare(by_sr, names, method)
     b1_first, b2_first = names[seed_list[0]]
@@ -373,10 +399,124 @@ def reproduce(
         train_images=train_images or spec.train,
         trained_here=sum(r.status == "done" for r in trained), trained_total=len(trained),
         environment=fingerprint(describe_device(resolve_device(device))),
-    ) + f"\nRD plots (seed {seed_list[0]}): "
+    ) + ("" if learned is None or standing is None else
+         render_standing(learned, standing, spec.test))
+      + f"\nRD plots (seed {seed_list[0]}): "
         + ", ".join(f"[{p.name}]({p.name})" for p in plots if p.suffix == ".png") + "\n")
     log(f"wrote {table}")
     return ReproduceResult(table, plots, comparisons, seconds)
+
+
+def _learned_codec(registry: Any, budget: Budget, codec: str, qualities: list[Any],
+                   work: Path, device: str, progress: bool,
+                   log: Callable[..., Any]) -> TrainedCodec | None:
+    """Train a learned codec first (re-used from the store when there) and register it
+    under ``codec``; ``None`` for a codec the registry already has."""
+    from jcsr_bench.learned_codec import train_learned_codec
+
+    if not is_learned(codec):
+        return None
+    if budget.codec_training is None:
+        raise JcsrError(f"the {budget.name} budget has no recipe to train {codec}")
+    learned = train_learned_codec(registry, codec, budget.codec_training, budget.train,
+                                  [int(q) for q in qualities], device=device,
+                                  progress=progress, log=log)
+    _add_registry(registry, work / f"registry-{safe_filename(codec)}.yaml",
+                  {codec: learned.registry_entry()}, kind="codecs")
+    return learned
+
+
+@dataclass
+class Standing:
+    """The codec alone (``--sr none``) against JPEG on the test split."""
+
+    curves: dict[str, Curve]  # codec name -> its codec-only curve
+    bd: dict[str, float | str]  # COLUMNS title -> the codec vs JPEG
+
+
+def _codec_standing(registry: Any, budget: Budget, codec: str, qualities: list[Any],
+                    work: Path, device: str, progress: bool, method: str) -> Standing:
+    """Codec-only curves of ``codec`` and JPEG (each at its budget qualities) on the test
+    split, and BD of ``codec`` against JPEG: how strong the learned codec is."""
+    from jcsr_bench import engine
+    from jcsr_bench.store import load_curves
+
+    curves: dict[str, Curve] = {}
+    for name, ladder in ((codec, qualities), ("jpeg", _qualities(budget, "jpeg", registry))):
+        summary = engine.run(registry=registry, datasets=[budget.test], codecs=[name],
+                             srs=["none"], qualities=ladder, limit=budget.test_limit,
+                             device=device, output=work / f"codec-only-{safe_filename(name)}",
+                             progress=progress)
+        if summary.exit_code:
+            raise JcsrError(f"the codec-only evaluation had failing cells; see "
+                            f"{summary.output}")
+        found, _ = load_curves(summary.db_path)
+        curves[name] = next(c for c in found if c.codec == name and c.dataset == budget.test)
+    return Standing(curves, {title: _bd(curves["jpeg"], curves[codec], kind, metric, method)
+                             for title, kind, metric in COLUMNS})
+
+
+def _point_text(point: Any) -> str:
+    def value(metric: str, digits: int) -> str:
+        number = point.values.get(metric)
+        return "n/a" if number is None else f"{number:.{digits}f}"
+
+    return (f"q{point.quality}: {value('bpp', 3)} bpp, {value('psnr-rgb', 2)} dB, "
+            f"{value('ms-ssim-rgb', 4)}")
+
+
+def render_standing(learned: TrainedCodec, standing: Standing, test: str) -> str:
+    """The learned codec's recipe and its own standing, under the main table."""
+    from tabulate import tabulate
+
+    recipe = learned.recipe
+    channels = (f"N={recipe.channels[0]}, M={recipe.channels[1]}" if recipe.channels
+                else "CompressAI's channels per quality")
+    lambdas = ", ".join(f"q{q}: {lam}" for q, lam in learned.lambdas.items())
+    rows = [[name, *(_point_text(p) for p in curve.points)]
+            for name, curve in standing.curves.items()]
+    width = max(len(r) for r in rows)
+    rows = [r + [""] * (width - len(r)) for r in rows]
+    digits = {"BD-Rate PSNR (%)": 2, "BD-PSNR (dB)": 3, "BD-Rate MS-SSIM (%)": 2,
+              "BD-MS-SSIM (dB)": 3}
+    return "\n".join([
+        "",
+        f"## The learned codec `{learned.name}`",
+        "",
+        f"- Trained here from scratch by `train-codec`'s code: {learned.arch} "
+        f"({learned.metric}; {channels}), one model per quality with CompressAI's "
+        f"published lambda ({lambdas}), {recipe.steps} steps each"
+        + (f" (q{next(iter(learned.weights))} from a seeded random initialisation, each "
+           "later quality from the previous one's final network)" if recipe.warm_start
+           else " (each from a seeded random initialisation)")
+        + f", batch {recipe.batch}, "
+        f"{recipe.patch}x{recipe.patch} crops of the "
+        f"{'x4 LR versions of the ' if recipe.source == 'lr' else ''}`{learned.dataset}` images"
+        + (f" (first {recipe.images})" if recipe.images else "")
+        + f", Adam {recipe.lr}, codec seed {recipe.seed} (fixed across the SR seeds, "
+        "like the paper's published codec).",
+        f"- Trained-weights store key `{learned.key}`; this run trained "
+        f"{learned.trained_here} of its {len(learned.weights)} models in "
+        f"{learned.seconds / 60:.1f} min (the rest came from the store).",
+        "",
+        f"Codec only (`--sr none`: decoded LR scored against the LR input) on `{test}`, "
+        f"`{learned.name}` against JPEG:",
+        "",
+        tabulate([[f"{learned.name} vs jpeg (codec only)",
+                   *(_fmt(standing.bd[t], digits[t]) for t, _, _ in COLUMNS)]],
+                 headers=["Comparison", *(t for t, _, _ in COLUMNS)], tablefmt="pipe",
+                 disable_numparse=True),
+        "",
+        "Codec-only points (quality: bpp, PSNR-RGB, MS-SSIM-RGB):",
+        "",
+        tabulate(rows, headers=["Codec", *(f"point {i + 1}" for i in range(width - 1))],
+                 tablefmt="pipe", disable_numparse=True),
+        "",
+        *(f"n/a {metric}: {reason}" for metric, reason in sorted({
+            (m, r) for c in standing.curves.values() for p in c.points
+            for m, r in p.reasons.items() if m in ("bpp", "psnr-rgb", "ms-ssim-rgb")})),
+        "",
+    ])
 
 
 def reproduce_command(*, registry: Any, codec: str, budget: str, seeds: int | None,

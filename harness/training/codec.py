@@ -234,6 +234,17 @@ def save_for_codec(net: nn.Module, path: Path) -> None:
     checkpoint.atomic_save({"state_dict": net.state_dict()}, path)
 
 
+def checkpoint_file(folder: Path, arch: str, metric: str, source: str, patch: int,
+                    quality: int) -> Path:
+    """Where ``train_codec`` writes one quality's model (beside its state, log, sidecar)."""
+    return folder / f"{arch}-{metric}-{source}{patch}-q{quality}.pth.tar"
+
+
+def state_file(model: Path) -> Path:
+    """The resumable training state ``train_codec`` keeps beside a model checkpoint."""
+    return model.with_name(model.name.removesuffix(".pth.tar") + ".state.pth")
+
+
 def _ladder(instance: Any, metric: str, qualities: Sequence[int] | None) -> list[int]:
     wanted = [int(q) for q in (qualities or instance.params.get("qualities") or
                                range(1, len(LAMBDAS.get(metric, [])) + 1))]
@@ -259,10 +270,16 @@ def train_codec(
     channels: tuple[int, int] | None = None,
     lr: float | None = None,
     images: int | None = None,
+    checkpoint_every: int | None = None,
+    warm_start: Path | None = None,
     progress: bool = True,
     log: Any = print,
 ) -> dict[int, Path]:
-    """Train ``codec``'s architecture at each quality; returns ``{quality: checkpoint}``."""
+    """Train ``codec``'s architecture at each quality; returns ``{quality: checkpoint}``.
+
+    ``warm_start``: a training state (``*.state.pth``) whose network each quality starts
+    from instead of the seeded random initialisation (same architecture and channels).
+    """
     instance = registry.resolve("codecs", codec)
     if instance.type != "compressai":
         raise RegistryError(f"{instance.where}: codecs.{codec} is a {instance.type!r} codec; "
@@ -289,16 +306,19 @@ def train_codec(
     output.mkdir(parents=True, exist_ok=True)
     written: dict[int, Path] = {}
     for q in wanted:
-        stem = f"{arch}-{metric}-{source}{patch}-q{q}"
-        ckpt = output / f"{stem}.pth.tar"
+        ckpt = checkpoint_file(output, arch, metric, source, patch, q)
+        stem = ckpt.name.removesuffix(".pth.tar")
         net = build_network(arch, q, channels, seed)
+        if warm_start is not None:
+            net.load_state_dict(checkpoint.load(warm_start)["net"])
         result = fit_codec(
             net, chosen, lmbda=lambda_for(metric, q), metric=metric, patch=patch,
             steps=int(steps or DEFAULTS["steps"]), batch=int(batch or DEFAULTS["batch"]),
             lr=float(lr or DEFAULTS["lr"]), aux_lr=DEFAULTS["aux_lr"], clip=DEFAULTS["clip"],
-            seed=seed, device=dev, state_path=output / f"{stem}.state.pth",
+            seed=seed, device=dev, state_path=state_file(ckpt),
             log_path=output / f"{stem}.log.jsonl", resume=resume,
-            checkpoint_every=DEFAULTS["checkpoint_every"], log_every=DEFAULTS["log_every"],
+            checkpoint_every=int(checkpoint_every or DEFAULTS["checkpoint_every"]),
+            log_every=DEFAULTS["log_every"],
             progress=progress, desc=f"{codec} q{q}")
         if result["status"] == "interrupted":
             log(f"interrupted at step {result['step']} (q{q}); continue with --resume")
