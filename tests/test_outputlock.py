@@ -99,7 +99,9 @@ def test_waiting_is_interruptible(holder, tmp_path):
     _, out, _ = holder
     waiter = subprocess.Popen([sys.executable, "-m", "jcsr_bench.cli",
                                *tiny_run(tmp_path, out, "--wait")],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              # a background shell hands children SIGINT ignored: undo it
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert "waiting" in waiter.stderr.readline()
     time.sleep(0.2)
     waiter.send_signal(signal.SIGINT)
