@@ -25,7 +25,14 @@ from jcsr_bench import __version__
 from jcsr_bench.errors import DataError, JcsrError, PluginError, RegistryError, WeightsError
 from jcsr_bench.identity import digest
 from jcsr_bench.images import pixel_hash
-from jcsr_bench.requirements import Missing, add_missing, check_weights, missing
+from jcsr_bench.requirements import (
+    Missing,
+    add_missing,
+    check_weights,
+    missing,
+    skip_implicit,
+    weights_ready,
+)
 from jcsr_bench.store import DB_NAME, Store, quality_text
 from jcsr_bench.suggest import did_you_mean
 from jcsr_bench.workunit import UnitCell, WorkUnit, one_line
@@ -225,8 +232,6 @@ class Planner:
         plus registry instances. A metric whose weights are missing offline is skipped
         with the remedy, or -- asked for by name -- a missing piece that stops the run.
         Online, missing weights are downloaded (verified) first, except in a dry run."""
-        from jcsr_bench.paths import offline
-
         manager = self.registry.manager
         if selected:
             names = self.registry.expand("metrics", selected)
@@ -242,25 +247,8 @@ class Planner:
             metric = self.build("metrics", name, explicit, **overrides)
             if metric is None:
                 continue
-            texts = missing(metric)
-            fetch_weights = getattr(metric, "fetch_weights", None)
-            if texts and callable(fetch_weights) and not offline():
-                if not fetch:  # a dry run online: the real run downloads them
-                    for text in texts:
-                        add_missing(self.downloads, f"metric {name}", text, True, "metric",
-                                    name)
-                    continue
-                try:  # online: download and verify now, like codec and SR weights
-                    fetch_weights()
-                    texts = []
-                except Exception as exc:
-                    texts = [one_line(exc)]
-            for text in texts:
-                if explicit:
-                    add_missing(self.missing, f"metric {name}", text, True, "metric", name)
-                else:
-                    self.skipped.append(Skipped("metric", name, f"missing weights: {text}"))
-            if texts:
+            if not weights_ready(self, "metric", name, explicit, missing(metric),
+                                 lambda metric=metric: _prefetch_metric(metric), fetch):
                 continue
             identity = getattr(metric, "identity", None) or digest({
                 "name": name, "class": f"{type(metric).__module__}.{type(metric).__qualname__}",
@@ -410,6 +398,18 @@ class Planner:
         return state != (cell_key, "ok")
 
 
+def _prefetch_metric(metric: Any) -> list[str]:
+    """Online: download and verify a metric's weights now; what still fails is missing."""
+    fetch_weights = getattr(metric, "fetch_weights", None)
+    if not callable(fetch_weights):
+        return missing(metric)
+    try:
+        fetch_weights()
+    except Exception as exc:
+        return [one_line(exc)]
+    return []
+
+
 def iterate(dataset: Any, limit: int | None) -> Iterator[tuple[str, Any]]:
     """A dataset's ``(name, image)`` pairs, the first ``limit`` only."""
     for i, item in enumerate(dataset):
@@ -475,6 +475,7 @@ def make_plan(registry: Any, settings: Settings, *, suite: str | None,
                                           fetch=fetch)
     srs = planner.check_scales(srs)
     planner.build_metrics(metrics or getattr(chosen, "metrics", None) or None, fetch=fetch)
+    skip_implicit(planner)
     datasets = planner.cells(comps["datasets"], codecs, srs, left_out)
     return Plan(settings, chosen, anchor_pair, datasets, codecs, srs, planner.metrics,
                 planner.skipped, planner.missing, planner.downloads)

@@ -83,37 +83,12 @@ def check_weights(planner: Planner, codecs: list[Component], srs: list[Component
     qualities)]`` for untrained adaptive models and trains them; they are then looked up
     again. ``fetch`` (off in a dry run) downloads weights when online.
     """
-    from jcsr_bench.paths import offline
-
-    found = planner.missing
-    online = fetch and not offline()
-    ok_codecs = []
-    for codec in codecs:
-        texts = missing(codec.obj, codec.qualities)
-        if texts and online:
-            texts = _prefetch_codec(codec)
-        elif texts and not offline():  # a dry run online: the real run downloads them
-            for text in texts:
-                add_missing(planner.downloads, f"codec {codec.name}", text, True, "codec",
-                            codec.name)
-            continue  # not keyed: an identity may need the file
-        for text in texts:
-            add_missing(found, f"codec {codec.name}", text, codec.explicit, "codec", codec.name)
-        if not texts:
-            ok_codecs.append(codec)
-    ok_srs = []
-    for sr in srs:
-        texts = missing(sr.obj)
-        if texts and online:
-            texts = _prefetch_sr(sr)
-        elif texts and not offline():
-            for text in texts:
-                add_missing(planner.downloads, f"sr {sr.name}", text, True, "sr", sr.name)
-            continue
-        for text in texts:
-            add_missing(found, f"sr {sr.name}", text, sr.explicit, "sr", sr.name)
-        if not texts:
-            ok_srs.append(sr)
+    ok_codecs = [codec for codec in codecs if weights_ready(
+        planner, "codec", codec.name, codec.explicit, missing(codec.obj, codec.qualities),
+        lambda codec=codec: _prefetch_codec(codec), fetch)]
+    ok_srs = [sr for sr in srs if weights_ready(
+        planner, "sr", sr.name, sr.explicit, missing(sr.obj),
+        lambda sr=sr: _prefetch_sr(sr), fetch)]
     left_out: set[tuple[str, str, str]] = set()
     for sr in ok_srs:
         if not callable(getattr(sr.obj, "for_codec", None)):
@@ -129,8 +104,26 @@ def check_weights(planner: Planner, codecs: list[Component], srs: list[Component
             _report_untrained(planner, sr, untrained)
         for codec, qualities, _ in untrained:
             left_out.update((sr.name, codec.name, quality_text(q)) for q in qualities)
-    _skip_implicit(planner)
     return ok_codecs, ok_srs, left_out
+
+
+def weights_ready(planner: Planner, kind: str, name: str, explicit: bool, texts: list[str],
+                  prefetch: Callable[[], list[str]], fetch: bool) -> bool:
+    """True when a component's weights are all there. Online, missing ones are obtained
+    now with ``prefetch`` (which returns what still fails); a dry run online lists them
+    as downloads instead. What stays missing goes to ``planner.missing``."""
+    from jcsr_bench.paths import offline
+
+    label = f"{kind} {name}"
+    if texts and not offline():
+        if not fetch:  # a dry run online: the real run downloads them
+            for text in texts:
+                add_missing(planner.downloads, label, text, True, kind, name)
+            return False  # not keyed: an identity may need the file
+        texts = prefetch()
+    for text in texts:
+        add_missing(planner.missing, label, text, explicit, kind, name)
+    return not texts
 
 
 def _report_untrained(planner: Planner, sr: Component, untrained: list[tuple]) -> None:
@@ -155,7 +148,7 @@ def _report_untrained(planner: Planner, sr: Component, untrained: list[tuple]) -
                 add_missing(found, who, text, explicit_here, "sr", sr.name)
 
 
-def _skip_implicit(planner: Planner) -> None:
+def skip_implicit(planner: Planner) -> None:
     """Default-suite components with missing pieces are skipped, each with its remedy."""
     from jcsr_bench.plan import Skipped
 

@@ -398,13 +398,13 @@ def _stored(db: Path) -> int:
         return 0
 
 
-def test_killed_run_resumes_to_identical_results(tmp_path, monkeypatch):
-    ENCODES.clear()
+def kill_resume_script(tmp_path: Path, out: Path, delay: str,
+                       env: dict[str, str] | None = None) -> int:
+    """Run RESUME_SCRIPT into ``out`` in a subprocess, SIGKILL it once 5 cells are stored;
+    return how many cells it had stored."""
     script = tmp_path / "run.py"
     script.write_text(textwrap.dedent(RESUME_SCRIPT.format(tests=str(TESTS))))
-    out = tmp_path / "killed"
-    env = dict(os.environ, FAKE_CODEC_LOG=str(tmp_path / "encodes.log"))
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "reg"), "0.4",
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "reg"), delay,
                              str(out)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     deadline = time.time() + 90
@@ -414,7 +414,14 @@ def test_killed_run_resumes_to_identical_results(tmp_path, monkeypatch):
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    stored = _stored(out / "results.sqlite")
+    return _stored(out / "results.sqlite")
+
+
+def test_killed_run_resumes_to_identical_results(tmp_path, monkeypatch):
+    ENCODES.clear()
+    out = tmp_path / "killed"
+    env = dict(os.environ, FAKE_CODEC_LOG=str(tmp_path / "encodes.log"))
+    stored = kill_resume_script(tmp_path, out, "0.4", env)
     assert 5 <= stored < 24
     # resume in-process: only the missing cells are computed
     registry = make_registry(tmp_path / "reg")

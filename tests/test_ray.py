@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import test_engine
-from test_engine import ENCODES, RESUME_SCRIPT, TESTS, FakeCodec, _stored, _values, go, make_plugin
+from test_engine import ENCODES, TESTS, FakeCodec, _stored, _values, go, make_plugin
 
 from jcsr_bench import hookimpl
 from jcsr_bench.engine import run
@@ -80,19 +80,8 @@ def test_ray_and_local_store_bit_identical_results_on_the_default_suite(ray_sess
 
 def test_a_killed_local_run_resumes_on_ray(ray_session, tmp_path):
     ENCODES.clear()
-    script = tmp_path / "run.py"
-    script.write_text(textwrap.dedent(RESUME_SCRIPT.format(tests=str(TESTS))))
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "reg"), "0.3",
-                             str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 90
-    while _stored(out / "results.sqlite") < 5:
-        assert proc.poll() is None, proc.stderr.read().decode()
-        assert time.time() < deadline, "the run never stored 5 cells"
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    stored = _stored(out / "results.sqlite")
+    stored = test_engine.kill_resume_script(tmp_path, out, "0.3")
     registry = test_engine.make_registry(tmp_path / "reg")
     resumed = on_ray(registry, tmp_path, out, codecs=["slow-a", "slow-b"])
     assert resumed.exit_code == 0 and resumed.computed == 24 - stored
