@@ -25,8 +25,8 @@ import time
 import pytest
 import torch
 
-from jcsr_bench import paths
-from jcsr_bench.plugins.compressai_codec import CompressAICodec
+from jcsr_bench.kit import paths
+from jcsr_bench_plugins.codecs.compressai_codec import CompressAICodec
 
 PUBLISHED = "bmshj2018-hyperprior-1-7eb97409.pth.tar"
 

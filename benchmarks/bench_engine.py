@@ -24,8 +24,8 @@ MATRIX = {
 
 
 def _run(output: Path):
-    from jcsr_bench.engine import run
-    from jcsr_bench.registry import load_registry
+    from jcsr_bench.plugin.registry import load_registry
+    from jcsr_bench.run.engine import run
 
     start = time.perf_counter()
     summary = run(registry=load_registry(), output=output, progress=False,

@@ -126,7 +126,7 @@ def test_24mp_run_peak_rss(tmp_path):
         import resource, runpy, sys
         sys.argv = {argv!r}
         try:
-            runpy.run_module("jcsr_bench.cli", run_name="__main__")
+            runpy.run_module("jcsr_bench.cli.main", run_name="__main__")
         except SystemExit as exit:
             assert not exit.code, exit.code
         print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

@@ -29,8 +29,8 @@ from pathlib import Path
 SOLO_SCRIPT = """
 import io, sys, time
 from pathlib import Path
-from jcsr_bench.engine import run
-from jcsr_bench.registry import load_registry
+from jcsr_bench.run.engine import run
+from jcsr_bench.plugin.registry import load_registry
 start = time.perf_counter()
 summary = run(registry=load_registry(), output=Path(sys.argv[1]), progress=False,
               stream=io.StringIO(), device="cpu", threads=1,
@@ -47,8 +47,8 @@ def _env(cache: Path) -> dict[str, str]:
 
 def ray_run(workdir: Path, tag: str, workers: int, limit: int | None) -> float:
     """One cold-cache default-suite run on the open Ray session; seconds."""
-    from jcsr_bench.engine import run
-    from jcsr_bench.registry import load_registry
+    from jcsr_bench.plugin.registry import load_registry
+    from jcsr_bench.run.engine import run
 
     os.environ["JCSR_BENCH_CACHE"] = str(workdir / f"cache-{tag}")  # cold: a new cache
     start = time.perf_counter()

@@ -56,8 +56,8 @@ def speed(rounds: int = 7) -> dict:
 
     import spandrel
 
-    from jcsr_bench.plugins.esrgan import RRDBNet, load_rrdbnet
-    from jcsr_bench.tiling import to_float
+    from jcsr_bench.imaging.tiling import to_float
+    from jcsr_bench_plugins.sr.esrgan import RRDBNet, load_rrdbnet
 
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -93,7 +93,7 @@ def _peak_rss_child(tile: int) -> None:
     The high-water mark (VmHWM) is reset after the imports and the network's first
     small run, so ``peak_rss_mib - rss_before_mib`` is what the upscale itself needed.
     """
-    from jcsr_bench.plugins.esrgan import ESRGAN
+    from jcsr_bench_plugins.sr.esrgan import ESRGAN
 
     model = ESRGAN(arch=MEMORY_ARCH, tile=tile, tile_overlap=16)
     image = _photo(MEMORY_LR)
@@ -125,8 +125,8 @@ def cuda_check() -> dict:
     """On a GPU: tiling's memory and seams with the full ESRGAN network, and precisions."""
     import warnings
 
-    from jcsr_bench.plugins.esrgan import ESRGAN, RRDBNet
-    from jcsr_bench.tiling import run_guarded, to_float
+    from jcsr_bench.imaging.tiling import run_guarded, to_float
+    from jcsr_bench_plugins.sr.esrgan import ESRGAN, RRDBNet
 
     def run(tile: int = 0, precision: str = "fp32") -> tuple[torch.Tensor, float, float, int]:
         model = ESRGAN(arch={}, tile=tile, tile_overlap=16, precision=precision).to("cuda")

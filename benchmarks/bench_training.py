@@ -30,10 +30,10 @@ import time
 
 import torch
 
-from jcsr_bench.plugins.esrgan import RRDBNet
 from jcsr_bench.training import sr
 from jcsr_bench.training.config import resolve_config
 from jcsr_bench.training.pairs import PairSet
+from jcsr_bench_plugins.sr.esrgan import RRDBNet
 
 SETUPS = {
     "cpu": ({"num_feat": 32, "num_block": 4, "num_grow_ch": 16}, {"preset": "cpu"}),
@@ -42,7 +42,7 @@ SETUPS = {
 
 
 def _extractor() -> torch.nn.Module:
-    from jcsr_bench.training.perceptual import vgg19_conv54
+    from jcsr_bench.archs.vgg import vgg19_conv54
 
     try:
         return vgg19_conv54()

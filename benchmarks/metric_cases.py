@@ -33,8 +33,8 @@ def pair(height: int, width: int) -> list[torch.Tensor]:
 def implementation(metric: str, kind: str, x: torch.Tensor,
                    y: torch.Tensor) -> Callable[[], float]:
     """A no-argument callable computing ``metric`` on (x, y) the ``kind`` way."""
-    from jcsr_bench import metrics
-    from jcsr_bench.plugins.metrics import MSSSIMRGB, PSNRRGB, PSNRY
+    from jcsr_bench.imaging import quality as metrics
+    from jcsr_bench_plugins.metrics.distortion import MSSSIMRGB, PSNRRGB, PSNRY
 
     component = {"psnr-rgb": PSNRRGB(), "psnr-y": PSNRY(4), "ms-ssim-rgb": MSSSIMRGB()}[metric]
     if kind == "ours-first":

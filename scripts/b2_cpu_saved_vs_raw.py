@@ -43,12 +43,12 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from jcsr_bench.lr import make_lr, mod_crop
-    from jcsr_bench.metrics import psnr_rgb
-    from jcsr_bench.plugins.esrgan import ESRGAN
-    from jcsr_bench.registry import load_registry
+    from jcsr_bench.imaging.lr import make_lr, mod_crop
+    from jcsr_bench.imaging.quality import psnr_rgb
+    from jcsr_bench.plugin.registry import load_registry
     from jcsr_bench.training import checkpoint
     from jcsr_bench.training import sr as training
+    from jcsr_bench_plugins.sr.esrgan import ESRGAN
 
     if args.constant_ema:
         training.ema_decay = lambda config, step: float(config["ema"])

@@ -28,7 +28,7 @@ def make_distribution(root: Path, dist: str, module: str, source: str, version="
 def run_cli(*args: str, env: dict[str, str] | None = None, pythonpath: list[Path] = (),
             cwd: Path | None = None, plugins: list[str] | None = ()
             ) -> subprocess.CompletedProcess:
-    """Run ``python -m jcsr_bench.cli`` in a subprocess with a controlled environment.
+    """Run ``python -m jcsr_bench.cli.main`` in a subprocess with a controlled environment.
 
     ``plugins`` are the distributions allowed to load (``JCSR_BENCH_LOAD_PLUGINS``): by
     default none of the installed ones, so whatever a developer has installed cannot
@@ -45,7 +45,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, pythonpath: list[Path
         paths.append(full_env["PYTHONPATH"])
     full_env["PYTHONPATH"] = os.pathsep.join(paths)
     return subprocess.run(
-        [sys.executable, "-m", "jcsr_bench.cli", *args],
+        [sys.executable, "-m", "jcsr_bench.cli.main", *args],
         capture_output=True, text=True, env=full_env, cwd=cwd, timeout=120,
     )
 

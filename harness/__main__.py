@@ -1,7 +1,0 @@
-"""``python -m jcsr_bench``: the same as the ``jcsr-bench`` command."""
-
-import sys
-
-from jcsr_bench.cli import main
-
-sys.exit(main())

@@ -1,0 +1,25 @@
+"""jcsr-bench: benchmark joint learned image compression and super-resolution.
+
+The public API is exactly what this module exports. Importing it is cheap (no torch):
+plugins import ``hookimpl`` from here at registration time.
+"""
+
+from jcsr_bench.api import BenchmarkResult, run_benchmark
+from jcsr_bench.components import Codec, Dataset, Metric, NotApplicable, SRModel
+from jcsr_bench.hookspecs import hookimpl
+from jcsr_bench.plugin.lazy import lazy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BenchmarkResult",
+    "Codec",
+    "Dataset",
+    "Metric",
+    "NotApplicable",
+    "SRModel",
+    "__version__",
+    "hookimpl",
+    "lazy",
+    "run_benchmark",
+]

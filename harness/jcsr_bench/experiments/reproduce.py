@@ -1,0 +1,528 @@
+"""``jcsr-bench reproduce``: the paper's baseline-2-over-baseline-1 experiment.
+
+The protocol, at every budget: B1 is an RRDBNet trained (or, at the full budget,
+published) on clean bicubic LR; B2 is B1 fine-tuned on the codec's decoded LR, one
+model per codec quality (whole images compressed, aligned crops -- the training
+module's pairs). Bicubic, B1 and B2 are then evaluated on held-out images across the
+codec's qualities, and the paper-style table (BD-Rate PSNR, BD-PSNR, BD-Rate MS-SSIM,
+BD-MS-SSIM) of B2 vs B1 and of B1 vs bicubic is written with an RD plot.
+
+The ``small`` budget runs offline on a CPU in minutes: ``samples-train`` /
+``samples-test`` (disjoint scikit-image photos), a compact RRDBNet learning a residual
+over bicubic, PSNR-oriented L1 training (no VGG19 or discriminator, whose weights cannot
+be downloaded offline), JPEG, several seeds. ``full`` is the paper's setting: the
+published ESRGAN as B1, ``esrgan-b2`` fine-tuned on DF2K through bmshj2018-hyperprior
+q1-8, evaluated on DIV2K valid.
+
+A learned codec named in :data:`jcsr_bench.experiments.learned_codec.LEARNED_CODECS`
+(``bmshj-samples``) is trained first, by ``train-codec``'s code, on the budget's training
+split (the budget's ``codec_training`` recipe), registered under that name, and then used
+exactly as JPEG is; its table adds the codec-only standing against JPEG on the test split.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from jcsr_bench import __version__
+from jcsr_bench.experiments.learned_codec import CodecRecipe, TrainedCodec, is_learned
+from jcsr_bench.kit.atomic import atomic_write
+from jcsr_bench.kit.errors import JcsrError
+from jcsr_bench.kit.identity import canonical_json, digest, safe_filename
+from jcsr_bench.kit.paths import cache_dir
+from jcsr_bench.results.curves import Curve
+
+PAPER = (
+    ("paper, DIV2K valid (ESRGAN, bmshj q1-8)", "-23.33", "+0.44", "-12.98"),
+    ("paper, JPEG AI test (ESRGAN, bmshj q1-8)", "-20.23", "+0.34", "-11.24"),
+)
+COLUMNS = (("BD-Rate PSNR (%)", "rate", "psnr-rgb"), ("BD-PSNR (dB)", "quality", "psnr-rgb"),
+           ("BD-Rate MS-SSIM (%)", "rate", "ms-ssim-rgb"),
+           ("BD-MS-SSIM (dB)", "quality", "ms-ssim-rgb"))
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Everything a budget fixes. ``b1``/``b2`` are ``adapt`` sections (training.config)."""
+
+    name: str
+    train: str
+    test: str
+    seeds: int
+    qualities: dict[str, list[Any]]  # codec instance -> qualities ("*": the default)
+    arch: dict[str, Any] | None = None  # None: B1 is the registry's published esrgan-b1
+    b1: dict[str, Any] = field(default_factory=dict)
+    b2: dict[str, Any] = field(default_factory=dict)
+    test_limit: int | None = None
+    codec_training: CodecRecipe | None = None  # how a learned codec is trained first
+
+
+TOY_CODEC_STEPS, SMALL_CODEC_STEPS = 30, 800
+L1_ONLY = {"preset": "cpu", "perceptual_weight": 0.0, "gan_weight": 0.0, "ema": 0.0,
+           "augment": True, "batch": 8, "patch": 64, "images": None}
+
+BUDGETS: dict[str, Budget] = {
+    "toy": Budget(
+        "toy", "samples-train", "samples-test", seeds=1,
+        qualities={"jpeg": [20, 60], "bmshj-samples": [1, 8], "*": None},
+        arch={"num_feat": 8, "num_block": 1, "num_grow_ch": 4, "skip": "bicubic"},
+        b1={**L1_ONLY, "steps": 4, "l1_steps": 4, "batch": 2, "patch": 32, "images": 1,
+            "checkpoint_every": 2, "log_every": 2},
+        b2={**L1_ONLY, "steps": 2, "l1_steps": 2, "batch": 2, "patch": 32, "images": 1,
+            "checkpoint_every": 2, "log_every": 2},
+        test_limit=1,
+        codec_training=CodecRecipe(steps=TOY_CODEC_STEPS, batch=2, patch=64, lr=1e-2,
+                                   channels=(8, 12), images=1, checkpoint_every=10,
+                                   warm_start=True),
+    ),
+    "small": Budget(
+        "small", "samples-train", "samples-test", seeds=3,
+        qualities={"jpeg": [10, 20, 30, 50, 75], "bmshj": [1, 3, 5, 8],
+                   "bmshj-samples": [1, 3, 5, 8], "*": None},
+        arch={"num_feat": 32, "num_block": 4, "num_grow_ch": 16, "skip": "bicubic"},
+        b1={**L1_ONLY, "steps": 1500, "l1_steps": 1500, "l1_lr": 2e-4,
+            "checkpoint_every": 500, "log_every": 50},
+        b2={**L1_ONLY, "steps": 300, "l1_steps": 300, "l1_lr": 1e-4,
+            "checkpoint_every": 300, "log_every": 50},
+        codec_training=CodecRecipe(steps=SMALL_CODEC_STEPS, batch=8, patch=64, lr=1e-3,
+                                   channels=(64, 96), checkpoint_every=100,
+                                   warm_start=True),
+    ),
+    "full": Budget(
+        "full", "df2k", "div2k-valid", seeds=1,
+        qualities={"bmshj-samples": [1, 3, 5, 8], "*": None},
+        b2={"preset": "esrgan"},
+        codec_training=CodecRecipe(steps=200_000, batch=16, patch=96, lr=1e-4,
+                                   checkpoint_every=5_000),
+    ),
+}
+
+
+#: When a rerun gives the same numbers, stated in every table.
+REPEAT_CONDITION = (
+    "The same seeds give bit-identical numbers only in the same environment fingerprint "
+    "(CPU model, ISA level, torch threads, device and versions, below): torch and its math "
+    "libraries pick kernels, and so floating-point rounding, by CPU, ISA level and thread "
+    "count. Elsewhere training takes another path and the numbers move, within about the "
+    "spread over seeds."
+)
+
+
+@dataclass
+class Comparison:
+    """One table row: ``test`` against ``anchor``, a value per seed and column."""
+
+    test: str
+    anchor: str
+    per_seed: list[dict[str, float | str]] = field(default_factory=list)
+
+
+@dataclass
+class ReproduceResult:
+    table: Path
+    plots: list[Path]
+    comparisons: list[Comparison]
+    seconds: float
+
+
+def _qualities(budget: Budget, codec_name: str, registry: Any) -> list[Any]:
+    chosen = budget.qualities.get(codec_name, budget.qualities.get("*"))
+    return list(chosen) if chosen else list(registry.build("codecs", codec_name).qualities)
+
+
+def _yaml_entry(name: str, fields: dict[str, Any]) -> str:
+    # JSON is valid YAML: the generated registry needs no YAML writer.
+    return f"  {name}: {canonical_json(fields)}\n"
+
+
+def _add_registry(registry: Any, path: Path, entries: dict[str, dict[str, Any]],
+                  kind: str = "sr") -> None:
+    atomic_write(path, f"{kind}:\n" + "".join(_yaml_entry(n, f) for n, f in entries.items()))
+    registry.add_file(path)
+
+
+def _b2_for(registry: Any, name: str, dataset: str, seed: int, work: Path) -> str:
+    """``name`` when its adapt section trains on ``dataset`` with ``seed``, else a
+    registered copy that does: the evaluated instance must be the trained one, since the
+    trained-weights store is keyed by the effective configuration."""
+    from jcsr_bench.training.config import resolve_config
+
+    instance = registry.resolve("sr", name)
+    adapt = dict(instance.params.get("adapt") or {})
+    config = resolve_config(adapt)
+    if (config["dataset"], config["seed"]) == (dataset, seed):
+        return name
+    copy = f"{name}-{safe_filename(dataset)}-seed{seed}"
+    _add_registry(registry, work / f"registry-{copy}.yaml", {copy: {
+        **instance.params, "type": instance.type,
+        "adapt": {**adapt, "dataset": dataset, "seed": seed}}})
+    return copy
+
+
+def _train_models(registry: Any, budget: Budget, codec: str, qualities: list[Any],
+                  seeds: Sequence[int], work: Path, device: str, progress: bool,
+                  log: Callable[..., Any]) -> tuple[dict[int, tuple[str, str]], list[Any]]:
+    """Train B1 (clean LR) and B2 (decoded LR, per quality) for each seed; return the
+    SR instance names ``{seed: (b1, b2)}`` and every ``TrainResult``."""
+    from jcsr_bench.training.sr import train_sr
+
+    names: dict[int, tuple[str, str]] = {}
+    results: list[Any] = []
+    for seed in seeds:
+        if budget.arch is None:  # full budget: the published B1 and the registry's B2
+            b2 = _b2_for(registry, "esrgan-b2", budget.train, seed, work)
+            names[seed] = ("esrgan-b1", b2)
+            log(f"training {b2} for {codec} at {qualities} on {budget.train}")
+            results += train_sr(registry, b2, codec, None, qualities, device=device,
+                                only_missing=True, progress=progress, log=log)
+            continue
+        b1_adapt = {**budget.b1, "dataset": budget.train, "seed": seed}
+        # The names carry the B1 recipe's hash, so each seed and recipe has its own
+        # registry entries (B2's store key follows B1's weights by content anyway).
+        tag = digest({"arch": budget.arch, "b1": b1_adapt}, 8)
+        b1_train, b1, b2 = f"repro-b1-train-{tag}", f"repro-b1-{tag}", f"repro-b2-{tag}"
+        _add_registry(registry, work / f"registry-b1-{tag}.yaml",
+                      {b1_train: {"type": "esrgan", "arch": budget.arch, "adapt": b1_adapt}})
+        log(f"seed {seed}: training B1 on clean LR of {budget.train}")
+        (b1_result,) = train_sr(registry, b1_train, "png", budget.train, [6], device=device,
+                                only_missing=True, progress=progress, log=log)
+        results.append(b1_result)
+        _stop_if_interrupted(results)  # B2 starts from B1's finished weights
+        b2_adapt = {**budget.b2, "init": b1, "dataset": budget.train, "seed": seed}
+        _add_registry(registry, work / f"registry-b2-{tag}.yaml", {
+            b1: {"type": "esrgan", "weights": str(b1_result.checkpoint)},
+            b2: {"type": "esrgan", "arch": budget.arch, "adapt": b2_adapt},
+        })
+        log(f"seed {seed}: fine-tuning B2 on {codec} at qualities {qualities}")
+        results += train_sr(registry, b2, codec, budget.train, qualities, device=device,
+                            only_missing=True, progress=progress, log=log)
+        names[seed] = (b1, b2)
+    _stop_if_interrupted(results)
+    return names, results
+
+
+def _stop_if_interrupted(results: list[Any]) -> None:
+    interrupted = [r for r in results if r.status == "interrupted"]
+    if interrupted:
+        raise JcsrError(f"training was interrupted ({interrupted[0].checkpoint}); run the "
+                        "same command again to resume it")
+
+
+def _bd(anchor: Curve, test: Curve, kind: str, metric: str, method: str) -> float | str:
+    from jcsr_bench.results import bd
+
+    def series(curve: Curve) -> tuple[list[float], list[float]]:
+        rates, quality = curve.series("bpp", metric)
+        if metric == "ms-ssim-rgb":
+            quality = [bd.msssim_db(q) for q in quality]
+        return rates, quality
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", bd.BDOverlapWarning)
+            fn = bd.bd_rate if kind == "rate" else bd.bd_quality
+            return fn(*series(anchor), *series(test), method=method)
+    except JcsrError as exc:
+        return f"n/a ({exc})"
+
+
+def _compare(curves: dict[str, Curve], names: dict[int, tuple[str, str]],
+             method: str) -> list[Comparison]:
+    comparisons = [Comparison("B2", "B1"), Comparison("B1", "bicubic"),
+                   Comparison("B2", "bicubic")]
+    for _seed, (b1, b2) in sorted(names.items()):
+        sr = {"B1": b1, "B2": b2, "bicubic": "bicubic"}
+        for comparison in comparisons:
+            comparison.per_seed.append({
+                title: _bd(curves[sr[comparison.anchor]], curves[sr[comparison.test]], kind,
+                           metric, method)
+                for title, kind, metric in COLUMNS
+            })
+    return comparisons
+
+
+def _summary(values: list[float | str], unit_digits: int) -> str:
+    numbers = [v for v in values if isinstance(v, float) and math.isfinite(v)]
+    if not numbers:
+        reasons = sorted({str(v) for v in values})
+        return reasons[0] if reasons else "n/a"
+    mean = statistics.fmean(numbers)
+    text = f"{mean:+.{unit_digits}f}"
+    if len(numbers) > 1:
+        text += f" ± {statistics.stdev(numbers):.{unit_digits}f}"
+    if len(numbers) < len(values):
+        text += f" ({len(numbers)}/{len(values)} seeds defined)"
+    return text
+
+
+def _fmt(value: float | str, digits: int) -> str:
+    return f"{value:+.{digits}f}" if isinstance(value, float) else value
+
+
+def _model_size(arch: dict[str, Any] | None) -> str:
+    from jcsr_bench_plugins.sr.esrgan import DEFAULT_ARCH, RRDBNet
+
+    full = {**DEFAULT_ARCH, **(arch or {})}
+    params = sum(p.numel() for p in RRDBNet(**full).parameters())
+    shape = (f"{full['num_block']} blocks, {full['num_feat']} features, growth "
+             f"{full['num_grow_ch']}" + (", bicubic skip" if full.get("skip") else ""))
+    return f"RRDBNet x{full['scale']} ({shape}; {params:,} parameters)"
+
+
+def describe_environment(environment: dict[str, Any]) -> str:
+    """A fingerprint (``jcsr_bench.kit.environment.fingerprint``) as one Markdown line."""
+    versions = ", ".join(f"{name} {version}" for name, version in
+                         environment.get("versions", {}).items())
+    return (f"CPU {environment.get('cpu', '?')}, ISA level {environment.get('isa', '?')} "
+            f"({environment.get('machine', '?')}), {environment.get('threads', '?')} torch "
+            f"threads, device {environment.get('device', '?')}; {versions}")
+
+
+def render_table(*, budget: Budget, codec: str, qualities: list[Any],
+                 comparisons: list[Comparison], seeds: Sequence[int], model: str,
+                 method: str, seconds: float, device: str, test_images: int,
+                 train_images: str, trained_here: int, trained_total: int,
+                 environment: dict[str, Any]) -> str:
+    """The paper-style Markdown table with the full statement of the setting, including
+    the environment fingerprint within which the numbers repeat exactly."""
+    from tabulate import tabulate
+
+    digits = {"BD-Rate PSNR (%)": 2, "BD-PSNR (dB)": 3, "BD-Rate MS-SSIM (%)": 2,
+              "BD-MS-SSIM (dB)": 3}
+    headers = ["Comparison", *(title for title, _, _ in COLUMNS)]
+    rows = [[f"{c.test} vs {c.anchor} (mean ± std over {len(seeds)} seed(s))",
+             *(_summary([s[t] for s in c.per_seed], digits[t]) for t, _, _ in COLUMNS)]
+            for c in comparisons]
+    rows += [[label, rate, psnr, msssim, "not reported"] for label, rate, psnr, msssim in PAPER]
+    seed_rows = [[seed, f"{c.test} vs {c.anchor}",
+                  *(_fmt(values[t], digits[t]) for t, _, _ in COLUMNS)]
+                 for c in comparisons for seed, values in zip(seeds, c.per_seed)]
+    steps = ("published ESRGAN (B1); esrgan-b2 recipe (B2)" if budget.arch is None else
+             f"B1 {budget.b1['steps']} steps, B2 {budget.b2['steps']} steps per quality "
+             f"(L1 only, batch {budget.b1['batch']}, HR patch {budget.b1['patch']})")
+    lines = [
+        f"# Baseline 2 over baseline 1: `{codec}`, {budget.name} budget",
+        "",
+        f"Regenerate: `jcsr-bench reproduce --codec {codec} --budget {budget.name} "
+        f"--seeds {len(seeds)}`. {REPEAT_CONDITION}",
+        "",
+        f"- Environment fingerprint: {describe_environment(environment)}.",
+        f"- Data: train on `{budget.train}` ({train_images}); evaluate on `{budget.test}` "
+        f"({test_images} images), disjoint.",
+        f"- Codec: `{codec}` at qualities {qualities}; SR x4, LR by MATLAB bicubic.",
+        f"- Models: {model}; B1 trained on clean bicubic LR, B2 = B1 fine-tuned on the "
+        "codec's decoded LR, one model per quality.",
+        f"- Training: {steps}.",
+        f"- Seeds: {', '.join(str(s) for s in seeds)}; mean ± sample standard deviation.",
+        f"- BD method: {method} on log10(bpp), bpp = bits / HR pixels; MS-SSIM in dB "
+        "(-10·log10(1 - MS-SSIM)); negative BD-rate = the first model needs fewer bits.",
+        f"- Time taken: {seconds / 60:.1f} min on {device}, training {trained_here} of the "
+        f"{trained_total} models in that time (the rest came from the trained-weights "
+        f"store); jcsr-bench {__version__}.",
+        "",
+        tabulate(rows, headers=headers, tablefmt="pipe", disable_numparse=True),
+        "",
+        "## Per seed",
+        "",
+        tabulate(seed_rows, headers=["Seed", "Comparison", *headers[1:]], tablefmt="pipe",
+                 disable_numparse=True),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def reproduce(
+    registry: Any,
+    *,
+    codec: str = "jpeg",
+    budget: str = "small",
+    seeds: int | None = None,
+    device: str = "auto",
+    output: Path = Path("leaderboards"),
+    method: str = "pchip",
+    work: Path | None = None,
+    progress: bool = True,
+    log: Callable[..., Any] = print,
+) -> ReproduceResult:
+    """Train what is missing, evaluate bicubic / B1 / B2, write the table and RD plot."""
+    from jcsr_bench.kit.devices import describe_device, resolve_device
+    from jcsr_bench.kit.environment import fingerprint
+    from jcsr_bench.report.plots import plot_rd
+    from jcsr_bench.results.store import load_curves
+    from jcsr_bench.run import engine
+
+    if budget not in BUDGETS:
+        raise JcsrError(f"unknown budget {budget!r}; choose from {', '.join(BUDGETS)}")
+    spec = BUDGETS[budget]
+    started = time.perf_counter()
+    seed_list = list(range(seeds if seeds is not None else spec.seeds))
+    if not seed_list:
+        raise JcsrError("--seeds must be at least 1")
+    qualities = _qualities(spec, codec, registry)
+    work = work or cache_dir() / "reproduce" / f"{codec}-{budget}"
+    learned = _learned_codec(registry, spec, codec, qualities, work, device, progress, log)
+    names, trained = _train_models(registry, spec, codec, qualities, seed_list, work,
+                                   device, progress, log)
+    srs = ["bicubic", *dict.fromkeys(n for pair in names.values() for n in pair)]
+    summary = engine.run(registry=registry, datasets=[spec.test], codecs=[codec], srs=srs,
+                         qualities=qualities, limit=spec.test_limit, device=device,
+                         output=work / "run", progress=progress)
+    if summary.exit_code:
+        raise JcsrError(f"the evaluation had failing cells; see {summary.output}")
+    curves, meta = load_curves(summary.db_path)
+    standing = (None if learned is None else
+                _codec_standing(registry, spec, codec, qualities, work, device, progress,
+                                method))
+    by_sr = {c.sr: c for c in curves if c.codec == codec and c.dataset == spec.test}
+    comparisons = _compare(by_sr, names, method)
+    b1_first, b2_first = names[seed_list[0]]
+    out_dir = Path(output) / f"reproduce-{codec}-{budget}"
+    labels = {"bicubic": "bicubic", b1_first: "B1", b2_first: "B2"}
+    plots = plot_rd([replace(by_sr[sr], sr=label) for sr, label in labels.items()], out_dir,
+                    anchor=(codec, "B1"))
+    seconds = time.perf_counter() - started
+    table = out_dir / "table.md"
+    train_dataset = registry.build("datasets", spec.train)
+    train_images = ", ".join(getattr(train_dataset, "names", [])[: spec.b1.get("images") or None])
+    atomic_write(table, render_table(
+        budget=spec, codec=codec, qualities=qualities, comparisons=comparisons,
+        seeds=seed_list, model=_model_size(spec.arch), method=method,
+        seconds=seconds, device=describe_device(resolve_device(device)),
+        test_images=meta["datasets"].get(spec.test, {}).get("images", 0),
+        train_images=train_images or spec.train,
+        trained_here=sum(r.status == "done" for r in trained), trained_total=len(trained),
+        environment=fingerprint(describe_device(resolve_device(device))),
+    ) + ("" if learned is None or standing is None else
+         render_standing(learned, standing, spec.test))
+      + f"\nRD plots (seed {seed_list[0]}): "
+        + ", ".join(f"[{p.name}]({p.name})" for p in plots if p.suffix == ".png") + "\n")
+    log(f"wrote {table}")
+    return ReproduceResult(table, plots, comparisons, seconds)
+
+
+def _learned_codec(registry: Any, budget: Budget, codec: str, qualities: list[Any],
+                   work: Path, device: str, progress: bool,
+                   log: Callable[..., Any]) -> TrainedCodec | None:
+    """Train a learned codec first (re-used from the store when there) and register it
+    under ``codec``; ``None`` for a codec the registry already has."""
+    from jcsr_bench.experiments.learned_codec import train_learned_codec
+
+    if not is_learned(codec):
+        return None
+    if budget.codec_training is None:
+        raise JcsrError(f"the {budget.name} budget has no recipe to train {codec}")
+    learned = train_learned_codec(registry, codec, budget.codec_training, budget.train,
+                                  [int(q) for q in qualities], device=device,
+                                  progress=progress, log=log)
+    _add_registry(registry, work / f"registry-{safe_filename(codec)}.yaml",
+                  {codec: learned.registry_entry()}, kind="codecs")
+    return learned
+
+
+@dataclass
+class Standing:
+    """The codec alone (``--sr none``) against JPEG on the test split."""
+
+    curves: dict[str, Curve]  # codec name -> its codec-only curve
+    bd: dict[str, float | str]  # COLUMNS title -> the codec vs JPEG
+
+
+def _codec_standing(registry: Any, budget: Budget, codec: str, qualities: list[Any],
+                    work: Path, device: str, progress: bool, method: str) -> Standing:
+    """Codec-only curves of ``codec`` and JPEG (each at its budget qualities) on the test
+    split, and BD of ``codec`` against JPEG: how strong the learned codec is."""
+    from jcsr_bench.results.store import load_curves
+    from jcsr_bench.run import engine
+
+    curves: dict[str, Curve] = {}
+    for name, ladder in ((codec, qualities), ("jpeg", _qualities(budget, "jpeg", registry))):
+        summary = engine.run(registry=registry, datasets=[budget.test], codecs=[name],
+                             srs=["none"], qualities=ladder, limit=budget.test_limit,
+                             device=device, output=work / f"codec-only-{safe_filename(name)}",
+                             progress=progress)
+        if summary.exit_code:
+            raise JcsrError(f"the codec-only evaluation had failing cells; see "
+                            f"{summary.output}")
+        found, _ = load_curves(summary.db_path)
+        curves[name] = next(c for c in found if c.codec == name and c.dataset == budget.test)
+    return Standing(curves, {title: _bd(curves["jpeg"], curves[codec], kind, metric, method)
+                             for title, kind, metric in COLUMNS})
+
+
+def _point_text(point: Any) -> str:
+    def value(metric: str, digits: int) -> str:
+        number = point.values.get(metric)
+        return "n/a" if number is None else f"{number:.{digits}f}"
+
+    return (f"q{point.quality}: {value('bpp', 3)} bpp, {value('psnr-rgb', 2)} dB, "
+            f"{value('ms-ssim-rgb', 4)}")
+
+
+def render_standing(learned: TrainedCodec, standing: Standing, test: str) -> str:
+    """The learned codec's recipe and its own standing, under the main table."""
+    from tabulate import tabulate
+
+    recipe = learned.recipe
+    channels = (f"N={recipe.channels[0]}, M={recipe.channels[1]}" if recipe.channels
+                else "CompressAI's channels per quality")
+    lambdas = ", ".join(f"q{q}: {lam}" for q, lam in learned.lambdas.items())
+    rows = [[name, *(_point_text(p) for p in curve.points)]
+            for name, curve in standing.curves.items()]
+    width = max(len(r) for r in rows)
+    rows = [r + [""] * (width - len(r)) for r in rows]
+    digits = {"BD-Rate PSNR (%)": 2, "BD-PSNR (dB)": 3, "BD-Rate MS-SSIM (%)": 2,
+              "BD-MS-SSIM (dB)": 3}
+    return "\n".join([
+        "",
+        f"## The learned codec `{learned.name}`",
+        "",
+        f"- Trained here from scratch by `train-codec`'s code: {learned.arch} "
+        f"({learned.metric}; {channels}), one model per quality with CompressAI's "
+        f"published lambda ({lambdas}), {recipe.steps} steps each"
+        + (f" (q{next(iter(learned.weights))} from a seeded random initialisation, each "
+           "later quality from the previous one's final network)" if recipe.warm_start
+           else " (each from a seeded random initialisation)")
+        + f", batch {recipe.batch}, "
+        f"{recipe.patch}x{recipe.patch} crops of the "
+        f"{'x4 LR versions of the ' if recipe.source == 'lr' else ''}`{learned.dataset}` images"
+        + (f" (first {recipe.images})" if recipe.images else "")
+        + f", Adam {recipe.lr}, codec seed {recipe.seed} (fixed across the SR seeds, "
+        "like the paper's published codec).",
+        f"- Trained-weights store key `{learned.key}`; this run trained "
+        f"{learned.trained_here} of its {len(learned.weights)} models in "
+        f"{learned.seconds / 60:.1f} min (the rest came from the store).",
+        "",
+        f"Codec only (`--sr none`: decoded LR scored against the LR input) on `{test}`, "
+        f"`{learned.name}` against JPEG:",
+        "",
+        tabulate([[f"{learned.name} vs jpeg (codec only)",
+                   *(_fmt(standing.bd[t], digits[t]) for t, _, _ in COLUMNS)]],
+                 headers=["Comparison", *(t for t, _, _ in COLUMNS)], tablefmt="pipe",
+                 disable_numparse=True),
+        "",
+        "Codec-only points (quality: bpp, PSNR-RGB, MS-SSIM-RGB):",
+        "",
+        tabulate(rows, headers=["Codec", *(f"point {i + 1}" for i in range(width - 1))],
+                 tablefmt="pipe", disable_numparse=True),
+        "",
+        *(f"n/a {metric}: {reason}" for metric, reason in sorted({
+            (m, r) for c in standing.curves.values() for p in c.points
+            for m, r in p.reasons.items() if m in ("bpp", "psnr-rgb", "ms-ssim-rgb")})),
+        "",
+    ])
+
+
+def reproduce_command(*, registry: Any, codec: str, budget: str, seeds: int | None,
+                      device: str, output: Path) -> int:
+    """``jcsr-bench reproduce``."""
+    result = reproduce(registry, codec=codec, budget=budget, seeds=seeds, device=device,
+                       output=output)
+    print(result.table.read_text(), end="")
+    return 0

@@ -1,0 +1,600 @@
+"""Markdown leaderboards: BD metrics of every combination against an anchor.
+
+Rendering is a pure function of the stored results (curves + run metadata): the same
+input gives the same bytes, so ``jcsr-bench leaderboard`` can re-render a committed
+leaderboard without recomputing anything and a diff shows only real changes. Nothing
+here reads the clock or the environment; the date comes from the run's metadata.
+
+Names that come from plugins or registries are escaped (:mod:`.markdown`), so a type
+called ``a|b<script>`` shows literally in one cell. Every "n/a" carries a numbered
+marker (``n/a [1]``) whose reason is listed under its table, so cells stay narrow and
+no reason is hidden in the store.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tabulate import tabulate
+
+from jcsr_bench.kit.errors import JcsrError
+from jcsr_bench.kit.suggest import did_you_mean
+from jcsr_bench.report.markdown import escape
+from jcsr_bench.report.text import count, format_seconds
+from jcsr_bench.results.bd import METHODS, BDError, BDOverlapWarning, bd_quality, bd_rate, msssim_db
+from jcsr_bench.results.curves import Curve
+
+__all__ = [
+    "QUALITY_METRICS",
+    "QualitySpec",
+    "leaderboard_from_store",
+    "parse_label",
+    "parse_pairs",
+    "rd_series",
+    "render_leaderboard",
+    "reported_metrics",
+    "render_pairs",
+]
+
+RATE = "bpp"
+#: A weight file named in a "missing weights" reason (offline or failed-download wording).
+_WEIGHT_FILE = re.compile(r"(?:weight file|file name) ([\w.+-]+\.(?:pth\.tar|pth|pt|ckpt|"
+                          r"safetensors|bin))")
+TIMINGS = (("encode_s", "Encode"), ("decode_s", "Decode"), ("sr_s", "SR"))
+NOT_RANKED = "—"
+
+
+@dataclass(frozen=True)
+class QualitySpec:
+    """How a quality metric is named, which unit BD-quality has, how it is transformed."""
+
+    short: str  # column / axis name, e.g. "PSNR"
+    unit: str  # unit of BD-quality and of the plot axis, e.g. "dB"
+    axis: str  # axis label for plots
+    transform: Callable[[float], float] | None = None
+
+
+QUALITY_METRICS: dict[str, QualitySpec] = {
+    "psnr-rgb": QualitySpec("PSNR", "dB", "PSNR-RGB (dB)"),
+    "psnr-y": QualitySpec("PSNR-Y", "dB", "PSNR-Y, BT.601 luma (dB)"),
+    "ms-ssim-rgb": QualitySpec("MS-SSIM", "dB", "MS-SSIM (dB) = −10·log10(1 − MS-SSIM)", msssim_db),
+}
+
+
+def negate(value: float) -> float:
+    """The monotone transform of a distance (lower is better) into a BD quality axis."""
+    return -value
+
+
+#: Perceptual distances (lower is better): BD and RD plots use −distance, so that
+#: "higher is better" holds on every quality axis and the BD sign convention is kept.
+PERCEPTUAL_METRICS: dict[str, QualitySpec] = {
+    "lpips": QualitySpec("LPIPS", "", "−LPIPS (AlexNet; lower LPIPS is better)", negate),
+    "lpips-vgg": QualitySpec("LPIPS-VGG", "", "−LPIPS (VGG; lower LPIPS is better)", negate),
+    "dists": QualitySpec("DISTS", "", "−DISTS (lower DISTS is better)", negate),
+}
+QUALITY_METRICS.update(PERCEPTUAL_METRICS)
+PERCEPTUAL_CONVENTIONS = (
+    "LPIPS v0.1 and DISTS on the full 8-bit RGB image (LPIPS inputs scaled to [−1, 1], "
+    "DISTS inputs to [0, 1]), mean of per-image values, lower is better; BD uses "
+    "−distance as the quality axis, so a positive BD-LPIPS / BD-DISTS is a lower "
+    "distance than the anchor's at equal rate, in the metric's own units"
+)
+
+
+def reported_metrics(curves: Iterable[Curve]) -> tuple[str, ...]:
+    """PSNR and MS-SSIM always; each perceptual distance the results hold a value of."""
+    present = {m for c in curves for p in c.points for m, v in p.values.items() if v is not None}
+    return ("psnr-rgb", "ms-ssim-rgb", *(m for m in PERCEPTUAL_METRICS if m in present))
+
+METHOD_TEXT = {
+    "pchip": "pchip: PCHIP fit on log10(bpp), integrated exactly (JVET/VCEG Excel method)",
+    "akima": "akima: Akima spline fit on log10(bpp), integrated exactly",
+    "cubic": "cubic: cubic polynomial fit on log10(bpp) (VCEG-M33; least squares beyond 4 points)",
+}
+
+DEFAULT_CONVENTIONS = (
+    "bpp = 8 × payload bytes / HR pixels (cost per output pixel); "
+    "PSNR-RGB on 8-bit RGB, peak 255, mean of per-image values; "
+    "MS-SSIM by pytorch-msssim on 8-bit RGB (data range 255), mean of per-image values, "
+    "BD on −10·log10(1 − MS-SSIM) dB; "
+    "Encode, Decode and SR are mean wall-clock times per image"
+)
+
+
+def spec(metric: str) -> QualitySpec:
+    """The :class:`QualitySpec` of a metric (a plain one for metrics not listed)."""
+    return QUALITY_METRICS.get(metric, QualitySpec(metric, "", metric))
+
+
+def rd_series(curve: Curve, metric: str) -> tuple[list[float], list[float], list[str]]:
+    """(bpp, quality, notes) of a curve, quality transformed as BD and plots use it.
+
+    Points where either value is missing or the transform is infinite are left out;
+    ``notes`` says why (from the points' recorded reasons), so a report can show it.
+    """
+    transform = spec(metric).transform
+    rates: list[float] = []
+    quals: list[float] = []
+    notes: list[str] = []
+    for p in curve.points:
+        r, q = p.values.get(RATE), p.values.get(metric)
+        if r is None or q is None:
+            missing = metric if q is None else RATE
+            why = p.reasons.get(missing)
+            notes.append(f"{missing} n/a: {why}" if why else f"no {missing} at quality {p.quality}")
+            continue
+        if transform is not None:
+            try:
+                q = transform(q)
+            except ValueError as exc:
+                notes.append(f"{metric} at quality {p.quality}: {exc}")
+                continue
+            if not math.isfinite(q):
+                notes.append(f"{metric} = 1 at quality {p.quality} (infinite in dB)")
+                continue
+        rates.append(float(r))
+        quals.append(float(q))
+    return rates, quals, list(dict.fromkeys(notes))
+
+
+def parse_label(text: str) -> tuple[str, str]:
+    """``"codec+sr"`` -> ``(codec, sr)`` (split at the first ``+``)."""
+    codec, sep, sr = text.partition("+")
+    if not sep or not codec or not sr:
+        raise JcsrError(f"{text!r} is not a combination; write it as CODEC+SR, e.g. bmshj+bicubic")
+    return codec, sr
+
+
+def parse_pairs(specs: Iterable[str]) -> list[tuple[str, str]]:
+    """``["test:anchor", ...]`` (``codec+sr`` each side) -> ``[(test, anchor), ...]``."""
+    pairs = []
+    for text in specs:
+        test, sep, anchor = text.partition(":")
+        if not sep or not test or not anchor:
+            raise JcsrError(
+                f"--pairs {text!r}: write TEST:ANCHOR, each CODEC+SR, "
+                "e.g. bmshj+esrgan-b2:bmshj+esrgan-b1"
+            )
+        parse_label(test)
+        parse_label(anchor)
+        pairs.append((test, anchor))
+    return pairs
+
+
+# --------------------------------------------------------------------------- BD cells
+
+
+@dataclass(frozen=True)
+class _Cell:
+    """One BD number: its value and text, or why it is undefined."""
+
+    value: float | None
+    text: str = ""  # e.g. "-4.42" or "-44.10 (overlap 54%)"
+    reason: str = ""  # why it is n/a
+    gaps: tuple[tuple[str, str], ...] = ()  # ("anchor"|"test", why a point is left out)
+    overlap: bool = False
+
+    def render(self, notes: _Notes, points: Mapping[str, str] | None = None) -> str:
+        """The cell text; an n/a refers to its reason, and for the values the curves
+        lack to the curve's own note (``points``: "anchor"/"test" -> "[k]")."""
+        if self.value is not None:
+            return self.text
+        parts = [self.reason]
+        see: dict[str, list[str]] = {}  # note -> whose values it explains
+        for who, why in self.gaps:
+            ref = (points or {}).get(who)
+            if ref:
+                see.setdefault(ref, []).append(who)
+            else:
+                parts.append(f"{who} {why}")
+        parts += [f"{' and '.join(whose)} values n/a: see note {ref.strip('[]')}"
+                  for ref, whose in see.items()]
+        return f"n/a {notes.ref('; '.join(parts))}"
+
+
+@dataclass(frozen=True)
+class _BD:
+    rate: _Cell
+    quality: _Cell
+
+
+class _Notes:
+    """Numbered reasons for a table's n/a cells, listed under it (same reason, same number)."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def ref(self, text: str) -> str:
+        if text not in self.texts:
+            self.texts.append(text)
+        return f"[{self.texts.index(text) + 1}]"
+
+    def lines(self) -> list[str]:
+        if not self.texts:
+            return []
+        return ["Notes:", "", *(f"- [{i}] {escape(t)}" for i, t in enumerate(self.texts, 1)),
+                ""]
+
+
+def _bd_pair(anchor: Curve | None, test: Curve, metric: str, method: str) -> _BD:
+    """BD-rate and BD-quality of ``test`` vs ``anchor``: numbers, or the reason."""
+    if anchor is None:
+        na = _Cell(None, reason="the anchor was not evaluated on this dataset")
+        return _BD(na, na)
+    ar, aq, anotes = rd_series(anchor, metric)
+    tr, tq, tnotes = rd_series(test, metric)
+    out: dict[str, _Cell] = {}
+    for name, fn, fmt in (("rate", bd_rate, "{:+.2f}"), ("quality", bd_quality, "{:+.3f}")):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", BDOverlapWarning)
+            try:
+                value = fn(ar, aq, tr, tq, method=method)
+            except BDError as exc:
+                gaps = [("anchor", n) for n in anotes[:1]] + [("test", n) for n in tnotes[:1]]
+                out[name] = _Cell(None, reason=str(exc), gaps=tuple(gaps))
+                continue
+        text = fmt.format(value)
+        overlap = [w.message for w in caught if isinstance(w.message, BDOverlapWarning)]
+        if overlap:
+            text += f" (overlap {overlap[0].overlap:.0%})"
+        out[name] = _Cell(value, text, overlap=bool(overlap))
+    return _BD(out["rate"], out["quality"])
+
+
+# ------------------------------------------------------------------------- header
+
+
+def _header(title: str, meta: Mapping, method: str, anchor_text: str, datasets: Sequence[str],
+            legend: Sequence[str] = ()) -> list[str]:
+    plugins = meta.get("plugin_versions") or {}
+    plugin_text = (
+        ", ".join(f"{escape(n)} {escape(v)}" for n, v in sorted(plugins.items())) or "none"
+    )
+    info = meta.get("datasets") or {}
+    lines = [
+        f"# {title}",
+        "",
+        f"- Harness: jcsr-bench {escape(meta.get('harness_version', 'unknown'))}",
+        f"- Plugins: {plugin_text}",
+    ]
+    if meta.get("registry_files"):  # machine-independent: file names, origins, hashes
+        lines.append(f"- Registry files: {escape(_registry_files(meta['registry_files']))}")
+    for name in datasets:
+        lines.append(f"- Dataset {escape(name)}: {_dataset_text(info.get(name) or {})}")
+    lines += [
+        f"- BD method: {escape(METHOD_TEXT.get(method, method))}",
+        f"- Anchor: {anchor_text}",
+        "- Sign: negative BD-Rate = the row needs fewer bits than the anchor at equal "
+        "quality; positive BD-quality = the row is better at equal rate",
+        *legend,
+        f"- Metric conventions: {escape(meta.get('metric_conventions') or DEFAULT_CONVENTIONS)}",
+        f"- Device: {escape(meta.get('device', 'unknown'))}",
+        f"- Date: {escape(meta.get('date', 'unknown'))}",
+    ]
+    # what the run could not evaluate, e.g. weights missing offline: the weight files by
+    # name (the table stays machine-independent: folders and URLs are in the run's
+    # summary and `run --dry-run`)
+    skipped: dict[str, dict[str, None]] = {}
+    for s in meta.get("skipped") or []:
+        reason = str(s.get("reason", ""))
+        what = f"{s.get('kind', '?')} {s.get('name', '?')} ({reason.split(':')[0]}"
+        files = skipped.setdefault(what, {})
+        files.update(dict.fromkeys(_WEIGHT_FILE.findall(reason)))
+    if skipped:
+        items = [f"{what}{': ' + ', '.join(files) if files else ''})"
+                 for what, files in skipped.items()]
+        remedy = (" — put the named files in torch hub's checkpoint folder "
+                  "(`$TORCH_HOME/hub/checkpoints`) or run online; `jcsr-bench run --dry-run` "
+                  "lists each with its URL"
+                  if any(skipped.values()) else "")
+        lines.append(f"- Not evaluated: {escape(', '.join(items))}{remedy}")
+    return [*lines, ""]
+
+
+def _registry_files(files: Sequence[Mapping]) -> str:
+    from jcsr_bench.plugin.registry import ORIGINS
+
+    return ", ".join(
+        f"{Path(f.get('path', '?')).name} ({ORIGINS.get(f.get('origin'), f.get('origin'))}"
+        + ("" if f.get("origin") == "shipped" else f", sha256 {str(f.get('sha256'))[:12]}")
+        + ")"
+        for f in files)
+
+
+def _dataset_text(d: Mapping) -> str:
+    """``identity …, 7 images`` plus what limits the selection (``--limit``, hidden cells)."""
+    images = d.get("images")
+    text = f"identity {escape(d.get('identity', 'unknown'))}, "
+    text += count(images, "image") if isinstance(images, int) else "unknown number of images"
+    if d.get("limit") is not None:
+        text += f" (the first {escape(d['limit'])} only: run with --limit, not the whole dataset)"
+    hidden = d.get("hidden") or []
+    if hidden:
+        text += (f"; stored results of {count(len(hidden), 'image')} no longer in the dataset "
+                 f"are not shown ({escape(', '.join(hidden))})")
+    return text
+
+
+def _datasets(curves: Sequence[Curve]) -> list[str]:
+    return list(dict.fromkeys(c.dataset for c in curves))
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise JcsrError(f"unknown BD method {method!r}; use one of: {', '.join(METHODS)}")
+
+
+def _by_label(curves: Sequence[Curve], dataset: str) -> dict[str, Curve]:
+    found: dict[str, Curve] = {}
+    for c in curves:
+        if c.dataset != dataset:
+            continue
+        if c.label in found:
+            raise JcsrError(f"two result curves for {c.label!r} on dataset {dataset!r}")
+        found[c.label] = c
+    return found
+
+
+def _bd_columns(quality_metrics: Sequence[str]) -> list[str]:
+    cols = []
+    for m in quality_metrics:
+        s = spec(m)
+        unit = f" ({s.unit})" if s.unit else ""
+        cols += [f"BD-Rate {escape(s.short)} (%)", f"BD-{escape(s.short)}{unit}"]
+    return cols
+
+
+def _legend(ranked_by: str | None, overlap: bool, notes: bool) -> list[str]:
+    """Header lines explaining the tables' marks (each only when a table shows it)."""
+    lines = []
+    if ranked_by is not None:
+        lines.append(f"- Rank (#): by BD-Rate {escape(spec(ranked_by).short)} against the "
+                     f"anchor, lowest (fewest bits) first; {NOT_RANKED} = not ranked because "
+                     "that BD-Rate is n/a (the anchor row's BD cells are — by definition)")
+    if notes:
+        lines.append("- n/a [k]: not defined; reason k is listed under the table")
+    if overlap:
+        lines.append(
+            "- overlap N%: the two curves share only N% of their combined range (quality "
+            "for BD-Rate, log-rate for BD-quality; flagged below 75%): the BD value "
+            "averages over that shared part only"
+        )
+    return lines
+
+
+# ------------------------------------------------------------------------- leaderboard
+
+
+def _mean_time(curve: Curve, key: str) -> str:
+    vals = [p.values[key] for p in curve.points if p.values.get(key) is not None]
+    return format_seconds(math.fsum(vals) / len(vals)) if vals else "n/a"
+
+
+def _points(curve: Curve, metrics: Sequence[str], notes: _Notes) -> tuple[str, str | None]:
+    """``"19"``, or ``"0/19 [k]"`` with a note saying which values are n/a where and why;
+    returns the cell and the note's marker (``None`` when every point is usable)."""
+    total = len(curve.points)
+    gaps: dict[str, dict[str, list[str]]] = {}  # reason -> metric -> qualities
+    usable = 0
+    for p in curve.points:
+        missing = [m for m in (RATE, *metrics) if p.values.get(m) is None]
+        usable += not missing
+        for m in missing:
+            why = p.reasons.get(m) or "no value stored"
+            gaps.setdefault(why, {}).setdefault(m, []).append(str(p.quality))
+    if usable == total:
+        return str(total), None
+    parts = []
+    for why, by_metric in gaps.items():
+        by_where: dict[str, list[str]] = {}
+        for m, qualities in by_metric.items():
+            where = ("every quality" if len(qualities) == total
+                     else f"quality {', '.join(qualities)}")
+            by_where.setdefault(where, []).append(RATE if m == RATE else spec(m).short)
+        parts += [f"{', '.join(names)} n/a at {where}: {why}" for where, names in
+                  by_where.items()]
+    ref = notes.ref("; ".join(parts))
+    return f"{usable}/{total} {ref}", ref
+
+
+def _bpp_range(curve: Curve) -> str:
+    vals = [p.values[RATE] for p in curve.points if p.values.get(RATE) is not None]
+    return f"{min(vals):.4f}–{max(vals):.4f}" if vals else "n/a"
+
+
+def render_leaderboard(
+    curves: Sequence[Curve],
+    meta: Mapping,
+    *,
+    anchor: tuple[str, str] | None,
+    method: str = "pchip",
+    quality_metrics: Sequence[str] | None = None,
+    anchor_note: str | None = None,
+) -> str:
+    """The leaderboard as Markdown: one table per dataset, rows sorted by BD-Rate.
+
+    ``quality_metrics`` defaults to :func:`reported_metrics` (PSNR, MS-SSIM, and the
+    perceptual distances when the results hold them).
+
+    ``anchor`` is ``(codec, sr)``; ``None`` takes the first curve in ``curves``. The
+    header says which anchor and why: ``anchor_note`` (e.g. "the anchor of suite
+    default"), else a default note. Rows are sorted by the BD-Rate of the first quality
+    metric (ascending, undefined last, ties by name); the anchor row comes first. Every
+    n/a cell points to a numbered reason under its table. Deterministic.
+    """
+    _check_method(method)
+    if not curves:
+        raise JcsrError("no results to render: the results store holds no curves")
+    labels = [c.label for c in curves]
+    if anchor is None:
+        anchor_label = curves[0].label
+        anchor_note = anchor_note or ("no anchor given: the first combination in the "
+                                      "results; choose one with --anchor CODEC+SR")
+    else:
+        anchor_label = f"{anchor[0]}+{anchor[1]}"
+        if anchor_label not in labels:
+            raise JcsrError(
+                f"anchor {anchor_label!r} is not in the results."
+                + did_you_mean(anchor_label, labels)
+            )
+    anchor_text = escape(anchor_label) + (f" ({escape(anchor_note)})" if anchor_note else "")
+    quality_metrics = tuple(quality_metrics or reported_metrics(curves))
+    datasets = _datasets(curves)
+    headers = ["#", "Combination", *_bd_columns(quality_metrics), "Points", "bpp range"]
+    headers += [name for _, name in TIMINGS]
+    n_bd = 2 * len(quality_metrics)
+    align = ["left", "left"] + ["right"] * (n_bd + 1) + ["left"] + ["right"] * len(TIMINGS)
+    info = meta.get("datasets") or {}
+    body: list[str] = []
+    overlap = any_notes = False
+    for dataset in datasets:
+        by_label = _by_label(curves, dataset)
+        anchor_curve = by_label.get(anchor_label)
+        ranked = []
+        for label, curve in by_label.items():
+            if label == anchor_label:
+                continue
+            bds = [_bd_pair(anchor_curve, curve, m, method) for m in quality_metrics]
+            ranked.append((bds[0].rate.value, label, curve, bds))
+        ranked.sort(key=lambda r: (r[0] is None, r[0] if r[0] is not None else 0.0, r[1]))
+        notes = _Notes()
+        table = []
+        rows: list[tuple[str, Curve, list[_BD] | None]] = []
+        if anchor_curve is not None:
+            rows.append(("anchor", anchor_curve, None))
+        rows += [(str(rank) if rate is not None else NOT_RANKED, curve, bds)
+                 for rank, (rate, _, curve, bds) in enumerate(ranked, 1)]
+        refs: dict[str, str] = {}
+        for pos, curve, bds in rows:
+            points, ref = _points(curve, quality_metrics, notes)
+            if bds is None:
+                cells = ["—"] * n_bd
+                refs["anchor"] = ref or ""
+            else:
+                mine = {**refs, "test": ref or ""}
+                cells = [c.render(notes, mine) for bd in bds for c in (bd.rate, bd.quality)]
+                overlap |= any(c.overlap for bd in bds for c in (bd.rate, bd.quality))
+            plain = [_bpp_range(curve), *[_mean_time(curve, key) for key, _ in TIMINGS]]
+            # a value missing at every point: its reason is the Points note
+            plain = [f"n/a {ref}" if cell == "n/a" and ref else cell for cell in plain]
+            table.append([pos, escape(curve.label), *cells, points, *plain])
+        size = (info.get(dataset) or {}).get("images")
+        size_text = f" ({count(size, 'image')})" if isinstance(size, int) else ""
+        body += [f"## {escape(dataset)}{size_text}", ""]
+        if anchor_curve is None:
+            body += [f"Anchor {escape(anchor_label)} was not evaluated on this dataset.", ""]
+        body += [_table(table, headers, align), "", *notes.lines()]
+        any_notes |= bool(notes.texts)
+    legend = _legend(quality_metrics[0] if quality_metrics else None, overlap, any_notes)
+    lines = _header("jcsr-bench leaderboard", meta, method, anchor_text, datasets, legend)
+    if any(m in PERCEPTUAL_METRICS for m in quality_metrics):
+        lines[-1:] = [f"- Perceptual metrics: {PERCEPTUAL_CONVENTIONS}", ""]
+    return "\n".join(lines + body).rstrip("\n") + "\n"
+
+
+def _table(rows: list[list[str]], headers: list[str], align: list[str]) -> str:
+    return tabulate(rows, headers=headers, tablefmt="pipe", colalign=align, disable_numparse=True)
+
+
+# ------------------------------------------------------------------------- pairs
+
+
+def render_pairs(
+    curves: Sequence[Curve],
+    meta: Mapping,
+    pairs: Sequence[tuple[str, str]],
+    method: str = "pchip",
+) -> str:
+    """Paper-style comparison (Table 1 layout): per pair, one row per dataset.
+
+    Each pair is ``("codec+sr", "codec+sr")`` = (test, anchor); columns are BD-Rate
+    PSNR, BD-PSNR, BD-Rate MS-SSIM and BD-MS-SSIM of the test against the anchor.
+    """
+    _check_method(method)
+    if not pairs:
+        raise JcsrError("no pairs given; write --pairs TEST:ANCHOR (each CODEC+SR)")
+    labels = {c.label for c in curves}
+    for pair in pairs:
+        for label in pair:
+            if label not in labels:
+                raise JcsrError(
+                    f"combination {label!r} is not in the results." + did_you_mean(label, labels)
+                )
+    metrics = ("psnr-rgb", "ms-ssim-rgb")
+    datasets = _datasets(curves)
+    anchor_text = "; ".join(f"{escape(a)} (for {escape(t)})" for t, a in pairs)
+    headers = ["Dataset", *_bd_columns(metrics)]
+    align = ["left"] + ["right"] * len(metrics) * 2
+    body: list[str] = []
+    overlap = any_notes = False
+    for test, anchor in pairs:
+        body += [f"## {escape(test)} vs {escape(anchor)}", ""]
+        if parse_label(test)[0] != parse_label(anchor)[0]:
+            body += ["Note: the two combinations use different codecs.", ""]
+        notes = _Notes()
+        rows = []
+        for dataset in datasets:
+            by_label = _by_label(curves, dataset)
+            if test not in by_label:
+                na = f"n/a {notes.ref('the test combination was not evaluated on this dataset')}"
+                rows.append([escape(dataset)] + [na] * len(headers[1:]))
+                continue
+            bds = [_bd_pair(by_label.get(anchor), by_label[test], m, method) for m in metrics]
+            overlap |= any(c.overlap for bd in bds for c in (bd.rate, bd.quality))
+            rows.append([escape(dataset),
+                         *[c.render(notes) for bd in bds for c in (bd.rate, bd.quality)]])
+        body += [_table(rows, headers, align), "", *notes.lines()]
+        any_notes |= bool(notes.texts)
+    legend = _legend(None, overlap, any_notes)
+    lines = _header("jcsr-bench comparison", meta, method, anchor_text, datasets, legend)
+    return "\n".join(lines + body).rstrip("\n") + "\n"
+
+
+# ------------------------------------------------------------------------- store
+
+
+def leaderboard_from_store(
+    results: str | Path, *, anchor: str | None = None, method: str = "pchip"
+) -> str:
+    """Re-render a leaderboard from a results store (file or run folder), no recomputing.
+
+    It covers what the folder's reports cover (:mod:`.coverage`): every stored
+    combination, with true image counts. ``anchor`` is ``"codec+sr"``; without it, the
+    anchor the runs recorded, else the first combination (the header says which and
+    why). The same store gives the same bytes as the run's ``leaderboard.md``.
+    """
+    from jcsr_bench.report.coverage import load_view
+
+    view = load_view(results, anchor)
+    if view.anchor is None:
+        raise JcsrError("no results to render: the results store holds no curves")
+    return render_leaderboard(view.curves, view.meta, anchor=view.anchor.pair, method=method,
+                              anchor_note=view.anchor.note)
+
+
+def leaderboard_command(
+    *, results: Path, anchor: str | None, method: str, write: Path | None,
+    pairs: list[str] | None,
+) -> int:
+    """``jcsr-bench leaderboard``: re-render from the store; print, or write atomically."""
+    if pairs:
+        from jcsr_bench.report.coverage import load_view
+
+        view = load_view(results)
+        text = render_pairs(view.curves, view.meta, parse_pairs(pairs), method=method)
+    else:
+        text = leaderboard_from_store(results, anchor=anchor, method=method)
+    if write is None:
+        print(text, end="")
+    else:
+        from jcsr_bench.kit.atomic import atomic_write
+
+        atomic_write(write, text)
+        print(f"wrote {write}")
+    return 0

@@ -1,0 +1,107 @@
+"""Content-addressed on-disk cache for codec outputs: payloads and decoded images.
+
+An entry is a folder named by a key (a hash of everything that determines its content),
+so a changed input can never be served a stale output: it simply has another key.
+Files are written to a temporary name and renamed (atomic), and an entry's ``meta.json``
+is written last, so a process killed mid-write leaves no entry that looks complete.
+Decoded images are stored as PNG (lossless 8-bit RGB). LR images have their own
+cache (``jcsr_bench.imaging.lr.cached_lr``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jcsr_bench.kit.atomic import atomic_write
+from jcsr_bench.kit.disk import probe_folder, writing
+from jcsr_bench.kit.paths import cache_dir
+
+if TYPE_CHECKING:
+    import torch
+
+META = "meta.json"
+ELSEWHERE = "set JCSR_BENCH_CACHE to another folder"
+REMEDY = f"{ELSEWHERE}; cells already finished are kept and the next run resumes"
+
+
+def default_root() -> Path:
+    """``jcsr_bench.kit.paths.cache_dir()/"cells"`` (``JCSR_BENCH_CACHE`` overrides)."""
+    return cache_dir() / "cells"
+
+
+def encode_png(image: torch.Tensor) -> bytes:
+    """Lossless PNG bytes of an 8-bit RGB ``[3, H, W]`` tensor (fast compression level)."""
+    from jcsr_bench.imaging.images import to_pil
+
+    buffer = io.BytesIO()
+    to_pil(image).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def decode_png(data: bytes) -> torch.Tensor:
+    """The ``[3, H, W]`` uint8 tensor stored by :func:`encode_png`."""
+    import numpy as np
+    from PIL import Image
+
+    from jcsr_bench.imaging.images import from_numpy
+
+    with Image.open(io.BytesIO(data)) as img:
+        return from_numpy(np.asarray(img.convert("RGB")))
+
+
+@dataclass
+class CodecOutput:
+    """A codec stage's result: the whole payload, the decoded image, the stage timings."""
+
+    payload: bytes
+    decoded: torch.Tensor
+    encode_s: float
+    decode_s: float
+
+
+class Cache:
+    """Stage outputs keyed by content identity under ``root`` (default: cache_dir()/cells)."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root) if root is not None else default_root()
+
+    def entry(self, key: str) -> Path:
+        return self.root / key[:2] / key
+
+    # -- codec outputs ---------------------------------------------------------------
+    def load_codec(self, key: str) -> CodecOutput | None:
+        """The stored codec output, or None when absent or unreadable (then recompute)."""
+        folder = self.entry(key)
+        try:
+            meta = json.loads((folder / META).read_text())
+            payload = (folder / "payload.bin").read_bytes()
+            decoded = decode_png((folder / "decoded.png").read_bytes())
+        except (OSError, ValueError):
+            return None
+        if len(payload) != meta.get("bytes") or list(decoded.shape) != meta.get("shape"):
+            return None
+        return CodecOutput(payload, decoded, float(meta["encode_s"]), float(meta["decode_s"]))
+
+    def save_codec(self, key: str, output: CodecOutput, info: dict[str, Any] | None = None) -> None:
+        """Store an entry; an unusable cache folder raises ``StorageError`` naming it."""
+        folder = self.entry(key)
+        meta = {
+            "bytes": len(output.payload),
+            "shape": list(output.decoded.shape),
+            "encode_s": output.encode_s,
+            "decode_s": output.decode_s,
+            **(info or {}),
+        }
+        png = encode_png(output.decoded)
+        with writing("the codec cache", self.root, REMEDY):
+            atomic_write(folder / "payload.bin", output.payload)
+            atomic_write(folder / "decoded.png", png)
+            atomic_write(folder / META, json.dumps(meta, sort_keys=True, default=str).encode())
+
+    def check_writable(self) -> None:
+        """Fail up front (``StorageError``) when the cache folder cannot be written."""
+        probe_folder(self.root, "the codec cache", ELSEWHERE)

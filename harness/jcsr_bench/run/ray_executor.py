@@ -1,0 +1,207 @@
+"""The Ray executor (``run --executor ray``): work units as Ray tasks, results to the driver.
+
+What travels: the run's context (codecs, SR models and metrics, with their weights
+already loaded on the driver) is put in Ray's object store once and kept by each worker
+process; each image's HR tensor is put once, its LR image is made by one task, and every
+(codec, quality) unit is one task depending on both. Cached codec outputs go with their
+unit. Workers return cell records and fresh codec outputs; the driver's recorder writes
+the store and the cache. So workers need jcsr-bench (and any plugin) installed, but no
+shared filesystem, dataset or weight file. A worker that dies loses only its in-flight
+task, which Ray runs again (``max_retries``); a killed driver resumes like any run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from jcsr_bench.kit.errors import JcsrError
+from jcsr_bench.run.execute import CachedOutput, lr_pair, pending_images
+from jcsr_bench.run.plan import Plan
+from jcsr_bench.run.workunit import (
+    UnitContext,
+    UnitResult,
+    WorkUnit,
+    evaluate,
+    failed,
+    make_lr,
+    one_line,
+)
+
+INSTALL = 'pip install "jcsr-bench[ray]"'
+RETRIES = 3  # a unit whose worker died is run again this many times
+
+_CONTEXTS: dict[str, UnitContext] = {}  # per worker process: the run's context, kept
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or a clear error naming what to install."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise JcsrError(f"--executor ray needs Ray, which is not installed: {INSTALL}") from exc
+    return ray
+
+
+def _set_threads(threads: int) -> None:
+    import torch
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+def _lr_task(hr: Any, name: str, scale: int, kernel: str, threads: int
+             ) -> tuple[Any, Any, str | None]:
+    _set_threads(threads)
+    try:
+        hr_c, lr = make_lr(hr, name, scale, kernel)
+    except Exception as exc:
+        return None, None, f"making the LR image: {one_line(exc)}"
+    return hr_c, lr, None
+
+
+def _unit_task(key: str, holder: list, unit: WorkUnit, pair: tuple, cached: Any,
+               threads: int) -> UnitResult:
+    _set_threads(threads)
+    hr, lr, error = pair
+    if error is not None:
+        return failed(unit, error)
+    context = _CONTEXTS.get(key)
+    if context is None:
+        import ray
+
+        context = ray.get(holder[0])  # once per worker process and run
+        _CONTEXTS.clear()
+        _CONTEXTS[key] = context
+    return evaluate(unit, context, hr, lr, cached)
+
+
+def _load_weights(context: UnitContext, plan: Plan) -> None:
+    """Load every model on the driver, so that the context carries its weights."""
+    for codec in plan.codecs:
+        load = getattr(codec.obj, "model", None)
+        if callable(load):
+            for quality in codec.qualities:
+                load(quality)
+    for model in context.models.values():
+        _ = model.scale  # a weight-file model loads its network here
+
+
+class RayExecutor:
+    """Units as Ray tasks: ``workers`` at a time, each with its threads and GPU share."""
+
+    def __init__(self, *, workers: int | None, threads_per_worker: int | None,
+                 gpus_per_worker: float, address: str | None):
+        from jcsr_bench.kit.devices import check_threads
+
+        check_threads(workers, "--workers")
+        check_threads(threads_per_worker, "--threads-per-worker")
+        if gpus_per_worker < 0:
+            raise JcsrError(f"--gpus-per-worker must be >= 0, got {gpus_per_worker}")
+        self.ray = import_ray()
+        self.address = address
+        self.gpus = float(gpus_per_worker)
+        self.started = False
+        self.workers, self.threads = self._connect(workers, threads_per_worker)
+
+    def _connect(self, workers: int | None, threads: int | None) -> tuple[int, int]:
+        """Join ``address`` (or the Ray session already open), else start a local Ray.
+
+        A local Ray gets ``workers x threads`` CPUs (default: every usable core, one
+        thread per worker); on a cluster the defaults share its CPUs out the same way.
+        """
+        from jcsr_bench.kit.devices import usable_cores
+
+        ray = self.ray
+        if not ray.is_initialized():
+            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                       "configure_logging": False}
+            if self.address:
+                try:
+                    ray.init(address=self.address, **options)
+                except (ConnectionError, RuntimeError, ValueError) as exc:
+                    raise JcsrError(f"cannot join the Ray cluster at {self.address}: "
+                                    f"{one_line(exc)} (is `ray start --head` running there?)"
+                                    ) from exc
+            else:
+                cores = usable_cores()
+                threads = threads or max(1, cores // (workers or cores))
+                ray.init(address="local",  # a new instance, never another one found here
+                         num_cpus=(workers or max(1, cores // threads)) * threads, **options)
+            self.started = True
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        threads = threads or max(1, cpus // (workers or cpus))
+        return workers or max(1, cpus // threads), threads
+
+    def describe(self) -> dict[str, Any]:
+        return {"executor": "ray", "workers": self.workers, "threads_per_worker": self.threads,
+                "gpus_per_worker": self.gpus, "ray_address": self.address or "local"}
+
+    def close(self) -> None:
+        if self.started and self.ray.is_initialized():
+            self.ray.shutdown()
+
+    def run(self, plan: Plan, context: UnitContext, cached: CachedOutput
+            ) -> Iterator[UnitResult]:
+        ray = self.ray
+        context = dataclasses.replace(context, device="cuda" if self.gpus > 0 else "cpu",
+                                      _moved={})
+        _load_weights(context, plan)
+        run = _RayRun(ray, uuid.uuid4().hex, [ray.put(context)], self.threads, self.gpus,
+                      plan.settings.scale, plan.settings.kernel)
+        flying: dict[Any, WorkUnit] = {}
+        try:
+            for dataset in plan.datasets:
+                for image, hr, error in pending_images(plan, dataset):
+                    units = plan.units(dataset, image)
+                    if error is not None:
+                        yield from (failed(unit, error) for unit in units)
+                        continue
+                    if callable(getattr(dataset.component.obj, "lr_image", None)):
+                        pair = ray.put(lr_pair(plan, dataset, image, hr))  # its own LR file
+                    else:
+                        pair = run.lr(hr, image.name)
+                    for unit in units:
+                        while len(flying) >= self.workers:
+                            yield from self._collect(flying)
+                        flying[run.unit(unit, pair, cached(unit.codec_key))] = unit
+            while flying:
+                yield from self._collect(flying)
+        finally:
+            for ref in flying:  # stopped early (fail-fast, Ctrl-C): drop the rest
+                ray.cancel(ref)
+
+    def _collect(self, flying: dict[Any, WorkUnit]) -> Iterator[UnitResult]:
+        """Wait for one task, then yield the results of every finished one."""
+        ray = self.ray
+        ready, rest = ray.wait(list(flying), num_returns=1)
+        if rest:
+            ready += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
+        for ref in ready:
+            unit = flying.pop(ref)
+            try:
+                yield ray.get(ref)
+            except Exception as exc:  # retries exhausted (worker lost) or a crash
+                yield failed(unit, f"Ray task: {one_line(exc)}")
+
+
+class _RayRun:
+    """The tasks of one run: the LR task per image and the unit task per unit."""
+
+    def __init__(self, ray: Any, key: str, holder: list, threads: int, gpus: float,
+                 scale: int, kernel: str):
+        self.ray, self.key, self.holder, self.threads = ray, key, holder, threads
+        self.scale, self.kernel = scale, kernel
+        self.lr_task = ray.remote(_lr_task).options(num_cpus=threads, max_retries=RETRIES)
+        self.unit_task = ray.remote(_unit_task).options(num_cpus=threads, num_gpus=gpus,
+                                                        max_retries=RETRIES)
+
+    def lr(self, hr: Any, name: str) -> Any:
+        """The reference to ``(mod-cropped HR, LR, error)``, made by one task."""
+        return self.lr_task.remote(self.ray.put(hr), name, self.scale, self.kernel,
+                                   self.threads)
+
+    def unit(self, unit: WorkUnit, pair: Any, cached: Any) -> Any:
+        return self.unit_task.remote(self.key, self.holder, unit, pair, cached, self.threads)

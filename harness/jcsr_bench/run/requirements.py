@@ -1,0 +1,214 @@
+"""Missing pieces -- weights, datasets, untrained adaptive models -- found before any compute.
+
+Every missing piece is collected with a one-line remedy, deduplicated (a weight file that
+two components need is listed once, naming both). Pieces of explicitly requested
+components stop the run with all of them at once (:class:`MissingPieces`, exit 2);
+``--dry-run`` prints them under the plan. Default-suite components with missing pieces
+are skipped and listed with the remedy. Online, weights are obtained (downloaded and
+verified) here -- not in a dry run -- so a failed download is reported with the rest.
+
+An untrained adaptive SR model (baseline 2) needs more than the command that trains it:
+its starting weights, the perceptual loss's VGG19 and its training dataset
+(``jcsr_bench.training.needs``); those are listed too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+from jcsr_bench.kit.errors import DataError, WeightsError
+from jcsr_bench.results.store import quality_text
+from jcsr_bench.run.workunit import one_line
+
+if TYPE_CHECKING:
+    from jcsr_bench.run.plan import Component, Planner
+
+
+class MissingPieces(WeightsError, DataError):
+    """Weights, datasets or trained models a run needs are missing (all are listed)."""
+
+
+@dataclass
+class Missing:
+    """One missing piece: who needs it (label -> component kind and name), the remedy."""
+
+    needed_by: dict[str, tuple[str, str]]
+    remedy: str
+    explicit: bool
+
+
+def add_missing(found: list[Missing], needed_by: str, remedy: str, explicit: bool,
+                kind: str, name: str) -> None:
+    """Add a piece, merging it with an equal remedy already listed (deduplication)."""
+    for item in found:
+        if item.remedy == remedy:
+            item.needed_by.setdefault(needed_by, (kind, name))
+            item.explicit = item.explicit or explicit
+            return
+    found.append(Missing({needed_by: (kind, name)}, remedy, explicit))
+
+
+def format_missing(found: list[Missing]) -> list[str]:
+    """``needed by: remedy`` lines, one per distinct piece."""
+    return [f"  {'; '.join(item.needed_by)}: {item.remedy}" for item in found]
+
+
+def print_missing(found: list[Missing], downloads: list[Missing], stream: TextIO) -> None:
+    """The dry run's list of what must be done before the run can compute everything."""
+    if downloads:
+        print(f"\nto download when the run starts ({len(downloads)}):", file=stream)
+        for line in format_missing(downloads):
+            print(line, file=stream)
+    blocking = [m for m in found if m.explicit]
+    if blocking:
+        print(f"\nmissing ({len(blocking)}; the run stops until each is done):", file=stream)
+        for line in format_missing(blocking):
+            print(line, file=stream)
+
+
+def missing_error(found: list[Missing]) -> MissingPieces:
+    blocking = [m for m in found if m.explicit]
+    return MissingPieces(f"{len(blocking)} missing piece(s), nothing was computed:\n"
+                         + "\n".join(format_missing(blocking)))
+
+
+def check_weights(planner: Planner, codecs: list[Component], srs: list[Component], *,
+                  train: Callable[[list], None] | None = None, fetch: bool = True
+                  ) -> tuple[list[Component], list[Component], set]:
+    """The codecs and SR models to run and the (sr, codec, quality) triples left out.
+
+    Missing pieces go to ``planner.missing``. ``train`` receives ``[(sr, codec,
+    qualities)]`` for untrained adaptive models and trains them; they are then looked up
+    again. ``fetch`` (off in a dry run) downloads weights when online.
+    """
+    ok_codecs = [codec for codec in codecs if weights_ready(
+        planner, "codec", codec.name, codec.explicit, missing(codec.obj, codec.qualities),
+        lambda codec=codec: _prefetch_codec(codec), fetch)]
+    ok_srs = [sr for sr in srs if weights_ready(
+        planner, "sr", sr.name, sr.explicit, missing(sr.obj),
+        lambda sr=sr: _prefetch_sr(sr), fetch)]
+    left_out: set[tuple[str, str, str]] = set()
+    for sr in ok_srs:
+        if not callable(getattr(sr.obj, "for_codec", None)):
+            continue
+        untrained = _untrained(planner, sr, codecs)
+        if untrained and train is not None:
+            ready = [(codec, qs) for codec, qs, _ in untrained if codec in ok_codecs]
+            if ready:
+                train([(sr, codec, qualities) for codec, qualities in ready])
+                planner.forget_adapted()
+                untrained = _untrained(planner, sr, codecs)
+        if untrained:
+            _report_untrained(planner, sr, untrained)
+        for codec, qualities, _ in untrained:
+            left_out.update((sr.name, codec.name, quality_text(q)) for q in qualities)
+    return ok_codecs, ok_srs, left_out
+
+
+def weights_ready(planner: Planner, kind: str, name: str, explicit: bool, texts: list[str],
+                  prefetch: Callable[[], list[str]], fetch: bool) -> bool:
+    """True when a component's weights are all there. Online, missing ones are obtained
+    now with ``prefetch`` (which returns what still fails); a dry run online lists them
+    as downloads instead. What stays missing goes to ``planner.missing``."""
+    from jcsr_bench.kit.paths import offline
+
+    label = f"{kind} {name}"
+    if texts and not offline():
+        if not fetch:  # a dry run online: the real run downloads them
+            for text in texts:
+                add_missing(planner.downloads, label, text, True, kind, name)
+            return False  # not keyed: an identity may need the file
+        texts = prefetch()
+    for text in texts:
+        add_missing(planner.missing, label, text, explicit, kind, name)
+    return not texts
+
+
+def _report_untrained(planner: Planner, sr: Component, untrained: list[tuple]) -> None:
+    """The train command per codec, and what training itself needs."""
+    from jcsr_bench.training.needs import training_needs
+
+    found = planner.missing
+    explicit = sr.explicit or any(codec.explicit for codec, _, _ in untrained)
+    for need, remedy in training_needs(planner.registry, sr.name):
+        add_missing(found, f"sr {sr.name} (training: {need})", remedy, explicit, "sr", sr.name)
+    for codec, qualities, texts in untrained:
+        qs = ",".join(str(q) for q in qualities)
+        who = f"sr {sr.name} after codec {codec.name}, quality {qs}"
+        explicit_here = sr.explicit or codec.explicit
+        remedy = (f"train them: `jcsr-bench train-sr --sr {sr.name} --codec {codec.name} "
+                  f"--qualities {qs}` (or add --train to this run)")
+        add_missing(found, who, remedy, explicit_here, "sr", sr.name)
+        # what kept the models from being looked up at all (e.g. an unreadable training
+        # dataset: models are keyed by its content), unless a training need says it
+        for is_untrained, text in texts:
+            if not is_untrained and not any(item.remedy in text for item in found):
+                add_missing(found, who, text, explicit_here, "sr", sr.name)
+
+
+def skip_implicit(planner: Planner) -> None:
+    """Default-suite components with missing pieces are skipped, each with its remedy."""
+    from jcsr_bench.run.plan import Skipped
+
+    for item in planner.missing:
+        if item.explicit:
+            continue
+        for who, (kind, name) in item.needed_by.items():
+            label = f"{kind} {name}"
+            detail = (item.remedy if who == label
+                      else f"{who.removeprefix(label + ' ')}: {item.remedy}")
+            planner.skipped.append(Skipped(kind, name, f"missing weights: {detail}"))
+
+
+def missing(obj: Any, *args: Any) -> list[str]:
+    """A component's own ``missing_weights(...)`` remedies (empty: ready, or not told)."""
+    fn = getattr(obj, "missing_weights", None)
+    return [str(item) for item in (fn(*args) or [])] if callable(fn) else []
+
+
+def _prefetch_codec(codec: Component) -> list[str]:
+    """Online: obtain (download + verify) weights now; what still fails is missing."""
+    load = getattr(codec.obj, "model", None)
+    if not callable(load):
+        return []  # the component downloads on first use
+    failed = []
+    for quality in codec.qualities:
+        try:
+            load(quality)
+        except Exception as exc:
+            failed.append(f"quality {quality}: {one_line(exc)}")
+    return failed
+
+
+def _prefetch_sr(sr: Component) -> list[str]:
+    try:
+        _ = sr.obj.identity, sr.obj.scale  # resolves (downloads) the weights
+    except Exception as exc:
+        return [one_line(exc)]
+    return []
+
+
+def _untrained(planner: Planner, sr: Component, codecs: list[Component]) -> list[tuple]:
+    """``[(codec, qualities, [(is TrainedWeightsMissing, message)])]`` not loadable."""
+    try:
+        from jcsr_bench_plugins.sr.esrgan import TrainedWeightsMissing
+    except ImportError:  # pragma: no cover - the built-in plugin is always there
+        TrainedWeightsMissing = WeightsError  # noqa: N806
+    found = []
+    for codec in codecs:
+        try:
+            _ = codec.obj.identity
+        except Exception:  # its own missing weights are reported already
+            continue
+        qualities, texts = [], []
+        for quality in codec.qualities:
+            try:
+                planner.adapted(sr, codec, quality)
+            except Exception as exc:
+                qualities.append(quality)
+                texts.append((isinstance(exc, TrainedWeightsMissing), one_line(exc)))
+        if qualities:
+            found.append((codec, qualities, texts))
+    return found

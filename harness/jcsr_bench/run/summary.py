@@ -1,0 +1,67 @@
+"""What a finished run prints: its own cells' summary, and what the folder's reports cover.
+
+The reports themselves (exports, leaderboard, plots) are written by
+:func:`jcsr_bench.report.outputs.write_reports`, from the whole store.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from jcsr_bench.run.engine import RunSummary
+
+
+def fmt_range(values: list[float | None], fmt: str) -> str:
+    got = [v for v in values if v is not None and math.isfinite(v)]
+    if not got:
+        return "n/a"
+    lo, hi = min(got), max(got)
+    return format(lo, fmt) if lo == hi else f"{lo:{fmt}}-{hi:{fmt}}"
+
+
+def print_summary(output: Path, cells: list, summary: RunSummary, stream: TextIO,
+                   stopped: bool) -> None:
+    from tabulate import tabulate
+
+    from jcsr_bench.results.store import load_curves
+
+    curves, _ = load_curves(summary.db_path, cells=cells)
+    rows = []
+    for c in curves:
+        col = {m: [p.values.get(m) for p in c.points] for m in ("bpp", "psnr-rgb",
+                                                             "ms-ssim-rgb", "sr_s")}
+        rows.append([c.dataset, c.label, len(c.points), max((p.images for p in c.points),
+                                                            default=0),
+                     fmt_range(col["bpp"], ".4f"), fmt_range(col["psnr-rgb"], ".2f"),
+                     fmt_range(col["ms-ssim-rgb"], ".4f")])
+    if rows:
+        print(tabulate(rows, headers=["dataset", "codec+sr", "points", "images", "bpp",
+                                      "psnr-rgb (dB)", "ms-ssim-rgb"]), file=stream)
+    if summary.skipped:
+        print("\nskipped (not evaluated):", file=stream)
+        grouped: dict[tuple[str, str], list[str]] = {}
+        for s in summary.skipped:
+            grouped.setdefault((s.kind, s.name), []).append(s.reason)
+        for (kind, name), reasons in grouped.items():
+            if len(reasons) == 1:
+                print(f"  {kind} {name}: {reasons[0]}", file=stream)
+                continue
+            print(f"  {kind} {name}:", file=stream)
+            for reason in reasons:
+                print(f"    - {reason}", file=stream)
+    if summary.failed:
+        print(f"\nfailed cells ({len(summary.failed)}):", file=stream)
+        for f in summary.failed[:20]:
+            print(f"  {f.dataset}/{f.image} {f.codec} q={f.quality} {f.sr}: {f.error}",
+                  file=stream)
+        if len(summary.failed) > 20:
+            print(f"  ... and {len(summary.failed) - 20} more (see results.csv)", file=stream)
+    print(f"\n{summary.cells} cells: {summary.computed} computed, {summary.cached} already "
+          f"stored, {len(summary.failed)} failed; codec runs {summary.codec_runs} "
+          f"(+{summary.codec_cache_hits} from cache); {summary.elapsed_s:.1f} s"
+          + ("; stopped at the first failure (--fail-fast)" if stopped else ""), file=stream)
+    print(f"results: {output}" + (f" ({summary.reports})" if summary.reports else ""),
+          file=stream)

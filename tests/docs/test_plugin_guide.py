@@ -1,0 +1,75 @@
+"""The README's plugin guide is code that runs: its test snippet is the example's tests."""
+
+import re
+import sys
+
+import pytest
+
+from helpers import REPO
+
+EXAMPLE = REPO / "examples" / "jcsr-bench-posterize"
+
+
+def readme_snippet() -> str:
+    text = (REPO / "README.md").read_text()
+    found = re.findall(r"```python\n(import jcsr_posterize\.plugin\n.*?)```", text, re.S)
+    assert len(found) == 1, "the guide's test snippet is missing or duplicated"
+    return found[0]
+
+
+def test_the_snippet_is_the_example_plugins_test_file():
+    assert readme_snippet() == (EXAMPLE / "tests" / "test_posterize.py").read_text()
+
+
+def test_the_snippet_runs_and_its_tests_pass(tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(EXAMPLE / "src"))
+    namespace: dict = {}
+    exec(compile(readme_snippet(), "README.md (plugin guide)", "exec"), namespace)
+    tests = {name: fn for name, fn in namespace.items() if name.startswith("test_")}
+    assert set(tests) == {"test_codec", "test_sr_model", "test_registers", "test_in_a_run"}
+    for name, fn in tests.items():
+        fn(tmp_path / name) if name == "test_in_a_run" else fn()
+    assert "2 cells: 2 computed" in capsys.readouterr().out  # it really ran a benchmark
+    for module in [m for m in sys.modules if m.startswith("jcsr_posterize")]:
+        monkeypatch.delitem(sys.modules, module)
+
+
+def test_run_benchmark_returns_rows_and_curves(tmp_path):
+    from helpers import tiny_registry
+    from jcsr_bench import run_benchmark
+
+    result = run_benchmark(datasets="tiny", codecs=["jpeg"], srs="bicubic,lanczos",
+                           qualities="10..30..20", registry=tiny_registry(tmp_path / "d"),
+                           output=tmp_path / "out")
+    assert result.exit_code == 0 and result.failed == []
+    assert sorted((r["sr"], r["quality"]) for r in result.rows) == [
+        ("bicubic", 10), ("bicubic", 30), ("lanczos", 10), ("lanczos", 30)]
+    assert all(r["status"] == "ok" and r["values"]["bpp"] > 0 for r in result.rows)
+    assert {c.label: [p.quality for p in c.points] for c in result.curves} == {
+        "jpeg+bicubic": [10, 30], "jpeg+lanczos": [10, 30]}
+    left = {p.name for p in (tmp_path / "out").iterdir()}
+    assert "results.sqlite" in left and not {"results.sqlite-wal", "results.sqlite-shm"} & left
+    dry = run_benchmark(datasets="tiny", codecs="jpeg", srs="bicubic", qualities=[10, 20],
+                        dry_run=True, registry=tiny_registry(tmp_path / "d2"),
+                        output=tmp_path / "dry")
+    assert dry.summary.cells == 2 and dry.rows == [] and dry.curves == []
+    assert not (tmp_path / "dry" / "results.sqlite").exists()
+
+
+def test_importing_the_api_stays_light():
+    import subprocess
+
+    code = ("import sys, jcsr_bench; jcsr_bench.run_benchmark; "
+            "print(sorted(m for m in ('torch', 'numpy', 'PIL') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("bad", [[], ""])
+def test_run_benchmark_refuses_empty_qualities(tmp_path, bad):
+    from jcsr_bench import run_benchmark
+    from jcsr_bench.run.qualities import QualitiesError
+
+    with pytest.raises(QualitiesError, match="no quality given"):
+        run_benchmark(codecs="jpeg", srs="bicubic", qualities=bad, output=tmp_path)

@@ -1,0 +1,109 @@
+"""One run at a time per output folder: a second run is told who holds it, or waits."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from helpers import run_cli, tiny_registry
+from jcsr_bench.cli.main import main
+from jcsr_bench.run.output_lock import LOCK_NAME, OutputBusy, output_lock
+
+HOLDER = textwrap.dedent("""
+    import pathlib, sys, time
+    from jcsr_bench.run.output_lock import output_lock
+    with output_lock(pathlib.Path(sys.argv[1])):
+        print("locked", flush=True)
+        release = pathlib.Path(sys.argv[2])
+        while not release.exists():
+            time.sleep(0.02)
+""")
+
+
+@pytest.fixture
+def holder(tmp_path):
+    """Another process holding the lock of ``tmp_path/out`` until ``release`` exists."""
+    out, release = tmp_path / "out", tmp_path / "release"
+    process = subprocess.Popen([sys.executable, "-c", HOLDER, str(out), str(release)],
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "locked"
+    yield process, out, release
+    release.touch()
+    process.kill()
+    process.wait(timeout=30)
+
+
+def tiny_run(tmp_path, out, *extra):
+    return ["run", "--registry", str(tiny_registry(tmp_path / "data")), "--dataset", "tiny",
+            "--codec", "jpeg", "--sr", "bicubic", "--qualities", "50", "--output", str(out),
+            *extra]
+
+
+def test_a_second_run_stops_naming_the_other_process(holder, tmp_path):
+    process, out, _ = holder
+    result = run_cli(*tiny_run(tmp_path, out))
+    assert result.returncode == 2
+    err = result.stderr
+    assert "Traceback" not in err
+    assert f"output folder {out} is in use by another jcsr-bench run" in err
+    assert f"pid {process.pid} on {socket.gethostname()}, started 20" in err
+    assert "--wait" in err
+    assert not (out / "results.sqlite").exists()
+
+
+def test_wait_starts_when_the_other_run_ends(holder, tmp_path):
+    process, out, release = holder
+    waiter = subprocess.Popen([sys.executable, "-m", "jcsr_bench.cli.main",
+                               *tiny_run(tmp_path, out, "--wait")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = waiter.stderr.readline()
+    assert f"waiting for the run using {out} to finish (pid {process.pid}" in line
+    assert waiter.poll() is None and not (out / "results.sqlite").exists()
+    release.touch()
+    assert process.wait(timeout=30) == 0
+    stdout, stderr = waiter.communicate(timeout=120)
+    assert waiter.returncode == 0, stderr
+    assert "1 cells: 1 computed" in stdout
+
+
+def test_a_killed_holder_never_blocks(holder, tmp_path):
+    process, out, _ = holder
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert (out / LOCK_NAME).read_text()  # its details are still in the file
+    assert main(tiny_run(tmp_path, out)) == 0  # this process, right away
+
+
+def test_dry_run_is_not_blocked(holder, tmp_path, capsys):
+    _, out, _ = holder
+    assert main(tiny_run(tmp_path, out, "--dry-run")) == 0
+    assert "dry run: nothing computed" in capsys.readouterr().out
+
+
+def test_lock_is_free_again_after_the_block_and_after_an_error(tmp_path):
+    with pytest.raises(RuntimeError), output_lock(tmp_path):
+        raise RuntimeError("a run failed")
+    with output_lock(tmp_path) as path:
+        assert f'"pid": {os.getpid()}' in path.read_text()
+        with pytest.raises(OutputBusy, match=f"pid {os.getpid()}"), output_lock(tmp_path):
+            pass  # a second holder in the same process is refused too
+    assert (tmp_path / LOCK_NAME).read_text() == ""  # released: no stale holder to report
+
+
+def test_waiting_is_interruptible(holder, tmp_path):
+    _, out, _ = holder
+    waiter = subprocess.Popen([sys.executable, "-m", "jcsr_bench.cli.main",
+                               *tiny_run(tmp_path, out, "--wait")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              # a background shell hands children SIGINT ignored: undo it
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert "waiting" in waiter.stderr.readline()
+    time.sleep(0.2)
+    waiter.send_signal(signal.SIGINT)
+    _, stderr = waiter.communicate(timeout=60)
+    assert waiter.returncode == 130 and "interrupted" in stderr
