@@ -56,8 +56,8 @@ def speed(rounds: int = 7) -> dict:
 
     import spandrel
 
+    from jcsr_bench.archs.rrdbnet import RRDBNet, load_rrdbnet
     from jcsr_bench.imaging.tiling import to_float
-    from jcsr_bench_plugins.sr.esrgan import RRDBNet, load_rrdbnet
 
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,8 +125,9 @@ def cuda_check() -> dict:
     """On a GPU: tiling's memory and seams with the full ESRGAN network, and precisions."""
     import warnings
 
+    from jcsr_bench.archs.rrdbnet import RRDBNet
     from jcsr_bench.imaging.tiling import run_guarded, to_float
-    from jcsr_bench_plugins.sr.esrgan import ESRGAN, RRDBNet
+    from jcsr_bench_plugins.sr.esrgan import ESRGAN
 
     def run(tile: int = 0, precision: str = "fp32") -> tuple[torch.Tensor, float, float, int]:
         model = ESRGAN(arch={}, tile=tile, tile_overlap=16, precision=precision).to("cuda")

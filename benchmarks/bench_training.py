@@ -30,10 +30,10 @@ import time
 
 import torch
 
+from jcsr_bench.archs.rrdbnet import RRDBNet
 from jcsr_bench.training import sr
 from jcsr_bench.training.config import resolve_config
 from jcsr_bench.training.pairs import PairSet
-from jcsr_bench_plugins.sr.esrgan import RRDBNet
 
 SETUPS = {
     "cpu": ({"num_feat": 32, "num_block": 4, "num_grow_ch": 16}, {"preset": "cpu"}),

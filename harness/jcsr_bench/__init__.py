@@ -7,9 +7,8 @@ plugins import ``hookimpl`` from here at registration time.
 from jcsr_bench.api import BenchmarkResult, run_benchmark
 from jcsr_bench.components import Codec, Dataset, Metric, NotApplicable, SRModel
 from jcsr_bench.hookspecs import hookimpl
+from jcsr_bench.kit.version import __version__
 from jcsr_bench.plugin.lazy import lazy
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BenchmarkResult",

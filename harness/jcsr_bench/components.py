@@ -67,3 +67,10 @@ class Metric(Protocol):
     higher_is_better: bool
 
     def compute(self, reference: Image, test: Image) -> float: ...
+
+
+def missing_weights_of(component: Any, *args: Any) -> list[str]:
+    """A component's own optional ``missing_weights(...)`` remedies as text (empty: it is
+    ready, or it does not say)."""
+    fn = getattr(component, "missing_weights", None)
+    return [str(item) for item in (fn(*args) or [])] if callable(fn) else []

@@ -101,11 +101,11 @@ class StopAfter:
 
 
 def train(tmp_path, cache, monkeypatch, stop=None):
-    import jcsr_bench.training.codec as codec_training
+    import jcsr_bench.training.loop as training_loop
 
     monkeypatch.setenv("JCSR_BENCH_CACHE", str(tmp_path / cache))
     if stop is not None:
-        monkeypatch.setattr(codec_training, "_StopOnSigint", stop)
+        monkeypatch.setattr(training_loop, "StopOnSigint", stop)
     return train_learned_codec(registry(), "bmshj-samples", RECIPE, "samples-train", [1],
                                device="cpu", progress=False, log=lambda *a: None)
 

@@ -12,13 +12,6 @@ from PIL import Image
 from jcsr_bench.imaging import lr as lrmod
 from jcsr_bench.imaging.images import load_image
 from jcsr_bench.imaging.lr import cached_lr, lr_for, make_lr, mod_crop, resize_matlab
-from jcsr_bench.imaging.patches import (
-    aligned_crop,
-    dihedral,
-    random_crops,
-    random_dihedral,
-    random_pair_crops,
-)
 from jcsr_bench.kit.errors import DataError, JcsrError
 
 # -- an independent MATLAB imresize, written from its published definition ------------
@@ -195,45 +188,3 @@ def test_lr_for_prefers_dataset_lr_and_checks_size():
     assert torch.equal(lr_for(hr, 4, dataset=_Official(None), name="x", cache=False), make_lr(hr))
     with pytest.raises(DataError, match="x: the dataset's LR image is 9x10"):
         lr_for(hr, 4, dataset=_Official(official[:, :, :9]), name="x")
-
-
-# -- patches -------------------------------------------------------------------------
-
-
-def test_aligned_crop_alignment_and_determinism():
-    hr = _image(64, 48)
-    lr = hr[:, ::4, ::4].clone()  # nearest: LR pixel (i, j) = HR pixel (4i, 4j)
-    a, b = aligned_crop(lr, hr, 6, 4, rng=7)
-    assert tuple(a.shape) == (3, 6, 6) and tuple(b.shape) == (3, 24, 24)
-    assert torch.equal(a, b[:, ::4, ::4])
-    a2, b2 = aligned_crop(lr, hr, 6, 4, rng=7)
-    assert torch.equal(a, a2) and torch.equal(b, b2)
-    with pytest.raises(DataError):
-        aligned_crop(lr, hr[:, :-1], 6, 4, rng=0)
-
-
-def test_random_crops_seeded():
-    images = [_image(20, 30, 1), _image(8, 8, 2), _image(25, 17, 3)]
-    x = random_crops(images, 16, 12, rng=3)
-    assert tuple(x.shape) == (12, 3, 16, 16)
-    assert torch.equal(x, random_crops(images, 16, 12, rng=3))
-    assert not torch.equal(x, random_crops(images, 16, 12, rng=4))
-    with pytest.raises(DataError):
-        random_crops(images, 64, 1)
-
-
-def test_random_pair_crops():
-    hrs = [_image(40, 48, 5), _image(32, 32, 6)]
-    pairs = [(hr[:, ::4, ::4].clone(), hr) for hr in hrs]
-    lr, hr = random_pair_crops(pairs, 4, 4, 5, rng=1)
-    assert tuple(lr.shape) == (5, 3, 4, 4) and tuple(hr.shape) == (5, 3, 16, 16)
-    assert torch.equal(lr, hr[:, :, ::4, ::4])
-
-
-def test_dihedral_group():
-    x = _image(4, 4)
-    outs = [dihedral(x, k) for k in range(8)]
-    assert len({o.numpy().tobytes() for o in outs}) == 8
-    assert torch.equal(dihedral(x, 5), torch.rot90(x.flip(-1), 1, dims=(-2, -1)))
-    a, b = random_dihedral([x, x.clone()], rng=11)
-    assert torch.equal(a, b)

@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from jcsr_bench.archs.rrdbnet import RRDBNet
 from jcsr_bench.imaging.tiling import run_guarded, tiled_forward, to_float, to_uint8, upscale_image
 from jcsr_bench.kit.errors import DataError, JcsrError
 from jcsr_bench.testing import sample_image
-from jcsr_bench_plugins.sr.esrgan import RRDBNet
 
 
 def nearest_x4(x: torch.Tensor) -> torch.Tensor:

@@ -5,19 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
+from jcsr_bench.archs.rrdbnet import RRDBNet, infer_arch, load_rrdbnet, to_basicsr_keys
+from jcsr_bench.artifacts.trained_store import TrainedWeightsMissing
 from jcsr_bench.imaging.images import save_image
 from jcsr_bench.imaging.tiling import to_float, to_uint8
 from jcsr_bench.kit.errors import DataError, JcsrError, WeightsError
 from jcsr_bench.plugin.registry import load_registry
 from jcsr_bench.testing import check_sr_model, sample_image
-from jcsr_bench_plugins.sr.esrgan import (
-    ESRGAN,
-    RRDBNet,
-    TrainedWeightsMissing,
-    infer_arch,
-    load_rrdbnet,
-    to_basicsr_keys,
-)
+from jcsr_bench_plugins.sr.esrgan import ESRGAN
 
 # spandrel's RRDBNet hard-codes 32 growth channels; keep the rest tiny for speed.
 SMALL = {"num_feat": 16, "num_block": 2, "num_grow_ch": 32}
@@ -343,7 +338,7 @@ def test_cuda_matches_cpu_and_reduced_precision_is_close(scheme_files):
 def test_bicubic_skip_variant_starts_at_bicubic_and_round_trips_through_weights(tmp_path):
     import torch.nn.functional as F
 
-    from jcsr_bench_plugins.sr.esrgan import RRDBNet, infer_arch, load_rrdbnet
+    from jcsr_bench.archs.rrdbnet import RRDBNet, infer_arch, load_rrdbnet
 
     net = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4, skip="bicubic")
     x = torch.rand(1, 3, 10, 12)

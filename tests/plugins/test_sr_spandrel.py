@@ -7,10 +7,11 @@ import sys
 import pytest
 import torch
 
+from jcsr_bench.archs.rrdbnet import RRDBNet
 from jcsr_bench.imaging.tiling import to_float, to_uint8
 from jcsr_bench.kit.errors import JcsrError, WeightsError
 from jcsr_bench.testing import check_sr_model, sample_image
-from jcsr_bench_plugins.sr.esrgan import ESRGAN, RRDBNet
+from jcsr_bench_plugins.sr.esrgan import ESRGAN
 
 spandrel = pytest.importorskip("spandrel")
 

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from jcsr_bench.cli.main import main
+from jcsr_bench.cli.visual import visual_command
 from jcsr_bench.imaging.quality import psnr_rgb
 from jcsr_bench.kit.errors import DataError, JcsrError
 from jcsr_bench.report.visual import (
@@ -21,7 +22,6 @@ from jcsr_bench.report.visual import (
     SECOND_COLOR,
     GridRow,
     Tile,
-    _Cell,
     _choose_qualities,
     default_crop,
     parse_crop,
@@ -29,8 +29,8 @@ from jcsr_bench.report.visual import (
     render_grid,
     save_figure,
     validate_crop,
-    visual_command,
 )
+from jcsr_bench.results.stored_cells import StoredCell as _Cell
 
 
 def _texts(fig) -> dict[str, list]:

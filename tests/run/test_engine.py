@@ -205,7 +205,7 @@ def test_default_run_skips_missing_weights_and_writes_a_leaderboard(registry, tm
 
 
 def test_adaptive_sr_missing_training_names_the_command(registry, tmp_path, monkeypatch):
-    from jcsr_bench_plugins.sr.esrgan import TrainedWeightsMissing
+    from jcsr_bench.artifacts.trained_store import TrainedWeightsMissing
 
     class Adaptive(FakeSR):
         def for_codec(self, codec_identity, quality):
@@ -371,7 +371,7 @@ def test_cli_default_run_offline_writes_a_leaderboard(tmp_path):
 
 def test_train_flag_trains_missing_adaptive_models_first(registry, tmp_path, monkeypatch):
     import jcsr_bench.training.sr as training
-    from jcsr_bench_plugins.sr.esrgan import TrainedWeightsMissing
+    from jcsr_bench.artifacts.trained_store import TrainedWeightsMissing
 
     trained: set = set()
     calls = []

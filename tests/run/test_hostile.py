@@ -282,12 +282,12 @@ def test_disk_full_in_the_store_mid_run_stops_keeps_and_resumes(registry, tmp_pa
 
 
 def test_disk_full_anywhere_else_is_one_line_from_the_cli(tmp_path, capsys, monkeypatch):
-    import jcsr_bench.cli.main as cli
+    import jcsr_bench.cli.listing as listing
 
     def full(args):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "x" / "f.bin"))
 
-    monkeypatch.setattr(cli, "cmd_list", full)
+    monkeypatch.setattr(listing, "handle", full)
     err = cli_error(capsys, "list")
     assert f"writing to {tmp_path / 'x'}: the disk is full" in err
 

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 import jcsr_bench.training.sr as training_sr
+from jcsr_bench.archs.rrdbnet import RRDBNet
 from jcsr_bench.artifacts.trained_store import sidecar_path, stored_models
 from jcsr_bench.artifacts.weights import load_checkpoint
 from jcsr_bench.cli.main import main
@@ -26,7 +27,6 @@ from jcsr_bench.results.store import load_rows
 from jcsr_bench.run import engine
 from jcsr_bench.training import TRAINING_CODE_VERSION
 from jcsr_bench.training.checkpoint import atomic_save
-from jcsr_bench_plugins.sr.esrgan import RRDBNet
 
 TINY = {"num_feat": 8, "num_block": 1, "num_grow_ch": 4}
 REGISTRY = """

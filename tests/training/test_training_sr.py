@@ -9,12 +9,12 @@ import pytest
 import torch
 from torch import nn
 
+from jcsr_bench.archs.rrdbnet import RRDBNet
 from jcsr_bench.imaging.lr import make_lr
 from jcsr_bench.kit.errors import RegistryError
 from jcsr_bench.training import checkpoint, losses, sr
 from jcsr_bench.training.config import needs_vgg, resolve_config
 from jcsr_bench.training.pairs import from_images, sample_batch
-from jcsr_bench_plugins.sr.esrgan import RRDBNet
 
 TINY = {"num_feat": 8, "num_block": 1, "num_grow_ch": 4}
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jcsr_bench.kit.errors import WeightsError
 from jcsr_bench.kit.identity import digest, safe_filename
 from jcsr_bench.kit.paths import trained_dir
 
@@ -86,3 +87,20 @@ def stored_models(root: Path | None = None) -> list[StoredModel]:
             meta = {}
         models.append(StoredModel(checkpoint, meta if isinstance(meta, dict) else {}))
     return models
+
+
+class TrainedWeightsMissing(WeightsError):
+    """Adapted (baseline 2) weights for one (codec, quality) have not been trained yet.
+
+    ``path`` is where ``train-sr`` writes them; the engine adds the exact command, since
+    only it knows the registry instance names.
+    """
+
+    def __init__(self, path: Path, quality: Any, codec_identity: str = "") -> None:
+        self.path = Path(path)
+        self.quality = quality
+        self.codec_identity = codec_identity
+        super().__init__(
+            f"no adapted SR weights for codec {codec_identity or '?'} at quality {quality!r} "
+            f"(expected {self.path}); train them with `jcsr-bench train-sr`"
+        )

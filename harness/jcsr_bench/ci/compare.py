@@ -188,7 +188,7 @@ def bootstrap_interval(values: list[float], *, seed: int = 0, resamples: int = 2
 
 # -- helpers -----------------------------------------------------------------------------------
 def _quality_transform(metric: str):
-    from jcsr_bench.report.leaderboard import spec
+    from jcsr_bench.results.labels import spec
 
     return spec(metric).transform or (lambda v: v)
 
@@ -196,7 +196,7 @@ def _quality_transform(metric: str):
 def judged_metrics(base: dict[str, Any], cur: dict[str, Any]) -> list[str]:
     """Quality metrics with a known direction that either run measured (a metric that
     only the baseline measured is a regression: the current run lost it)."""
-    from jcsr_bench.report.leaderboard import QUALITY_METRICS
+    from jcsr_bench.results.labels import QUALITY_METRICS
 
     def present(combo: dict[str, Any]) -> set[str]:
         return {m for p in combo["points"] for cell in p["images"].values()

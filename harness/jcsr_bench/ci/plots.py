@@ -11,8 +11,8 @@ from pathlib import Path
 
 from jcsr_bench.ci.compare import Comparison
 from jcsr_bench.kit.identity import safe_filename
-from jcsr_bench.report.leaderboard import spec
 from jcsr_bench.report.plots import BPP_LABEL, STYLE, new_figure, plot_text, save_figure
+from jcsr_bench.results.labels import spec
 
 __all__ = ["plot_history", "plot_overlays"]
 

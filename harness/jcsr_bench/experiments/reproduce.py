@@ -31,12 +31,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from jcsr_bench import __version__
 from jcsr_bench.experiments.learned_codec import CodecRecipe, TrainedCodec, is_learned
 from jcsr_bench.kit.atomic import atomic_write
 from jcsr_bench.kit.errors import JcsrError
 from jcsr_bench.kit.identity import canonical_json, digest, safe_filename
 from jcsr_bench.kit.paths import cache_dir
+from jcsr_bench.kit.version import __version__
 from jcsr_bench.results.curves import Curve
 
 PAPER = (
@@ -267,7 +267,7 @@ def _fmt(value: float | str, digits: int) -> str:
 
 
 def _model_size(arch: dict[str, Any] | None) -> str:
-    from jcsr_bench_plugins.sr.esrgan import DEFAULT_ARCH, RRDBNet
+    from jcsr_bench.archs.rrdbnet import DEFAULT_ARCH, RRDBNet
 
     full = {**DEFAULT_ARCH, **(arch or {})}
     params = sum(p.numel() for p in RRDBNet(**full).parameters())
@@ -517,12 +517,3 @@ def render_standing(learned: TrainedCodec, standing: Standing, test: str) -> str
             for m, r in p.reasons.items() if m in ("bpp", "psnr-rgb", "ms-ssim-rgb")})),
         "",
     ])
-
-
-def reproduce_command(*, registry: Any, codec: str, budget: str, seeds: int | None,
-                      device: str, output: Path) -> int:
-    """``jcsr-bench reproduce``."""
-    result = reproduce(registry, codec=codec, budget=budget, seeds=seeds, device=device,
-                       output=output)
-    print(result.table.read_text(), end="")
-    return 0

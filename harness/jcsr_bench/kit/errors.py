@@ -24,3 +24,9 @@ class DataError(JcsrError):
 class StorageError(JcsrError):
     """A file or folder a command writes to is unusable: a full disk, a read-only folder,
     a file in the way, a damaged results store. Nothing already stored is touched."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line (the class name too unless it is one of ours)."""
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, JcsrError) else f"{type(exc).__name__}: {text}"

@@ -122,7 +122,7 @@ class PluginManager:
         self._types: dict[str, dict[str, Registration]] | None = None
         self._conflicts: dict[tuple[str, str], list[str]] = {}
         self._registered_by: dict[str, dict[str, list[str]]] = {}
-        from jcsr_bench import __version__
+        from jcsr_bench.kit.version import __version__
 
         for module_name in BUILTIN_MODULES:
             self._pm.register(importlib.import_module(module_name), name=module_name)

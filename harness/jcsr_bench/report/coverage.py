@@ -223,7 +223,7 @@ def choose_anchor(curves: Sequence[Curve], requested: str | None,
     """The anchor and why (module doc); ``requested`` must be in the results."""
     from jcsr_bench.kit.errors import JcsrError
     from jcsr_bench.kit.suggest import did_you_mean
-    from jcsr_bench.report.leaderboard import parse_label
+    from jcsr_bench.results.labels import parse_label
 
     labels = list(dict.fromkeys(c.label for c in curves))
     if requested:

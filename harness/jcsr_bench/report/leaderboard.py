@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +26,19 @@ from jcsr_bench.kit.errors import JcsrError
 from jcsr_bench.kit.suggest import did_you_mean
 from jcsr_bench.report.markdown import escape
 from jcsr_bench.report.text import count, format_seconds
-from jcsr_bench.results.bd import METHODS, BDError, BDOverlapWarning, bd_quality, bd_rate, msssim_db
+from jcsr_bench.results.bd import METHODS, BDError, BDOverlapWarning, bd_quality, bd_rate
 from jcsr_bench.results.curves import Curve
+from jcsr_bench.results.labels import (
+    PERCEPTUAL_CONVENTIONS,
+    PERCEPTUAL_METRICS,
+    QUALITY_METRICS,
+    RATE,
+    QualitySpec,
+    parse_label,
+    rd_series,
+    reported_metrics,
+    spec,
+)
 
 __all__ = [
     "QUALITY_METRICS",
@@ -41,56 +52,12 @@ __all__ = [
     "render_pairs",
 ]
 
-RATE = "bpp"
 #: A weight file named in a "missing weights" reason (offline or failed-download wording).
 _WEIGHT_FILE = re.compile(r"(?:weight file|file name) ([\w.+-]+\.(?:pth\.tar|pth|pt|ckpt|"
                           r"safetensors|bin))")
 TIMINGS = (("encode_s", "Encode"), ("decode_s", "Decode"), ("sr_s", "SR"))
 NOT_RANKED = "—"
 
-
-@dataclass(frozen=True)
-class QualitySpec:
-    """How a quality metric is named, which unit BD-quality has, how it is transformed."""
-
-    short: str  # column / axis name, e.g. "PSNR"
-    unit: str  # unit of BD-quality and of the plot axis, e.g. "dB"
-    axis: str  # axis label for plots
-    transform: Callable[[float], float] | None = None
-
-
-QUALITY_METRICS: dict[str, QualitySpec] = {
-    "psnr-rgb": QualitySpec("PSNR", "dB", "PSNR-RGB (dB)"),
-    "psnr-y": QualitySpec("PSNR-Y", "dB", "PSNR-Y, BT.601 luma (dB)"),
-    "ms-ssim-rgb": QualitySpec("MS-SSIM", "dB", "MS-SSIM (dB) = −10·log10(1 − MS-SSIM)", msssim_db),
-}
-
-
-def negate(value: float) -> float:
-    """The monotone transform of a distance (lower is better) into a BD quality axis."""
-    return -value
-
-
-#: Perceptual distances (lower is better): BD and RD plots use −distance, so that
-#: "higher is better" holds on every quality axis and the BD sign convention is kept.
-PERCEPTUAL_METRICS: dict[str, QualitySpec] = {
-    "lpips": QualitySpec("LPIPS", "", "−LPIPS (AlexNet; lower LPIPS is better)", negate),
-    "lpips-vgg": QualitySpec("LPIPS-VGG", "", "−LPIPS (VGG; lower LPIPS is better)", negate),
-    "dists": QualitySpec("DISTS", "", "−DISTS (lower DISTS is better)", negate),
-}
-QUALITY_METRICS.update(PERCEPTUAL_METRICS)
-PERCEPTUAL_CONVENTIONS = (
-    "LPIPS v0.1 and DISTS on the full 8-bit RGB image (LPIPS inputs scaled to [−1, 1], "
-    "DISTS inputs to [0, 1]), mean of per-image values, lower is better; BD uses "
-    "−distance as the quality axis, so a positive BD-LPIPS / BD-DISTS is a lower "
-    "distance than the anchor's at equal rate, in the metric's own units"
-)
-
-
-def reported_metrics(curves: Iterable[Curve]) -> tuple[str, ...]:
-    """PSNR and MS-SSIM always; each perceptual distance the results hold a value of."""
-    present = {m for c in curves for p in c.points for m, v in p.values.items() if v is not None}
-    return ("psnr-rgb", "ms-ssim-rgb", *(m for m in PERCEPTUAL_METRICS if m in present))
 
 METHOD_TEXT = {
     "pchip": "pchip: PCHIP fit on log10(bpp), integrated exactly (JVET/VCEG Excel method)",
@@ -105,50 +72,6 @@ DEFAULT_CONVENTIONS = (
     "BD on −10·log10(1 − MS-SSIM) dB; "
     "Encode, Decode and SR are mean wall-clock times per image"
 )
-
-
-def spec(metric: str) -> QualitySpec:
-    """The :class:`QualitySpec` of a metric (a plain one for metrics not listed)."""
-    return QUALITY_METRICS.get(metric, QualitySpec(metric, "", metric))
-
-
-def rd_series(curve: Curve, metric: str) -> tuple[list[float], list[float], list[str]]:
-    """(bpp, quality, notes) of a curve, quality transformed as BD and plots use it.
-
-    Points where either value is missing or the transform is infinite are left out;
-    ``notes`` says why (from the points' recorded reasons), so a report can show it.
-    """
-    transform = spec(metric).transform
-    rates: list[float] = []
-    quals: list[float] = []
-    notes: list[str] = []
-    for p in curve.points:
-        r, q = p.values.get(RATE), p.values.get(metric)
-        if r is None or q is None:
-            missing = metric if q is None else RATE
-            why = p.reasons.get(missing)
-            notes.append(f"{missing} n/a: {why}" if why else f"no {missing} at quality {p.quality}")
-            continue
-        if transform is not None:
-            try:
-                q = transform(q)
-            except ValueError as exc:
-                notes.append(f"{metric} at quality {p.quality}: {exc}")
-                continue
-            if not math.isfinite(q):
-                notes.append(f"{metric} = 1 at quality {p.quality} (infinite in dB)")
-                continue
-        rates.append(float(r))
-        quals.append(float(q))
-    return rates, quals, list(dict.fromkeys(notes))
-
-
-def parse_label(text: str) -> tuple[str, str]:
-    """``"codec+sr"`` -> ``(codec, sr)`` (split at the first ``+``)."""
-    codec, sep, sr = text.partition("+")
-    if not sep or not codec or not sr:
-        raise JcsrError(f"{text!r} is not a combination; write it as CODEC+SR, e.g. bmshj+bicubic")
-    return codec, sr
 
 
 def parse_pairs(specs: Iterable[str]) -> list[tuple[str, str]]:
@@ -576,25 +499,3 @@ def leaderboard_from_store(
         raise JcsrError("no results to render: the results store holds no curves")
     return render_leaderboard(view.curves, view.meta, anchor=view.anchor.pair, method=method,
                               anchor_note=view.anchor.note)
-
-
-def leaderboard_command(
-    *, results: Path, anchor: str | None, method: str, write: Path | None,
-    pairs: list[str] | None,
-) -> int:
-    """``jcsr-bench leaderboard``: re-render from the store; print, or write atomically."""
-    if pairs:
-        from jcsr_bench.report.coverage import load_view
-
-        view = load_view(results)
-        text = render_pairs(view.curves, view.meta, parse_pairs(pairs), method=method)
-    else:
-        text = leaderboard_from_store(results, anchor=anchor, method=method)
-    if write is None:
-        print(text, end="")
-    else:
-        from jcsr_bench.kit.atomic import atomic_write
-
-        atomic_write(write, text)
-        print(f"wrote {write}")
-    return 0

@@ -38,7 +38,7 @@ class Written:
 
 def write_reports(output: Path, stream: TextIO, description: str = "") -> Written:
     """Render every report of ``output`` from its store; remove stale ones (module doc)."""
-    from jcsr_bench import __version__
+    from jcsr_bench.kit.version import __version__
     from jcsr_bench.report.coverage import load_view
     from jcsr_bench.report.exports import compressai_exports, csv_text
     from jcsr_bench.report.leaderboard import render_leaderboard

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from jcsr_bench.kit.identity import safe_filename
-from jcsr_bench.report.leaderboard import PERCEPTUAL_METRICS, rd_series, reported_metrics, spec
 from jcsr_bench.results.curves import Curve
+from jcsr_bench.results.labels import PERCEPTUAL_METRICS, rd_series, reported_metrics, spec
 
 __all__ = ["BPP_LABEL", "STYLE", "new_figure", "plot_perception_distortion", "plot_rd",
            "plot_reports", "plot_text", "save_figure"]

@@ -30,14 +30,18 @@ from __future__ import annotations
 
 import json
 import math
-import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jcsr_bench.kit.errors import DataError, JcsrError, RegistryError
+from jcsr_bench.imaging.lr import mod_crop
+from jcsr_bench.imaging.quality import psnr_rgb
+from jcsr_bench.kit.errors import DataError, JcsrError
+from jcsr_bench.kit.identity import safe_filename
 from jcsr_bench.kit.suggest import did_you_mean
+from jcsr_bench.results.store import quality_text
+from jcsr_bench.results.stored_cells import StoredCell, read_cells
 
 __all__ = [
     "BEST_COLOR",
@@ -49,7 +53,7 @@ __all__ = [
     "rank_colors",
     "render_grid",
     "validate_crop",
-    "visual_command",
+    "visual_grid",
 ]
 
 BEST_COLOR = "#e00000"  # red
@@ -298,50 +302,7 @@ def _scaled_crop(crop: tuple[int, int, int, int], hr_shape: Sequence[int],
 
 
 # -- the command -------------------------------------------------------------------------------
-@dataclass
-class _Cell:
-    dataset: str
-    image: str
-    codec: str
-    quality: Any
-    sr: str
-    status: str
-    error: str | None
-    codec_key: str
-    sr_key: str
-    image_hash: str
-    run_id: int | None
-    values: dict[str, float | None]
-    reasons: dict[str, str]
-
-
-def _read_store(results: Path) -> tuple[list[_Cell], dict[int, dict], dict]:
-    """Every stored cell with its keys, each run's metadata, and the merged metadata."""
-    from jcsr_bench.results.store import DB_NAME, Store, quality_text
-
-    path = Path(results)
-    db = path / DB_NAME if path.is_dir() else path
-    if not db.is_file():
-        raise DataError(f"no results store at {db}: run `jcsr-bench run --output {path}` "
-                        "first, or point --results at a run's output folder")
-    with Store(db, readonly=True) as store:
-        runs = {r["id"]: r["meta"] for r in store.runs()}
-        meta = store.meta()
-        rows = {(r["dataset"], r["image"], r["codec"], quality_text(r["quality"]), r["sr"]): r
-                for r in store.rows()}
-        cells = []
-        for r in store.conn.execute(
-            "SELECT dataset, image, codec, quality, sr, status, error, codec_key, sr_key, "
-            "image_hash, run_id FROM cells ORDER BY image_index, quality_index"
-        ):
-            stored = rows.get(tuple(r[:5]), {})
-            cells.append(_Cell(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], r[7],
-                               r[8], r[9], r[10], stored.get("values", {}),
-                               stored.get("reasons", {})))
-    return cells, runs, meta
-
-
-def _find_image(cells: list[_Cell], image: str) -> tuple[str, str]:
+def _find_image(cells: list[StoredCell], image: str) -> tuple[str, str]:
     """(dataset, image) for ``NAME`` or ``DATASET/NAME``; did-you-mean when unknown."""
     pairs = list(dict.fromkeys((c.dataset, c.image) for c in cells))
     if not pairs:
@@ -361,7 +322,6 @@ def _find_image(cells: list[_Cell], image: str) -> tuple[str, str]:
 
 
 def _same_quality(a: Any, b: Any) -> bool:
-    from jcsr_bench.results.store import quality_text
 
     if quality_text(a) == quality_text(b):
         return True
@@ -369,7 +329,7 @@ def _same_quality(a: Any, b: Any) -> bool:
     return numeric and a == b
 
 
-def _choose_qualities(cells: list[_Cell], codecs: list[str], requested: list | None) -> list:
+def _choose_qualities(cells: list[StoredCell], codecs: list[str], requested: list | None) -> list:
     """The rows' qualities: requested ones (each stored for some codec), else defaults."""
     stored: list[Any] = []
     for codec in codecs:
@@ -402,166 +362,18 @@ def _ordered(names: list[str], preferred: list[str]) -> list[str]:
                                          else len(preferred), n))
 
 
-def _warn(message: str) -> None:
-    print(f"jcsr-bench visual: warning: {message}", file=sys.stderr)
-
-
-class _Recompute:
-    """Rebuilds the shown cells' outputs through the work unit's stages
-    (``jcsr_bench.run.workunit``): the LR image, the codec output (the cache, else the codec),
-    then SR -- the code that scored them."""
-
-    def __init__(self, registry: Any, dataset: str, image: str, runs: dict[int, dict],
-                 meta: dict, device: str):
-        from jcsr_bench.run.cache import Cache
-
-        self.registry, self.dataset_name, self.image = registry, dataset, image
-        self.runs, self.meta, self.device = runs, meta, device
-        self.cache = Cache()
-        self.dataset = self._build("datasets", dataset)
-        self.hr = self._load_hr()
-        self._lr: dict[tuple[int, str], Any] = {}
-        self._codecs: dict[str, Any] = {}
-        self._srs: dict[str, Any] = {}
-        self._decoded: dict[str, Any] = {}
-        self.codec_runs = self.cache_hits = 0
-
-    def _build(self, kind: str, name: str, **overrides: Any) -> Any:
-        try:
-            return self.registry.build(kind, name, **overrides)
-        except RegistryError as exc:
-            raise RegistryError(f"{exc} (pass the run's registry files with --registry)") \
-                from exc
-
-    def _load_hr(self) -> Any:
-        load = getattr(self.dataset, "load", None)
-        if callable(load):
-            return load(self.image)
-        for name, image in self.dataset:
-            if str(name) == self.image:
-                return image
-        raise DataError(f"image {self.image!r} is no longer in dataset {self.dataset_name}")
-
-    def check_hash(self, stored: str) -> None:
-        from jcsr_bench.imaging.images import pixel_hash
-
-        if stored.startswith("file:") and callable(getattr(self.dataset, "content_hash", None)):
-            now = "file:" + self.dataset.content_hash(self.image)
-        else:
-            now = pixel_hash(self.hr)
-        if now != stored:
-            _warn(f"image {self.dataset_name}/{self.image} changed since the run: the tiles "
-                  "show the current file, the scores are the stored ones")
-
-    def config(self, cell: _Cell) -> dict:
-        meta = self.runs.get(cell.run_id) or self.meta
-        return meta.get("config") or {}
-
-    def scale(self, cell: _Cell) -> int:
-        return int(self.config(cell).get("scale", 4))
-
-    def pair(self, cell: _Cell) -> tuple[Any, Any]:
-        """(mod-cropped HR, LR) as the run that stored ``cell`` made them (the work unit's
-        own LR step, with that run's scale and kernel)."""
-        from jcsr_bench.run.workunit import make_lr
-
-        config = self.config(cell)
-        scale, kernel = int(config.get("scale", 4)), str(config.get("kernel", "matlab"))
-        key = (scale, kernel)
-        if key not in self._lr:
-            self._lr[key] = make_lr(self.hr, self.image, scale, kernel, self.dataset)
-        return self._lr[key]
-
-    def codec_identity(self, cell: _Cell) -> str | None:
-        meta = self.runs.get(cell.run_id) or self.meta
-        return ((meta.get("components") or {}).get("codecs") or {}).get(cell.codec)
-
-    def codec(self, cell: _Cell) -> Any:
-        if cell.codec not in self._codecs:
-            obj = self._build("codecs", cell.codec)
-            wanted = list((self.config(cell).get("qualities") or {}).get(cell.codec) or [])
-            if wanted and not all(q in list(obj.qualities) for q in wanted):
-                obj = self._build("codecs", cell.codec, qualities=wanted)
-            stored = self.codec_identity(cell)
-            if stored is not None and str(obj.identity) != stored:
-                _warn(f"codec {cell.codec} is now {obj.identity}, the run used {stored}: "
-                      "its recomputed tiles may differ from what was scored")
-            self._codecs[cell.codec] = obj  # the unit's context moves it to the device
-        return self._codecs[cell.codec]
-
-    def _unit(self, cell: _Cell) -> tuple[Any, Any, Any]:
-        """The work unit of ``cell`` (its codec, quality and SR model) and its context."""
-        from jcsr_bench.results.store import quality_text
-        from jcsr_bench.run.workunit import UnitCell, UnitContext, WorkUnit
-
-        key = (cell.sr, cell.codec, quality_text(cell.quality))
-        unit_cell = UnitCell(cell.sr, key, cell.sr_key, "")
-        unit = WorkUnit(cell.dataset, cell.image, 0, cell.image_hash, cell.codec, cell.quality,
-                        0, cell.codec_key, [unit_cell])
-        context = UnitContext(self.scale(cell), str(self.config(cell).get("kernel", "matlab")),
-                              self.device, {cell.codec: self.codec(cell)},
-                              {key: self.sr(cell)}, [])
-        return unit, unit_cell, context
-
-    def decoded(self, cell: _Cell) -> Any:
-        """The codec output: the engine's disk cache, else encode + decode (and cache it)."""
-        from jcsr_bench.run.workunit import codec_cache_info, codec_stage
-
-        if cell.codec_key not in self._decoded:
-            unit, _, context = self._unit(cell)
-            _, lr = self.pair(cell)
-            output, fresh = codec_stage(unit, context, lr, self.cache.load_codec(cell.codec_key))
-            if fresh is None:
-                self.cache_hits += 1
-            else:
-                self.codec_runs += 1
-                self.cache.save_codec(cell.codec_key, fresh, {
-                    **codec_cache_info(unit, context.codecs[cell.codec]),
-                    "by": "jcsr-bench visual"})
-            self._decoded[cell.codec_key] = output.decoded
-        return self._decoded[cell.codec_key]
-
-    def sr(self, cell: _Cell) -> Any:
-        codec_identity = self.codec_identity(cell)
-        key = (cell.sr, cell.codec, json.dumps(cell.quality))
-        if key not in self._srs:
-            base = self._srs.get(cell.sr)
-            if base is None:
-                base = self._srs[cell.sr] = self._build("sr", cell.sr)
-            model = base
-            for_codec = getattr(base, "for_codec", None)
-            if callable(for_codec):
-                model = for_codec(codec_identity or str(self.codec(cell).identity), cell.quality)
-            if str(model.identity) != cell.sr_key:
-                _warn(f"SR {cell.sr} is now {model.identity}, the run used {cell.sr_key}: "
-                      "its recomputed tiles may differ from what was scored")
-            self._srs[key] = model
-        return self._srs[key]
-
-    def output(self, cell: _Cell) -> tuple[Any, Any]:
-        """(SR output, its reference image) for one stored cell, on the CPU."""
-        from jcsr_bench.run.workunit import sr_stage
-
-        _, unit_cell, context = self._unit(cell)
-        hr, lr = self.pair(cell)
-        result, reference, _ = sr_stage(unit_cell, context, hr, lr, self.decoded(cell))
-        return result, reference
-
-
-def visual_command(*, results: Path, image: str, qualities: list | None,
-                   crop: tuple[int, int, int, int] | None, output: Path | None,
-                   registry: Any, device: str = "auto") -> int:
-    """``jcsr-bench visual``: write the comparison grid of one stored image; print its path.
+def visual_grid(*, results: Path, image: str, qualities: list | None,
+                crop: tuple[int, int, int, int] | None, output: Path | None,
+                recompute: Callable[[str, str, dict[int, dict], dict], Any],
+                warn: Callable[[str], None]) -> Path:
+    """The comparison grid of one stored image, written to a file; returns its path.
 
     Every (codec, SR) combination stored for the image's dataset is a column, each
     chosen quality a row (see the module docstring for defaults and recomputation).
+    ``recompute(dataset, image, runs, meta)`` gives the object that rebuilds the shown
+    cells' outputs (``jcsr_bench.run.recompute.Recompute``).
     """
-    from jcsr_bench.imaging.lr import mod_crop
-    from jcsr_bench.imaging.quality import psnr_rgb
-    from jcsr_bench.kit.devices import resolve_device
-    from jcsr_bench.kit.identity import safe_filename
-
-    cells, runs, meta = _read_store(Path(results))
+    cells, runs, meta = read_cells(Path(results))
     dataset, name = _find_image(cells, image)
     mine = [c for c in cells if (c.dataset, c.image) == (dataset, name)]
     config = meta.get("config") or {}
@@ -571,7 +383,7 @@ def visual_command(*, results: Path, image: str, qualities: list | None,
               if any(x.codec == c and x.sr == s for x in mine)]
     chosen = _choose_qualities(mine, codecs, qualities)
 
-    work = _Recompute(registry, dataset, name, runs, meta, resolve_device(device))
+    work = recompute(dataset, name, runs, meta)
     work.check_hash(mine[0].image_hash)
     scale = work.scale(mine[0])
     hr = mod_crop(work.hr, scale)
@@ -612,7 +424,7 @@ def visual_command(*, results: Path, image: str, qualities: list | None,
                               ranked=not codec_only))
         rows.append(GridRow(f"q={quality}", tiles))
     for text in mismatches:
-        _warn(f"recomputed PSNR differs from the stored one ({text}): a non-deterministic "
+        warn(f"recomputed PSNR differs from the stored one ({text}): a non-deterministic "
               "component, or the data, weights or device changed since the run")
 
     device_text = (runs.get(mine[0].run_id) or meta).get("device") or "?"
@@ -624,6 +436,4 @@ def visual_command(*, results: Path, image: str, qualities: list | None,
     fig = render_grid(hr, box, rows, title=title, footnote=footnote)
     target = (Path(output) if output is not None
               else Path(results) / f"visual-{safe_filename(name)}.png")
-    path = save_figure(fig, target)
-    print(path)
-    return 0
+    return save_figure(fig, target)

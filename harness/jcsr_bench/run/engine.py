@@ -19,15 +19,15 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from jcsr_bench import __version__
 from jcsr_bench.imaging.images import pixel_hash
+from jcsr_bench.kit.version import __version__
 from jcsr_bench.results.store import Store, now_iso, quality_text
-from jcsr_bench.run.plan import Plan, Settings, Skipped, make_plan, print_plan
-from jcsr_bench.run.requirements import missing_error
+from jcsr_bench.run.plan import Plan, Settings, make_plan, print_plan
+from jcsr_bench.run.requirements import Skipped, missing_error
+from jcsr_bench.run.summary import Failure, RunSummary, print_summary
 
 RATE_METRICS = ("bits", "bpp", "bpp_lr")
 TIMING_METRICS = ("encode_s", "decode_s", "sr_s")
@@ -38,37 +38,6 @@ CONVENTIONS = (
     "short side <= 160 px; curves average per-image values; SR 'none' (scale 1) is scored "
     "against the codec input"
 )
-
-
-@dataclass
-class Failure:
-    dataset: str
-    image: str
-    codec: str
-    quality: Any
-    sr: str
-    error: str
-
-
-@dataclass
-class RunSummary:
-    """What ``run`` did; ``exit_code`` is the CLI's (0 ok, 1 some cell failed)."""
-
-    exit_code: int
-    output: Path
-    db_path: Path
-    cells: int = 0  # cells in the matrix
-    computed: int = 0  # cells evaluated by this run
-    cached: int = 0  # cells already in the store
-    failed: list[Failure] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-    codec_runs: int = 0  # encode + decode calls made
-    codec_cache_hits: int = 0  # codec outputs served from the disk cache
-    elapsed_s: float = 0.0
-    files: list[Path] = field(default_factory=list)
-    reports: str = ""  # what the folder's reports cover (all stored results)
-    dry_run: bool = False
-    execution: dict[str, Any] = field(default_factory=dict)  # executor, workers, threads
 
 
 def run(
@@ -310,7 +279,6 @@ def _report(plan: Plan, summary: RunSummary, states: dict, stopped: bool, stream
             started: float) -> RunSummary:
     """The folder's reports (all stored results, report.outputs), then the printed summary."""
     from jcsr_bench.report.outputs import write_reports
-    from jcsr_bench.run.summary import print_summary
 
     cells = plan.cells
     written = write_reports(summary.output, stream, f"jcsr-bench {__version__}")

@@ -14,8 +14,9 @@ from typing import Any, Protocol
 
 from jcsr_bench.imaging.images import pixel_hash
 from jcsr_bench.kit.disk import stop_on_storage_error
+from jcsr_bench.kit.errors import one_line
 from jcsr_bench.run.plan import DatasetPlan, ImagePlan, Plan, iterate
-from jcsr_bench.run.workunit import UnitContext, UnitResult, evaluate, failed, make_lr, one_line
+from jcsr_bench.run.workunit import UnitContext, UnitResult, evaluate, failed, hr_and_lr
 
 CachedOutput = Callable[[str], Any]  # codec key -> CodecOutput or None
 
@@ -68,7 +69,7 @@ def lr_pair(plan: Plan, dataset: DatasetPlan, image: ImagePlan, hr: Any
             ) -> tuple[Any, Any, str | None]:
     """``(mod-cropped HR, LR, None)``, or ``(None, None, error)``."""
     try:
-        hr_c, lr = make_lr(hr, image.name, plan.settings.scale, plan.settings.kernel,
+        hr_c, lr = hr_and_lr(hr, image.name, plan.settings.scale, plan.settings.kernel,
                            dataset.component.obj)
     except Exception as exc:
         stop_on_storage_error(exc)  # a full LR cache stops the run, not every cell

@@ -21,21 +21,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from jcsr_bench import __version__
+from jcsr_bench.components import missing_weights_of
 from jcsr_bench.imaging.images import pixel_hash
-from jcsr_bench.kit.errors import DataError, JcsrError, PluginError, RegistryError, WeightsError
+from jcsr_bench.kit.errors import (
+    DataError,
+    JcsrError,
+    PluginError,
+    RegistryError,
+    WeightsError,
+    one_line,
+)
 from jcsr_bench.kit.identity import digest
 from jcsr_bench.kit.suggest import did_you_mean
+from jcsr_bench.kit.version import __version__
 from jcsr_bench.results.store import DB_NAME, Store, quality_text
 from jcsr_bench.run.requirements import (
     Missing,
+    Skipped,
     add_missing,
     check_weights,
-    missing,
     skip_implicit,
     weights_ready,
 )
-from jcsr_bench.run.workunit import UnitCell, WorkUnit, one_line
+from jcsr_bench.run.workunit import UnitCell, WorkUnit
 
 OVERWRITE = ("never", "missing", "always")
 SINGULAR = {"codecs": "codec", "datasets": "dataset", "sr": "sr", "metrics": "metric"}
@@ -67,15 +75,6 @@ class Settings:
     @property
     def db_path(self) -> Path:
         return self.output / DB_NAME
-
-
-@dataclass
-class Skipped:
-    """A component left out of the run (default suite only), with the remedy."""
-
-    kind: str
-    name: str
-    reason: str
 
 
 @dataclass
@@ -247,7 +246,7 @@ class Planner:
             metric = self.build("metrics", name, explicit, **overrides)
             if metric is None:
                 continue
-            if not weights_ready(self, "metric", name, explicit, missing(metric),
+            if not weights_ready(self, "metric", name, explicit, missing_weights_of(metric),
                                  lambda metric=metric: _prefetch_metric(metric), fetch):
                 continue
             identity = getattr(metric, "identity", None) or digest({
@@ -402,7 +401,7 @@ def _prefetch_metric(metric: Any) -> list[str]:
     """Online: download and verify a metric's weights now; what still fails is missing."""
     fetch_weights = getattr(metric, "fetch_weights", None)
     if not callable(fetch_weights):
-        return missing(metric)
+        return missing_weights_of(metric)
     try:
         fetch_weights()
     except Exception as exc:
@@ -448,7 +447,7 @@ def select(registry: Any, suite: str | None, lists: dict[str, list[str] | None])
 
 def parse_anchor(anchor: str | None, suite: Any) -> tuple[str, str] | None:
     if anchor:
-        from jcsr_bench.report.leaderboard import parse_label
+        from jcsr_bench.results.labels import parse_label
 
         return parse_label(anchor)
     return tuple(suite.anchor) if suite is not None and suite.anchor else None

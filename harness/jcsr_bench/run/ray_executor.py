@@ -17,7 +17,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from jcsr_bench.kit.errors import JcsrError
+from jcsr_bench.kit.errors import one_line
+from jcsr_bench.kit.ray_cluster import RayCluster
 from jcsr_bench.run.execute import CachedOutput, lr_pair, pending_images
 from jcsr_bench.run.plan import Plan
 from jcsr_bench.run.workunit import (
@@ -26,23 +27,12 @@ from jcsr_bench.run.workunit import (
     WorkUnit,
     evaluate,
     failed,
-    make_lr,
-    one_line,
+    hr_and_lr,
 )
 
-INSTALL = 'pip install "jcsr-bench[ray]"'
 RETRIES = 3  # a unit whose worker died is run again this many times
 
 _CONTEXTS: dict[str, UnitContext] = {}  # per worker process: the run's context, kept
-
-
-def import_ray() -> Any:
-    """The ``ray`` module, or a clear error naming what to install."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise JcsrError(f"--executor ray needs Ray, which is not installed: {INSTALL}") from exc
-    return ray
 
 
 def _set_threads(threads: int) -> None:
@@ -56,7 +46,7 @@ def _lr_task(hr: Any, name: str, scale: int, kernel: str, threads: int
              ) -> tuple[Any, Any, str | None]:
     _set_threads(threads)
     try:
-        hr_c, lr = make_lr(hr, name, scale, kernel)
+        hr_c, lr = hr_and_lr(hr, name, scale, kernel)
     except Exception as exc:
         return None, None, f"making the LR image: {one_line(exc)}"
     return hr_c, lr, None
@@ -89,59 +79,8 @@ def _load_weights(context: UnitContext, plan: Plan) -> None:
         _ = model.scale  # a weight-file model loads its network here
 
 
-class RayExecutor:
+class RayExecutor(RayCluster):
     """Units as Ray tasks: ``workers`` at a time, each with its threads and GPU share."""
-
-    def __init__(self, *, workers: int | None, threads_per_worker: int | None,
-                 gpus_per_worker: float, address: str | None):
-        from jcsr_bench.kit.devices import check_threads
-
-        check_threads(workers, "--workers")
-        check_threads(threads_per_worker, "--threads-per-worker")
-        if gpus_per_worker < 0:
-            raise JcsrError(f"--gpus-per-worker must be >= 0, got {gpus_per_worker}")
-        self.ray = import_ray()
-        self.address = address
-        self.gpus = float(gpus_per_worker)
-        self.started = False
-        self.workers, self.threads = self._connect(workers, threads_per_worker)
-
-    def _connect(self, workers: int | None, threads: int | None) -> tuple[int, int]:
-        """Join ``address`` (or the Ray session already open), else start a local Ray.
-
-        A local Ray gets ``workers x threads`` CPUs (default: every usable core, one
-        thread per worker); on a cluster the defaults share its CPUs out the same way.
-        """
-        from jcsr_bench.kit.devices import usable_cores
-
-        ray = self.ray
-        if not ray.is_initialized():
-            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                       "configure_logging": False}
-            if self.address:
-                try:
-                    ray.init(address=self.address, **options)
-                except (ConnectionError, RuntimeError, ValueError) as exc:
-                    raise JcsrError(f"cannot join the Ray cluster at {self.address}: "
-                                    f"{one_line(exc)} (is `ray start --head` running there?)"
-                                    ) from exc
-            else:
-                cores = usable_cores()
-                threads = threads or max(1, cores // (workers or cores))
-                ray.init(address="local",  # a new instance, never another one found here
-                         num_cpus=(workers or max(1, cores // threads)) * threads, **options)
-            self.started = True
-        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        threads = threads or max(1, cpus // (workers or cpus))
-        return workers or max(1, cpus // threads), threads
-
-    def describe(self) -> dict[str, Any]:
-        return {"executor": "ray", "workers": self.workers, "threads_per_worker": self.threads,
-                "gpus_per_worker": self.gpus, "ray_address": self.address or "local"}
-
-    def close(self) -> None:
-        if self.started and self.ray.is_initialized():
-            self.ray.shutdown()
 
     def run(self, plan: Plan, context: UnitContext, cached: CachedOutput
             ) -> Iterator[UnitResult]:

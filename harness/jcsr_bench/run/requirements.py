@@ -16,14 +16,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from jcsr_bench.kit.errors import DataError, WeightsError
+from jcsr_bench.components import missing_weights_of
+from jcsr_bench.kit.errors import DataError, WeightsError, one_line
 from jcsr_bench.results.store import quality_text
-from jcsr_bench.run.workunit import one_line
 
 if TYPE_CHECKING:
     from jcsr_bench.run.plan import Component, Planner
+
+
+@dataclass
+class Skipped:
+    """A component left out of the run (default suite only), with the remedy."""
+
+    kind: str
+    name: str
+    reason: str
 
 
 class MissingPieces(WeightsError, DataError):
@@ -84,10 +93,11 @@ def check_weights(planner: Planner, codecs: list[Component], srs: list[Component
     again. ``fetch`` (off in a dry run) downloads weights when online.
     """
     ok_codecs = [codec for codec in codecs if weights_ready(
-        planner, "codec", codec.name, codec.explicit, missing(codec.obj, codec.qualities),
+        planner, "codec", codec.name, codec.explicit,
+        missing_weights_of(codec.obj, codec.qualities),
         lambda codec=codec: _prefetch_codec(codec), fetch)]
     ok_srs = [sr for sr in srs if weights_ready(
-        planner, "sr", sr.name, sr.explicit, missing(sr.obj),
+        planner, "sr", sr.name, sr.explicit, missing_weights_of(sr.obj),
         lambda sr=sr: _prefetch_sr(sr), fetch)]
     left_out: set[tuple[str, str, str]] = set()
     for sr in ok_srs:
@@ -150,7 +160,6 @@ def _report_untrained(planner: Planner, sr: Component, untrained: list[tuple]) -
 
 def skip_implicit(planner: Planner) -> None:
     """Default-suite components with missing pieces are skipped, each with its remedy."""
-    from jcsr_bench.run.plan import Skipped
 
     for item in planner.missing:
         if item.explicit:
@@ -160,12 +169,6 @@ def skip_implicit(planner: Planner) -> None:
             detail = (item.remedy if who == label
                       else f"{who.removeprefix(label + ' ')}: {item.remedy}")
             planner.skipped.append(Skipped(kind, name, f"missing weights: {detail}"))
-
-
-def missing(obj: Any, *args: Any) -> list[str]:
-    """A component's own ``missing_weights(...)`` remedies (empty: ready, or not told)."""
-    fn = getattr(obj, "missing_weights", None)
-    return [str(item) for item in (fn(*args) or [])] if callable(fn) else []
 
 
 def _prefetch_codec(codec: Component) -> list[str]:
@@ -193,7 +196,7 @@ def _prefetch_sr(sr: Component) -> list[str]:
 def _untrained(planner: Planner, sr: Component, codecs: list[Component]) -> list[tuple]:
     """``[(codec, qualities, [(is TrainedWeightsMissing, message)])]`` not loadable."""
     try:
-        from jcsr_bench_plugins.sr.esrgan import TrainedWeightsMissing
+        from jcsr_bench.artifacts.trained_store import TrainedWeightsMissing
     except ImportError:  # pragma: no cover - the built-in plugin is always there
         TrainedWeightsMissing = WeightsError  # noqa: N806
     found = []

@@ -1,4 +1,5 @@
-"""What a finished run prints: its own cells' summary, and what the folder's reports cover.
+"""What a run did (:class:`RunSummary`) and what it prints: its own cells' summary, and
+what the folder's reports cover.
 
 The reports themselves (exports, leaderboard, plots) are written by
 :func:`jcsr_bench.report.outputs.write_reports`, from the whole store.
@@ -7,11 +8,43 @@ The reports themselves (exports, leaderboard, plots) are written by
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import Any, TextIO
 
-if TYPE_CHECKING:
-    from jcsr_bench.run.engine import RunSummary
+from jcsr_bench.run.requirements import Skipped
+
+
+@dataclass
+class Failure:
+    dataset: str
+    image: str
+    codec: str
+    quality: Any
+    sr: str
+    error: str
+
+
+@dataclass
+class RunSummary:
+    """What ``run`` did; ``exit_code`` is the CLI's (0 ok, 1 some cell failed)."""
+
+    exit_code: int
+    output: Path
+    db_path: Path
+    cells: int = 0  # cells in the matrix
+    computed: int = 0  # cells evaluated by this run
+    cached: int = 0  # cells already in the store
+    failed: list[Failure] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    codec_runs: int = 0  # encode + decode calls made
+    codec_cache_hits: int = 0  # codec outputs served from the disk cache
+    elapsed_s: float = 0.0
+    files: list[Path] = field(default_factory=list)
+    reports: str = ""  # what the folder's reports cover (all stored results)
+    dry_run: bool = False
+    execution: dict[str, Any] = field(default_factory=dict)  # executor, workers, threads
+
 
 
 def fmt_range(values: list[float | None], fmt: str) -> str:

@@ -1,6 +1,6 @@
 """The work unit: one (image, codec, quality) through the pipeline, the only code that does.
 
-Given the HR image and its LR image (made once per image, :func:`make_lr`), a unit
+Given the HR image and its LR image (made once per image, :func:`hr_and_lr`), a unit
 encodes and decodes once (or takes the cached codec output it is handed), then every SR
 model of the group upscales and every metric scores. It returns its cell records and,
 when it ran the codec, the codec output for the driver's cache: it writes nothing
@@ -14,19 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jcsr_bench import __version__
 from jcsr_bench.components import NotApplicable
-from jcsr_bench.kit.errors import JcsrError, PluginError
+from jcsr_bench.kit.errors import JcsrError, PluginError, one_line
+from jcsr_bench.kit.version import __version__
 from jcsr_bench.results.store import CellRecord
 
 __all__ = ["UnitCell", "UnitContext", "UnitResult", "WorkUnit", "codec_stage", "evaluate",
-           "failed", "make_lr", "one_line", "sr_stage"]
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one line (the class name too unless it is one of ours)."""
-    text = " ".join(str(exc).split())
-    return text if isinstance(exc, JcsrError) else f"{type(exc).__name__}: {text}"
+           "failed", "hr_and_lr", "sr_stage"]
 
 
 def stage_image(image: Any, what: str, shape: Sequence[int] | None = None) -> Any:
@@ -111,7 +105,7 @@ class UnitContext:
         return state
 
 
-def make_lr(hr: Any, name: str, scale: int, kernel: str, dataset: Any = None
+def hr_and_lr(hr: Any, name: str, scale: int, kernel: str, dataset: Any = None
             ) -> tuple[Any, Any]:
     """``(mod-cropped HR, LR)`` of one image: the dataset's LR file or the kernel's."""
     from jcsr_bench.imaging.lr import lr_for, mod_crop

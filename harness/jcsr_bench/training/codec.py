@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,11 +35,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from jcsr_bench import __version__
 from jcsr_bench.kit.errors import JcsrError, RegistryError
+from jcsr_bench.kit.version import __version__
 from jcsr_bench.training import checkpoint
+from jcsr_bench.training.loop import TrainingDiverged, append_log, resolve_device, run_steps
 from jcsr_bench.training.pairs import PairSet, prepare_pairs, sample_batch
-from jcsr_bench.training.sr import TrainingDiverged, _StopOnSigint, resolve_device
 
 LAMBDAS = {
     "mse": [0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800],
@@ -152,8 +151,6 @@ def fit_codec(
     desc: str = "train-codec",
 ) -> dict[str, Any]:
     """Rate-distortion training of ``net`` (in place) on random crops of ``images.hr``."""
-    from tqdm import tqdm
-
     device = resolve_device(device)
     checkpoint.seed_everything(seed)
     net = net.to(device).train()
@@ -174,57 +171,43 @@ def fit_codec(
         aux_opt.load_state_dict(state["aux_opt"])
         checkpoint.set_rng_state(state["rng"])
         step = int(state["step"])
-    last: dict[str, float] = {}
 
-    def save() -> None:
+    def save(step: int, last: dict[str, float]) -> None:
         if state_path is not None:
             checkpoint.atomic_save({"step": step, "config": config, "data": images.identity,
                                     "net": net.state_dict(), "opt": opt.state_dict(),
                                     "aux_opt": aux_opt.state_dict(),
                                     "rng": checkpoint.rng_state(), "losses": last}, state_path)
 
-    started, first = time.perf_counter(), step
-    status = "done"
-    bar = tqdm(total=steps, initial=step, desc=desc, unit="step", disable=not progress)
-    with _StopOnSigint() as stop:
-        while step < steps:
-            _, x = sample_batch(crops, batch, patch, seed, step, augment=False)
-            x = x.to(device)
-            padded, box = pad_centred(x)
-            out = criterion(net(padded), x, box)
-            bad = {k: float(v.detach()) for k, v in out.items() if not torch.isfinite(v)}
-            if bad:
-                raise TrainingDiverged(
-                    f"loss became non-finite at step {step + 1}: {bad}; stopped, the last "
-                    f"good training state is kept at {state_path}")
-            opt.zero_grad(set_to_none=True)
-            out["loss"].backward()
-            if clip > 0:
-                nn.utils.clip_grad_norm_(net.parameters(), clip)
-            opt.step()
-            aux_opt.zero_grad(set_to_none=True)
-            aux = net.aux_loss()
-            aux.backward()
-            aux_opt.step()
-            step += 1
-            last = {k: float(v.detach()) for k, v in out.items()}
-            last["aux_loss"] = float(aux.detach())
-            bar.update(1)
-            if step % log_every == 0 or step == steps:
-                bar.set_postfix({k: f"{v:.4g}" for k, v in last.items()}, refresh=False)
-                if log_path is not None:
-                    with open(log_path, "a", encoding="utf-8") as handle:
-                        handle.write(json.dumps({"step": step, **last}) + "\n")
-            if step % checkpoint_every == 0 and step < steps:
-                save()
-            if stop.requested and step < steps:
-                status = "interrupted"
-                break
-    bar.close()
-    save()
-    seconds = time.perf_counter() - started
-    return {"status": status, "step": step, "losses": last, "config": config,
-            "steps_per_s": (step - first) / seconds if seconds > 0 else None}
+    def one_step(step: int) -> tuple[dict[str, float], dict[str, Any]]:
+        _, x = sample_batch(crops, batch, patch, seed, step, augment=False)
+        x = x.to(device)
+        padded, box = pad_centred(x)
+        out = criterion(net(padded), x, box)
+        bad = {k: float(v.detach()) for k, v in out.items() if not torch.isfinite(v)}
+        if bad:
+            raise TrainingDiverged(
+                f"loss became non-finite at step {step + 1}: {bad}; stopped, the last "
+                f"good training state is kept at {state_path}")
+        opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        if clip > 0:
+            nn.utils.clip_grad_norm_(net.parameters(), clip)
+        opt.step()
+        aux_opt.zero_grad(set_to_none=True)
+        aux = net.aux_loss()
+        aux.backward()
+        aux_opt.step()
+        last = {k: float(v.detach()) for k, v in out.items()}
+        last["aux_loss"] = float(aux.detach())
+        return last, {}
+
+    end = run_steps(one_step, start=step, total=steps, save=save,
+                    log=lambda step, last, _: append_log(log_path, {"step": step, **last}),
+                    log_every=log_every, checkpoint_every=checkpoint_every, desc=desc,
+                    progress=progress)
+    return {"status": end.status, "step": end.step, "losses": end.losses, "config": config,
+            "steps_per_s": end.steps_run / end.seconds if end.seconds > 0 else None}
 
 
 def save_for_codec(net: nn.Module, path: Path) -> None:

@@ -19,15 +19,15 @@ def missing_weights(registry: Any, config: dict[str, Any], *,
     own feature extractor). Each remedy names the file, its folder and its URL."""
     from jcsr_bench.archs.vgg import VGG19_SOURCE
     from jcsr_bench.artifacts import weights
-    from jcsr_bench.run.requirements import missing
-    from jcsr_bench.run.workunit import one_line
+    from jcsr_bench.components import missing_weights_of
+    from jcsr_bench.kit.errors import one_line
     from jcsr_bench.training.config import needs_vgg
 
     needs: list[tuple[str, str]] = []
     init = config.get("init")
     if init:
         try:
-            texts = missing(registry.build("sr", init))
+            texts = missing_weights_of(registry.build("sr", init))
         except Exception as exc:
             texts = [one_line(exc)]
         needs += [(f"starting weights {init}", text) for text in texts]
@@ -44,8 +44,8 @@ def missing_weights(registry: Any, config: dict[str, Any], *,
 
 def training_needs(registry: Any, sr: str) -> list[tuple[str, str]]:
     """``[(what, remedy)]`` missing for ``train-sr --sr sr``; empty when ready to train."""
+    from jcsr_bench.kit.errors import one_line
     from jcsr_bench.kit.paths import offline
-    from jcsr_bench.run.workunit import one_line
     from jcsr_bench.training.config import resolve_config
 
     adapt = registry.resolve("sr", sr).params.get("adapt")

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from jcsr_bench.imaging.lr import mod_crop
+from jcsr_bench.imaging.lr import make_lr, mod_crop
+from jcsr_bench.imaging.patches import aligned_crop, flip_pair
 from jcsr_bench.kit.atomic import atomic_write, atomic_write_with
 from jcsr_bench.kit.errors import DataError
 from jcsr_bench.kit.identity import digest, safe_filename
@@ -108,12 +109,6 @@ def reconstruct(codec: Any, image: torch.Tensor, quality: Any) -> torch.Tensor:
             "must decode to uint8 [3, H, W] of the input's size"
         )
     return out
-
-
-def _make_lr(hr: torch.Tensor, scale: int, kernel: str) -> torch.Tensor:
-    from jcsr_bench.imaging.lr import make_lr
-
-    return make_lr(hr, scale=scale, kernel=kernel)
 
 
 class _Dirs:
@@ -240,7 +235,7 @@ def _materialise(dataset, dirs, targets, codec, scale, kernel, device, limit, pr
                 if path.is_file():
                     continue
                 if lr is None:
-                    lr = _make_lr(hr, scale, kernel) if scale > 1 else hr
+                    lr = make_lr(hr, scale, kernel) if scale > 1 else hr
                 out = lr if quality is None else reconstruct(codec, lr, quality)
                 _save_npy(path, out.numpy())
             names.append(name)
@@ -282,19 +277,9 @@ def sample_batch(
     lrs, hrs = [], []
     for _ in range(batch):
         index = usable[int(rng.integers(len(usable)))]
-        lr, hr = pairs.lr[index], pairs.hr[index]
-        y = int(rng.integers(lr.shape[-2] - lp + 1))
-        x = int(rng.integers(lr.shape[-1] - lp + 1))
-        lr_crop = np.asarray(lr[:, y : y + lp, x : x + lp])
-        hr_crop = np.asarray(hr[:, y * scale : (y + lp) * scale, x * scale : (x + lp) * scale])
+        lr_crop, hr_crop = aligned_crop(pairs.lr[index], pairs.hr[index], lp, scale, rng)
         if augment:
-            hflip, vflip, rot = rng.random(3) < 0.5
-            if hflip:
-                lr_crop, hr_crop = lr_crop[:, :, ::-1], hr_crop[:, :, ::-1]
-            if vflip:
-                lr_crop, hr_crop = lr_crop[:, ::-1, :], hr_crop[:, ::-1, :]
-            if rot:
-                lr_crop, hr_crop = lr_crop.transpose(0, 2, 1), hr_crop.transpose(0, 2, 1)
+            lr_crop, hr_crop = flip_pair(np.asarray(lr_crop), np.asarray(hr_crop), rng)
         lrs.append(np.ascontiguousarray(lr_crop))
         hrs.append(np.ascontiguousarray(hr_crop))
     lr_t = torch.from_numpy(np.stack(lrs)).float().div_(255.0)

@@ -12,39 +12,36 @@ driver's cache folder (one machine, or a shared filesystem).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from jcsr_bench.kit.errors import JcsrError
+from jcsr_bench.kit.ray_cluster import RayCluster
 
 RETRIES = 2
 
 
-def _fit_task(generator: Any, job: dict[str, Any], feature_extractor: Any, threads: int
-              ) -> Any:
+def _fit_task(fit: Callable[..., Any], generator: Any, job: dict[str, Any],
+              feature_extractor: Any, threads: int) -> Any:
     import torch
-
-    from jcsr_bench.training.sr import fit
 
     torch.set_num_threads(threads)
     return fit(generator, **job, feature_extractor=feature_extractor, progress=False)
 
 
-def fit_on_ray(jobs: dict[Any, dict[str, Any]], *, generator: Any, feature_extractor: Any,
-               gpus_per_job: float, address: str | None, threads: int = 1
-               ) -> Iterator[tuple[Any, Any]]:
-    """``(quality, FitResult)`` for each job (``fit`` keyword arguments) as it finishes;
+def fit_on_ray(fit: Callable[..., Any], jobs: dict[Any, dict[str, Any]], *, generator: Any,
+               feature_extractor: Any, gpus_per_job: float, address: str | None,
+               threads: int = 1) -> Iterator[tuple[Any, Any]]:
+    """``(quality, fit's result)`` for each job (``fit`` keyword arguments) as it finishes;
     every job starts from its own copy of ``generator``."""
-    from jcsr_bench.run.ray_executor import RayExecutor
-
-    executor = RayExecutor(workers=None, threads_per_worker=threads,
-                           gpus_per_worker=gpus_per_job, address=address)
+    executor = RayCluster(workers=None, threads_per_worker=threads,
+                          gpus_per_worker=gpus_per_job, address=address)
     ray = executor.ray
     device = "cuda" if gpus_per_job > 0 else "cpu"
     task = ray.remote(_fit_task).options(num_cpus=threads, num_gpus=gpus_per_job,
                                          max_retries=RETRIES)
     start, extractor = ray.put(generator), ray.put(feature_extractor)
-    flying = {task.remote(start, {**job, "device": device}, extractor, threads): quality
+    flying = {task.remote(fit, start, {**job, "device": device}, extractor, threads): quality
               for quality, job in jobs.items()}
     try:
         while flying:

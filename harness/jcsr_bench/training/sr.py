@@ -19,14 +19,11 @@ untouched. Losses go to ``q<quality>.log.jsonl`` and the progress bar.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import math
-import signal
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,8 +31,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from jcsr_bench import __version__
 from jcsr_bench.kit.errors import JcsrError, RegistryError, WeightsError
+from jcsr_bench.kit.version import __version__
 from jcsr_bench.training import TRAINING_CODE_VERSION, checkpoint, losses
 from jcsr_bench.training.config import (
     ema_decay,
@@ -43,14 +40,21 @@ from jcsr_bench.training.config import (
     needs_vgg,
     unreached_milestones,
 )
+from jcsr_bench.training.loop import (
+    TrainingDiverged,
+    append_log,
+    cudnn_benchmark,
+    resolve_device,
+    run_steps,
+)
 from jcsr_bench.training.pairs import PairSet, prepare_pairs, sample_batch
+from jcsr_bench.training.ray_jobs import fit_on_ray
 
 # Keys that may change between a saved state and its resumption.
 RESUMABLE_CHANGES = {"steps", "checkpoint_every", "log_every", "images"}
 
 
-class TrainingDiverged(JcsrError):
-    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
 
 
 @dataclass
@@ -83,53 +87,16 @@ class TrainResult:
     steps_per_s: float = float("nan")
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``auto`` -> ``cuda`` when available, else ``cpu`` (explicit choices validated)."""
-    if isinstance(device, torch.device):
-        return device
-    from jcsr_bench.kit.devices import resolve_device as resolve
 
-    return torch.device(resolve(device))
 
 
 # ----------------------------------------------------------------------------- helpers
 
 
-class _StopOnSigint:
-    """Turn the first Ctrl-C into a flag checked between steps (a second one aborts)."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self) -> _StopOnSigint:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handler)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
 
 
-@contextlib.contextmanager
-def cudnn_benchmark() -> Iterator[None]:
-    """cuDNN autotuning on (fixed-size training batches), the caller's setting restored.
 
-    The flag is process-global and read only by cuDNN: left on, it would change how the
-    evaluation that follows (``run --train``) picks its convolution algorithms.
-    """
-    saved = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = True
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.benchmark = saved
+
 
 
 def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
@@ -162,12 +129,7 @@ def _config_mismatch(saved: dict[str, Any], config: dict[str, Any]) -> list[str]
     return sorted(k for k in keys if saved.get(k) != config.get(k))
 
 
-def _append_log(path: Path | None, record: dict[str, Any]) -> None:
-    if path is None:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\n")
+
 
 
 def _truncate_log(path: Path | None, step: int) -> None:
@@ -220,8 +182,6 @@ def _fit(
     progress: bool,
     desc: str,
 ) -> FitResult:
-    from tqdm import tqdm
-
     from jcsr_bench.archs.discriminator import VGGStyleDiscriminator
 
     device = resolve_device(device)
@@ -284,7 +244,7 @@ def _fit(
     elif log_path is not None and log_path.is_file():
         log_path.unlink()
 
-    def save_state() -> None:
+    def save_state(step: int, last: dict[str, float]) -> None:
         if state_path is None:
             return
         payload: dict[str, Any] = {
@@ -312,77 +272,65 @@ def _fit(
     augment = bool(config["augment"])
     w_pix, w_gan = float(config["pixel_weight"]), float(config["gan_weight"])
     w_percep = float(config["perceptual_weight"])
-    last: dict[str, float] = {}
-    start_step, started = step, time.perf_counter()
-    status = "done"
-    bar = tqdm(total=total, initial=step, desc=desc, unit="step", disable=not progress,
-               dynamic_ncols=True)
-    with _StopOnSigint() as stop:
-        while step < total:
-            lr_b, hr_b = sample_batch(pairs, batch, patch, seed, step, augment)
-            lr_b = lr_b.to(device, non_blocking=True)
-            hr_b = hr_b.to(device, non_blocking=True)
-            terms: dict[str, torch.Tensor] = {}
-            if step < l1_steps:  # PSNR-oriented stage
-                output = net_g(lr_b)
+    def one_step(step: int) -> tuple[dict[str, float], dict[str, Any]]:
+        lr_b, hr_b = sample_batch(pairs, batch, patch, seed, step, augment)
+        lr_b = lr_b.to(device, non_blocking=True)
+        hr_b = hr_b.to(device, non_blocking=True)
+        terms: dict[str, torch.Tensor] = {}
+        if step < l1_steps:  # PSNR-oriented stage
+            output = net_g(lr_b)
+            terms["l_pix"] = losses.pixel_l1(output, hr_b)
+            _check_finite(terms, step, state_path)
+            opt_l1.zero_grad(set_to_none=True)
+            terms["l_pix"].backward()
+            opt_l1.step()
+            lr_now = opt_l1.param_groups[0]["lr"]
+        else:  # GAN stage: generator update, then discriminator update
+            if net_d is not None:
+                net_d.requires_grad_(False)
+            output = net_g(lr_b)
+            g_total = torch.zeros((), device=device)
+            if w_pix > 0:
                 terms["l_pix"] = losses.pixel_l1(output, hr_b)
-                _check_finite(terms, step, state_path)
-                opt_l1.zero_grad(set_to_none=True)
-                terms["l_pix"].backward()
-                opt_l1.step()
-                lr_now = opt_l1.param_groups[0]["lr"]
-            else:  # GAN stage: generator update, then discriminator update
-                if net_d is not None:
-                    net_d.requires_grad_(False)
-                output = net_g(lr_b)
-                g_total = torch.zeros((), device=device)
-                if w_pix > 0:
-                    terms["l_pix"] = losses.pixel_l1(output, hr_b)
-                    g_total = g_total + w_pix * terms["l_pix"]
-                if perceptual is not None:
-                    terms["l_percep"] = perceptual(output, hr_b)
-                    g_total = g_total + w_percep * terms["l_percep"]
-                if net_d is not None:
-                    real_logits = net_d(hr_b).detach()
-                    fake_logits = net_d(output)
-                    terms["l_g_gan"] = losses.relativistic_g_loss(real_logits, fake_logits)
-                    g_total = g_total + w_gan * terms["l_g_gan"]
-                terms["l_g_total"] = g_total
-                _check_finite(terms, step, state_path)
-                opt_g.zero_grad(set_to_none=True)
-                g_total.backward()
-                opt_g.step()
-                if net_d is not None:
-                    net_d.requires_grad_(True)
-                    real_logits = net_d(hr_b)
-                    fake_logits = net_d(output.detach())
-                    terms["l_d"] = losses.relativistic_d_loss(real_logits, fake_logits)
-                    _check_finite({"l_d": terms["l_d"]}, step, state_path)
-                    opt_d.zero_grad(set_to_none=True)
-                    terms["l_d"].backward()
-                    opt_d.step()
-                    sched_d.step()
-                lr_now = opt_g.param_groups[0]["lr"]
-                sched_g.step()
-            _ema_update(net_ema, net_g, ema_decay(config, step))
-            step += 1
-            last = {k: float(v.detach()) for k, v in terms.items()}
-            bar.update(1)
-            if step % int(config["log_every"]) == 0 or step == total:
-                bar.set_postfix({k: f"{v:.4g}" for k, v in last.items()}, refresh=False)
-                _append_log(log_path, {"step": step, "stage": "l1" if step <= l1_steps
-                                       else "gan", "lr": lr_now, **last,
-                                       "time": round(time.time(), 3)})
-            if step % int(config["checkpoint_every"]) == 0 and step < total:
-                save_state()
-            if stop.requested and step < total:
-                status = "interrupted"
-                break
-    bar.close()
-    save_state()
-    seconds = time.perf_counter() - started
-    return FitResult(status, step, _cpu_state(net_ema), last, seconds, step - start_step,
-                     state_path)
+                g_total = g_total + w_pix * terms["l_pix"]
+            if perceptual is not None:
+                terms["l_percep"] = perceptual(output, hr_b)
+                g_total = g_total + w_percep * terms["l_percep"]
+            if net_d is not None:
+                real_logits = net_d(hr_b).detach()
+                fake_logits = net_d(output)
+                terms["l_g_gan"] = losses.relativistic_g_loss(real_logits, fake_logits)
+                g_total = g_total + w_gan * terms["l_g_gan"]
+            terms["l_g_total"] = g_total
+            _check_finite(terms, step, state_path)
+            opt_g.zero_grad(set_to_none=True)
+            g_total.backward()
+            opt_g.step()
+            if net_d is not None:
+                net_d.requires_grad_(True)
+                real_logits = net_d(hr_b)
+                fake_logits = net_d(output.detach())
+                terms["l_d"] = losses.relativistic_d_loss(real_logits, fake_logits)
+                _check_finite({"l_d": terms["l_d"]}, step, state_path)
+                opt_d.zero_grad(set_to_none=True)
+                terms["l_d"].backward()
+                opt_d.step()
+                sched_d.step()
+            lr_now = opt_g.param_groups[0]["lr"]
+            sched_g.step()
+        _ema_update(net_ema, net_g, ema_decay(config, step))
+        return {k: float(v.detach()) for k, v in terms.items()}, {"lr": lr_now}
+
+    def log(step: int, last: dict[str, float], extra: dict[str, Any]) -> None:
+        append_log(log_path, {"step": step, "stage": "l1" if step <= l1_steps else "gan",
+                              **extra, **last, "time": round(time.time(), 3)})
+
+    end = run_steps(one_step, start=step, total=total, save=save_state, log=log,
+                    log_every=int(config["log_every"]),
+                    checkpoint_every=int(config["checkpoint_every"]), desc=desc,
+                    progress=progress)
+    return FitResult(end.status, end.step, _cpu_state(net_ema), end.losses, end.seconds,
+                     end.steps_run, state_path)
 
 
 # ----------------------------------------------------------------------------- registry
@@ -390,7 +338,7 @@ def _fit(
 
 def initial_generator(registry: Any, sr_instance: Any, config: dict[str, Any]) -> nn.Module:
     """The generator to start from: ``adapt.init``'s network, or a seeded random RRDBNet."""
-    from jcsr_bench_plugins.sr.esrgan import DEFAULT_ARCH, RRDBNet
+    from jcsr_bench.archs.rrdbnet import DEFAULT_ARCH, RRDBNet
 
     arch = sr_instance.params.get("arch") or {}
     init = config.get("init")
@@ -449,12 +397,13 @@ def _check_requirements(registry: Any, sr: str, config: dict[str, Any], codec: s
                         log: Any) -> None:
     """Before any data is read, every weight file training lacks (``init``'s, VGG19's,
     the codec's): offline, all of them in one error; online, a note (then downloaded)."""
+    from jcsr_bench.components import missing_weights_of
     from jcsr_bench.kit import paths
-    from jcsr_bench.run.requirements import missing
     from jcsr_bench.training.needs import missing_weights
 
     needs = missing_weights(registry, config, vgg=vgg)
-    needs += [(f"codec {codec}", text) for text in missing(codec_component, list(qualities))]
+    needs += [(f"codec {codec}", text)
+              for text in missing_weights_of(codec_component, list(qualities))]
     if not needs:
         return
     listing = "\n".join(f"  - {what}: {remedy}" for what, remedy in needs)
@@ -553,10 +502,8 @@ def train_sr(
         "resume": resume or only_missing, "desc": f"{sr} {codec} q{quality}"}
         for quality in todo}
     if executor == "ray":
-        from jcsr_bench.training.ray_jobs import fit_on_ray
-
         log(f"training qualities {todo} as Ray tasks ({gpus_per_job:g} GPU each)")
-        fits = fit_on_ray(jobs, generator=generator, feature_extractor=feature_extractor,
+        fits = fit_on_ray(fit, jobs, generator=generator, feature_extractor=feature_extractor,
                           gpus_per_job=gpus_per_job, address=ray_address)
     else:
         fits = ((q, fit(copy.deepcopy(generator), **job, device=dev,
@@ -628,35 +575,3 @@ def train_missing(
     """
     return train_sr(registry, sr, codec, None, qualities, device=device, only_missing=True,
                     **ray_options)
-
-
-def train_sr_command(
-    registry: Any,
-    sr: str,
-    codec: str,
-    dataset: str | None,
-    qualities: Sequence[Any] | None,
-    steps: int | None,
-    batch: int | None,
-    patch: int | None,
-    device: str,
-    resume: bool,
-    seed: int | None,
-    retrain: bool = False,
-    executor: str = "local",
-    gpus_per_job: float = 0.0,
-    ray_address: str | None = None,
-) -> int:
-    """``jcsr-bench train-sr``: 0 when every quality finished, 130 when interrupted.
-
-    Models already in the store under the same key are kept (``exists``) unless
-    ``retrain``; an unfinished one continues from its last state.
-    """
-    results = train_sr(registry, sr, codec, dataset, qualities, steps=steps, batch=batch,
-                       patch=patch, device=device, resume=resume, seed=seed,
-                       only_missing=not retrain, executor=executor,
-                       gpus_per_job=gpus_per_job, ray_address=ray_address)
-    for result in results:
-        print(f"{sr} {codec} q{result.quality}: {result.status}, step {result.step} -> "
-              f"{result.checkpoint}")
-    return 130 if any(r.status == "interrupted" for r in results) else 0

@@ -1,0 +1,40 @@
+"""``jcsr-bench leaderboard``: re-render from the store; print, or write atomically."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("leaderboard", parents=[common],
+                       help="re-render the leaderboard from stored results")
+    p.add_argument("--results", default="jcsr-results", help="a run's output folder")
+    p.add_argument("--anchor", help="codec+sr (default: the run's anchor)")
+    p.add_argument("--method", choices=["pchip", "akima", "cubic"], default="pchip",
+                   help="BD fit (default pchip, the JVET/VCEG Excel method)")
+    p.add_argument("--write", metavar="PATH", help="write here (default: print)")
+    p.add_argument("--pairs", action="append", metavar="TEST:ANCHOR",
+                   help="paper-style table of one combination against another, e.g. "
+                   "bmshj+esrgan-b2:bmshj+esrgan-b1 (repeatable)")
+    p.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from jcsr_bench.kit.atomic import atomic_write
+    from jcsr_bench.report.coverage import load_view
+    from jcsr_bench.report.leaderboard import leaderboard_from_store, parse_pairs, render_pairs
+
+    results = Path(args.results)
+    if args.pairs:
+        view = load_view(results)
+        text = render_pairs(view.curves, view.meta, parse_pairs(args.pairs), method=args.method)
+    else:
+        text = leaderboard_from_store(results, anchor=args.anchor, method=args.method)
+    if not args.write:
+        print(text, end="")
+    else:
+        atomic_write(Path(args.write), text)
+        print(f"wrote {args.write}")
+    return 0
