@@ -12,7 +12,7 @@ Call these from your own tests::
             assert "my-codec" in manager.types("codecs")
 
 Each check raises ``ConformanceError`` (an ``AssertionError``) naming the component and
-the broken rule of the contract (DESIGN.md, "Plugin contract"). ``assert_no_regression``
+the broken rule of the contract (docs/plugins.md). ``assert_no_regression``
 fails a test when a run's RD curves regressed against a saved baseline.
 """
 

@@ -1,4 +1,5 @@
-"""The README's plugin guide is code that runs: its test snippet is the example's tests."""
+"""The plugin guide (docs/plugins.md) is code that runs: its test snippet is the example's
+tests."""
 
 import re
 import sys
@@ -8,23 +9,24 @@ import pytest
 from helpers import REPO
 
 EXAMPLE = REPO / "examples" / "jcsr-bench-posterize"
+GUIDE = REPO / "docs" / "plugins.md"
 
 
-def readme_snippet() -> str:
-    text = (REPO / "README.md").read_text()
+def guide_snippet() -> str:
+    text = GUIDE.read_text()
     found = re.findall(r"```python\n(import jcsr_posterize\.plugin\n.*?)```", text, re.S)
     assert len(found) == 1, "the guide's test snippet is missing or duplicated"
     return found[0]
 
 
 def test_the_snippet_is_the_example_plugins_test_file():
-    assert readme_snippet() == (EXAMPLE / "tests" / "test_posterize.py").read_text()
+    assert guide_snippet() == (EXAMPLE / "tests" / "test_posterize.py").read_text()
 
 
 def test_the_snippet_runs_and_its_tests_pass(tmp_path, monkeypatch, capsys):
     monkeypatch.syspath_prepend(str(EXAMPLE / "src"))
     namespace: dict = {}
-    exec(compile(readme_snippet(), "README.md (plugin guide)", "exec"), namespace)
+    exec(compile(guide_snippet(), "docs/plugins.md (plugin guide)", "exec"), namespace)
     tests = {name: fn for name, fn in namespace.items() if name.startswith("test_")}
     assert set(tests) == {"test_codec", "test_sr_model", "test_registers", "test_in_a_run"}
     for name, fn in tests.items():

@@ -216,10 +216,10 @@ def test_committed_table_states_the_setting_it_ran_in():
                    "this run trained 4 of its 4 models", "training 5 of the 5 models",
                    "Time taken: ", "on cpu", "bmshj-samples vs jpeg (codec only)"):
         assert needle in table, needle
-    readme = (root / "README.md").read_text()
-    assert f"for {recipe.steps} steps per quality (batch {recipe.batch}" in readme
-    assert "3,200 steps in all" in readme and recipe.warm_start and recipe.steps * 4 == 3200
+    page = (root / "docs" / "reproduction.md").read_text()
+    assert f"for {recipe.steps} steps per quality (batch {recipe.batch}" in page
+    assert "3,200 steps in all" in page and recipe.warm_start and recipe.steps * 4 == 3200
     for figure in ("11.16", "+0.240", "+1.91", "-9.54", "14.5 min", "7.2 min", "25.40 dB",
                    "0.090 bpp", "25.23 dB", "24.77 dB", "28.20 dB", "0.107 bpp"):
         assert figure in table, figure
-        assert figure.replace("-", "−") in readme, figure
+        assert figure.replace("-", "−") in page, figure

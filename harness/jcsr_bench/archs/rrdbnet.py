@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from jcsr_bench.artifacts import weights
+from jcsr_bench.artifacts.weights import unwrap_state_dict
 from jcsr_bench.kit.errors import JcsrError, WeightsError
 
 IMPL_VERSION = 1  # bump when RRDBNet's numerics change (invalidates cached outputs)
@@ -169,8 +170,6 @@ _OLD_LAYER = re.compile(r"^model\.(\d+)(?:\.sub\.(\d+))?\.(weight|bias)$")
 
 def _unwrap(state: Mapping[str, Any]) -> dict[str, Any]:
     """Unwrap BasicSR-style containers (prefer ``params_ema``) and DataParallel prefixes."""
-    from jcsr_bench.artifacts.weights import unwrap_state_dict
-
     if not isinstance(state, Mapping):
         raise WeightsError(f"expected a state_dict (a mapping), got {type(state).__name__}")
     return unwrap_state_dict(state, keys=_WRAPPERS)

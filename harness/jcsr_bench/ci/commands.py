@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from jcsr_bench.ci.baseline import dumps, load_baseline, save_baseline
 from jcsr_bench.kit.errors import DataError, JcsrError
 
 EXIT_BASELINE_MISSING = 3
@@ -24,8 +25,6 @@ __all__ = ["baseline_command", "compare_command", "history_add_command",
 
 
 def baseline_command(results: Path, out: Path, stream: TextIO | None = None) -> int:
-    from jcsr_bench.ci.baseline import save_baseline
-
     data = save_baseline(results, out)
     cells = sum(len(p["images"]) for c in data["combinations"].values() for p in c["points"])
     print(f"baseline: {len(data['combinations'])} combination(s), {cells} cell(s) -> {out}",
@@ -67,7 +66,6 @@ def compare_command(*, baseline: Path, current: Path | None, run: str | None,
                     plots: Path | None = None, update_baseline: bool = False,
                     device: str = "cpu", stream: TextIO | None = None) -> int:
     """``jcsr-bench compare``; returns the exit status (0, 1, 3)."""
-    from jcsr_bench.ci.baseline import dumps, load_baseline
     from jcsr_bench.ci.compare import Tolerances, compare, tolerances_for
     from jcsr_bench.ci.compare_report import render_compare
     from jcsr_bench.ci.junit import render_junit

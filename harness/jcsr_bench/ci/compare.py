@@ -25,6 +25,7 @@ import numpy as np
 
 from jcsr_bench.kit.errors import JcsrError
 from jcsr_bench.results.bd import BDError, bd_quality, bd_rate
+from jcsr_bench.results.labels import QUALITY_METRICS, spec
 
 #: Statuses, most severe first (reports list the worst rows first).
 STATUSES = ("regression", "incomparable", "removed", "new", "improvement", "pass",
@@ -188,16 +189,12 @@ def bootstrap_interval(values: list[float], *, seed: int = 0, resamples: int = 2
 
 # -- helpers -----------------------------------------------------------------------------------
 def _quality_transform(metric: str):
-    from jcsr_bench.results.labels import spec
-
     return spec(metric).transform or (lambda v: v)
 
 
 def judged_metrics(base: dict[str, Any], cur: dict[str, Any]) -> list[str]:
     """Quality metrics with a known direction that either run measured (a metric that
     only the baseline measured is a regression: the current run lost it)."""
-    from jcsr_bench.results.labels import QUALITY_METRICS
-
     def present(combo: dict[str, Any]) -> set[str]:
         return {m for p in combo["points"] for cell in p["images"].values()
                 for m, v in cell["values"].items() if v is not None}

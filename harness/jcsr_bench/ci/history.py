@@ -18,7 +18,10 @@ from typing import Any
 
 from jcsr_bench.ci.baseline import combination_key, git_commit, load_baseline
 from jcsr_bench.ci.compare import RATE, bd_pair, judged_metrics, mean_point
+from jcsr_bench.ci.plots import plot_history
 from jcsr_bench.kit.errors import DataError, JcsrError
+from jcsr_bench.kit.identity import safe_filename
+from jcsr_bench.report.markdown import escape
 from jcsr_bench.results.store import now_iso
 
 DEFAULT_STORE = Path("jcsr-history.sqlite")
@@ -176,7 +179,6 @@ def history_markdown(commits: list[str], rows: list[dict[str, Any]], metric: str
     ``BD-rate vs anchor (Δ vs previous commit)`` in percent."""
     from tabulate import tabulate
 
-    from jcsr_bench.report.markdown import escape
 
     out = []
     by_dataset: dict[str, dict[tuple[str, str], dict[str, Any]]] = defaultdict(dict)
@@ -205,9 +207,6 @@ def history_markdown(commits: list[str], rows: list[dict[str, Any]], metric: str
 def show(store: Path = DEFAULT_STORE, *, metric: str = "psnr-rgb",
          out_dir: Path = Path("jcsr-history")) -> tuple[str, list[Path]]:
     """The Markdown table and the chart files (PNG + SVG per dataset)."""
-    from jcsr_bench.ci.plots import plot_history
-    from jcsr_bench.kit.identity import safe_filename
-
     commits, rows, anchor = entries(store)
     text = history_markdown(commits, rows, metric)
     files: list[Path] = []

@@ -31,13 +31,22 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from jcsr_bench.experiments.learned_codec import CodecRecipe, TrainedCodec, is_learned
+from jcsr_bench.experiments.learned_codec import (
+    CodecRecipe,
+    TrainedCodec,
+    is_learned,
+    train_learned_codec,
+)
 from jcsr_bench.kit.atomic import atomic_write
+from jcsr_bench.kit.devices import describe_device, resolve_device
+from jcsr_bench.kit.environment import fingerprint
 from jcsr_bench.kit.errors import JcsrError
 from jcsr_bench.kit.identity import canonical_json, digest, safe_filename
 from jcsr_bench.kit.paths import cache_dir
 from jcsr_bench.kit.version import __version__
 from jcsr_bench.results.curves import Curve
+from jcsr_bench.results.store import load_curves
+from jcsr_bench.training.config import resolve_config
 
 PAPER = (
     ("paper, DIV2K valid (ESRGAN, bmshj q1-8)", "-23.33", "+0.44", "-12.98"),
@@ -152,8 +161,6 @@ def _b2_for(registry: Any, name: str, dataset: str, seed: int, work: Path) -> st
     """``name`` when its adapt section trains on ``dataset`` with ``seed``, else a
     registered copy that does: the evaluated instance must be the trained one, since the
     trained-weights store is keyed by the effective configuration."""
-    from jcsr_bench.training.config import resolve_config
-
     instance = registry.resolve("sr", name)
     adapt = dict(instance.params.get("adapt") or {})
     config = resolve_config(adapt)
@@ -352,10 +359,7 @@ def reproduce(
     log: Callable[..., Any] = print,
 ) -> ReproduceResult:
     """Train what is missing, evaluate bicubic / B1 / B2, write the table and RD plot."""
-    from jcsr_bench.kit.devices import describe_device, resolve_device
-    from jcsr_bench.kit.environment import fingerprint
     from jcsr_bench.report.plots import plot_rd
-    from jcsr_bench.results.store import load_curves
     from jcsr_bench.run import engine
 
     if budget not in BUDGETS:
@@ -412,8 +416,6 @@ def _learned_codec(registry: Any, budget: Budget, codec: str, qualities: list[An
                    log: Callable[..., Any]) -> TrainedCodec | None:
     """Train a learned codec first (re-used from the store when there) and register it
     under ``codec``; ``None`` for a codec the registry already has."""
-    from jcsr_bench.experiments.learned_codec import train_learned_codec
-
     if not is_learned(codec):
         return None
     if budget.codec_training is None:
@@ -438,7 +440,6 @@ def _codec_standing(registry: Any, budget: Budget, codec: str, qualities: list[A
                     work: Path, device: str, progress: bool, method: str) -> Standing:
     """Codec-only curves of ``codec`` and JPEG (each at its budget qualities) on the test
     split, and BD of ``codec`` against JPEG: how strong the learned codec is."""
-    from jcsr_bench.results.store import load_curves
     from jcsr_bench.run import engine
 
     curves: dict[str, Curve] = {}

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from jcsr_bench.kit.atomic import atomic_write_with
 from jcsr_bench.kit.errors import DataError
 
 LOADER_VERSION = 1
@@ -157,8 +158,6 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 def save_image(image: torch.Tensor, path: str | os.PathLike[str], compress_level: int = 1
                ) -> Path:
     """Write a lossless PNG atomically (temp file + rename): readers never see half a file."""
-    from jcsr_bench.kit.atomic import atomic_write_with
-
     pil = to_pil(image)
     atomic_write_with(Path(path), lambda fh: pil.save(fh, format="PNG",
                                                       compress_level=compress_level))

@@ -1,4 +1,4 @@
-"""Image-quality functions, exactly as DESIGN.md's "Metric conventions" define them.
+"""Image-quality functions, exactly as docs/metrics.md's conventions define them.
 
 Inputs are 8-bit RGB images (``torch.uint8``, ``[3, H, W]``) of the same shape, on any
 device, or :class:`PreparedImage` wrappers of them: an image the engine compares many times
@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from jcsr_bench.components import NotApplicable
+from jcsr_bench.imaging import ssim
 
 if TYPE_CHECKING:
     import torch
@@ -194,8 +195,6 @@ def ms_ssim_rgb(reference: torch.Tensor | PreparedImage, test: torch.Tensor | Pr
 
     The reference's pyramid and filtered statistics are derived once per prepared image.
     """
-    from jcsr_bench.imaging import ssim
-
     reference, test = _check_pair(reference, test)
     height, width = reference.image.shape[1:]
     if min(height, width) <= MS_SSIM_MIN_SIDE:

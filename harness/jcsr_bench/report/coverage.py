@@ -24,8 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jcsr_bench.kit.errors import JcsrError
+from jcsr_bench.kit.suggest import did_you_mean
 from jcsr_bench.report.text import count
 from jcsr_bench.results.curves import Curve
+from jcsr_bench.results.store import DB_NAME, Store, curves_from_rows, quality_text
 
 __all__ = ["AnchorChoice", "FolderView", "choose_anchor", "load_view"]
 
@@ -69,8 +72,6 @@ class FolderView:
 
 def load_view(results: str | Path, anchor: str | None = None) -> FolderView:
     """Read a results folder (or its ``results.sqlite``) as its reports show it."""
-    from jcsr_bench.results.store import DB_NAME, Store, curves_from_rows, quality_text
-
     path = Path(results)
     db = path / DB_NAME if path.is_dir() else path
     with Store(db, readonly=True) as store:
@@ -138,8 +139,6 @@ def _coverage(runs: Sequence[dict], rows: Sequence[dict]) -> dict[str, dict[str,
 def _require_every_image(curves: list[Curve], rows: Sequence[dict],
                          covered: dict[str, dict[str, Any]]) -> None:
     """Points that lack some of the dataset's images become n/a (never a subset mean)."""
-    from jcsr_bench.results.store import quality_text
-
     present: dict[tuple[str, str, str, str], set[str]] = {}
     for row in rows:
         key = (row["dataset"], row["codec"], row["sr"], quality_text(row["quality"]))
@@ -221,8 +220,6 @@ def _skipped(runs: Sequence[dict]) -> list[dict[str, Any]]:
 def choose_anchor(curves: Sequence[Curve], requested: str | None,
                   runs: Sequence[dict]) -> AnchorChoice:
     """The anchor and why (module doc); ``requested`` must be in the results."""
-    from jcsr_bench.kit.errors import JcsrError
-    from jcsr_bench.kit.suggest import did_you_mean
     from jcsr_bench.results.labels import parse_label
 
     labels = list(dict.fromkeys(c.label for c in curves))

@@ -24,6 +24,7 @@ from tabulate import tabulate
 
 from jcsr_bench.kit.errors import JcsrError
 from jcsr_bench.kit.suggest import did_you_mean
+from jcsr_bench.report.coverage import load_view
 from jcsr_bench.report.markdown import escape
 from jcsr_bench.report.text import count, format_seconds
 from jcsr_bench.results.bd import METHODS, BDError, BDOverlapWarning, bd_quality, bd_rate
@@ -492,8 +493,6 @@ def leaderboard_from_store(
     anchor the runs recorded, else the first combination (the header says which and
     why). The same store gives the same bytes as the run's ``leaderboard.md``.
     """
-    from jcsr_bench.report.coverage import load_view
-
     view = load_view(results, anchor)
     if view.anchor is None:
         raise JcsrError("no results to render: the results store holds no curves")

@@ -18,6 +18,9 @@ from typing import TextIO
 from jcsr_bench.kit.atomic import atomic_write
 from jcsr_bench.kit.errors import JcsrError
 from jcsr_bench.kit.identity import digest
+from jcsr_bench.kit.version import __version__
+from jcsr_bench.report.coverage import load_view
+from jcsr_bench.report.exports import compressai_exports, csv_text
 
 __all__ = ["RECORD", "Written", "write_reports"]
 
@@ -38,9 +41,6 @@ class Written:
 
 def write_reports(output: Path, stream: TextIO, description: str = "") -> Written:
     """Render every report of ``output`` from its store; remove stale ones (module doc)."""
-    from jcsr_bench.kit.version import __version__
-    from jcsr_bench.report.coverage import load_view
-    from jcsr_bench.report.exports import compressai_exports, csv_text
     from jcsr_bench.report.leaderboard import render_leaderboard
 
     output = Path(output)

@@ -40,6 +40,7 @@ from jcsr_bench.imaging.quality import psnr_rgb
 from jcsr_bench.kit.errors import DataError, JcsrError
 from jcsr_bench.kit.identity import safe_filename
 from jcsr_bench.kit.suggest import did_you_mean
+from jcsr_bench.report.plots import plot_text
 from jcsr_bench.results.store import quality_text
 from jcsr_bench.results.stored_cells import StoredCell, read_cells
 
@@ -139,8 +140,6 @@ def _enlarge(array, target_px: int):
 
 def _text(label: str) -> str:
     """A plugin-given name as matplotlib text: no mathtext, not hidden by a leading '_'."""
-    from jcsr_bench.report.plots import plot_text
-
     return plot_text(label)
 
 

@@ -23,11 +23,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from jcsr_bench.imaging.images import pixel_hash
+from jcsr_bench.kit.devices import check_threads, default_threads, describe_device, resolve_device
+from jcsr_bench.kit.environment import fingerprint, versions
+from jcsr_bench.kit.errors import JcsrError
 from jcsr_bench.kit.version import __version__
 from jcsr_bench.results.store import Store, now_iso, quality_text
 from jcsr_bench.run.plan import Plan, Settings, make_plan, print_plan
+from jcsr_bench.run.preflight import check_run_paths
+from jcsr_bench.run.record import Recorder
 from jcsr_bench.run.requirements import Skipped, missing_error
 from jcsr_bench.run.summary import Failure, RunSummary, print_summary
+from jcsr_bench.run.workunit import UnitContext
 
 RATE_METRICS = ("bits", "bpp", "bpp_lr")
 TIMING_METRICS = ("encode_s", "decode_s", "sr_s")
@@ -82,9 +88,6 @@ def run(
     ``gpus_per_worker`` GPUs each, on the cluster at ``ray_address`` or a local Ray).
     Returns a :class:`RunSummary`.
     """
-    from jcsr_bench.kit.devices import check_threads, resolve_device
-    from jcsr_bench.run.preflight import check_run_paths
-
     started = time.perf_counter()
     stream = stream or sys.stdout
     check_threads(threads, "--threads")
@@ -138,9 +141,6 @@ def _executor(name: str, threads: int | None, workers: int | None,
               threads_per_worker: int | None, gpus_per_worker: float,
               ray_address: str | None) -> Any:
     """The executor named by ``--executor``, with its thread and worker settings."""
-    from jcsr_bench.kit.devices import default_threads
-    from jcsr_bench.kit.errors import JcsrError
-
     if name == "local":
         given = [flag for flag, value in (("--workers", workers), ("--threads-per-worker",
                  threads_per_worker), ("--gpus-per-worker", gpus_per_worker or None),
@@ -192,9 +192,6 @@ def _trainer(registry: Any, device: str, stream: TextIO, executor: str,
 
 def _execute(plan: Plan, executor: Any, registry: Any, progress: bool | None) -> Any:
     """Run every pending unit and record each result as it arrives."""
-    from jcsr_bench.run.record import Recorder
-    from jcsr_bench.run.workunit import UnitContext
-
     settings = plan.settings
     context = UnitContext(settings.scale, settings.kernel, settings.device,
                           {c.name: c.obj for c in plan.codecs}, plan.models(), plan.metrics)
@@ -208,7 +205,6 @@ def _execute(plan: Plan, executor: Any, registry: Any, progress: bool | None) ->
 def _metadata(plan: Plan, registry: Any, executor: Any) -> dict[str, Any]:
     """The run row's metadata: versions, device, configuration, component identities."""
     settings = plan.settings
-    from jcsr_bench.kit.environment import fingerprint
 
     plugin_versions, versions = _versions(registry.manager)
     return {
@@ -247,8 +243,6 @@ def _metadata(plan: Plan, registry: Any, executor: Any) -> dict[str, Any]:
 
 def _device_text(device: str, execution: dict[str, Any]) -> str:
     """The report header's device line: where the units ran, with how many threads."""
-    from jcsr_bench.kit.devices import describe_device
-
     if execution["executor"] == "local":
         return f"{describe_device(device)}; local executor"
     workers, threads = execution["workers"], execution["threads_per_worker"]
@@ -267,8 +261,6 @@ def _anchor_source(plan: Plan) -> str | None:
 
 
 def _versions(manager: Any) -> tuple[dict[str, str], dict[str, str]]:
-    from jcsr_bench.kit.environment import versions
-
     plugins = {"jcsr-bench": __version__}
     for info in manager.plugins(include_builtins=False):
         plugins[info.distribution or info.name] = info.version

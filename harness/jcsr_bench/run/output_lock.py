@@ -22,7 +22,7 @@ from jcsr_bench.results.store import now_iso
 
 try:
     import fcntl
-except ImportError:  # Windows: no flock; runs are not serialised there (README says so)
+except ImportError:  # Windows: no flock; runs are not serialised there (see docs/)
     fcntl = None  # type: ignore[assignment]
 
 LOCK_NAME = ".jcsr-bench.lock"

@@ -35,11 +35,13 @@ from jcsr_bench.kit.identity import digest
 from jcsr_bench.kit.suggest import did_you_mean
 from jcsr_bench.kit.version import __version__
 from jcsr_bench.results.store import DB_NAME, Store, quality_text
+from jcsr_bench.run.cache import Cache
 from jcsr_bench.run.requirements import (
     Missing,
     Skipped,
     add_missing,
     check_weights,
+    print_missing,
     skip_implicit,
     weights_ready,
 )
@@ -483,9 +485,6 @@ def make_plan(registry: Any, settings: Settings, *, suite: str | None,
 def print_plan(plan: Plan, stream: TextIO) -> None:
     """The dry run's table: cells per combination, to compute and stored."""
     from tabulate import tabulate
-
-    from jcsr_bench.run.cache import Cache
-    from jcsr_bench.run.requirements import print_missing
 
     settings = plan.settings
     cache = Cache(settings.cache_root)

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, TextIO
 
 from jcsr_bench.components import missing_weights_of
 from jcsr_bench.kit.errors import DataError, WeightsError, one_line
+from jcsr_bench.kit.paths import offline
 from jcsr_bench.results.store import quality_text
+from jcsr_bench.training.needs import training_needs
 
 if TYPE_CHECKING:
     from jcsr_bench.run.plan import Component, Planner
@@ -122,8 +124,6 @@ def weights_ready(planner: Planner, kind: str, name: str, explicit: bool, texts:
     """True when a component's weights are all there. Online, missing ones are obtained
     now with ``prefetch`` (which returns what still fails); a dry run online lists them
     as downloads instead. What stays missing goes to ``planner.missing``."""
-    from jcsr_bench.kit.paths import offline
-
     label = f"{kind} {name}"
     if texts and not offline():
         if not fetch:  # a dry run online: the real run downloads them
@@ -138,8 +138,6 @@ def weights_ready(planner: Planner, kind: str, name: str, explicit: bool, texts:
 
 def _report_untrained(planner: Planner, sr: Component, untrained: list[tuple]) -> None:
     """The train command per codec, and what training itself needs."""
-    from jcsr_bench.training.needs import training_needs
-
     found = planner.missing
     explicit = sr.explicit or any(codec.explicit for codec, _, _ in untrained)
     for need, remedy in training_needs(planner.registry, sr.name):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from jcsr_bench.results.store import load_curves
 from jcsr_bench.run.requirements import Skipped
 
 
@@ -59,7 +60,6 @@ def print_summary(output: Path, cells: list, summary: RunSummary, stream: TextIO
                    stopped: bool) -> None:
     from tabulate import tabulate
 
-    from jcsr_bench.results.store import load_curves
 
     curves, _ = load_curves(summary.db_path, cells=cells)
     rows = []

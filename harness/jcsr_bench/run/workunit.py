@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jcsr_bench.components import NotApplicable
+from jcsr_bench.imaging.quality import compute_metric
+from jcsr_bench.kit.devices import timed
 from jcsr_bench.kit.errors import JcsrError, PluginError, one_line
 from jcsr_bench.kit.version import __version__
 from jcsr_bench.results.store import CellRecord
+from jcsr_bench.run.cache import CodecOutput
 
 __all__ = ["UnitCell", "UnitContext", "UnitResult", "WorkUnit", "codec_stage", "evaluate",
            "failed", "hr_and_lr", "sr_stage"]
@@ -137,9 +140,6 @@ def codec_stage(unit: WorkUnit, context: UnitContext, lr: Any, cached: Any = Non
                 ) -> tuple[Any, Any]:
     """``(codec output, the same when newly computed else None)``: ``cached`` when it
     fits the LR image, else one encode + decode."""
-    from jcsr_bench.kit.devices import timed
-    from jcsr_bench.run.cache import CodecOutput
-
     if cached is not None and list(cached.decoded.shape) == list(lr.shape):
         return cached, None
     codec = context.on_device(context.codecs[unit.codec])
@@ -156,8 +156,6 @@ def codec_stage(unit: WorkUnit, context: UnitContext, lr: Any, cached: Any = Non
 def sr_stage(cell: UnitCell, context: UnitContext, hr: Any, lr: Any, decoded: Any
              ) -> tuple[Any, Any, float]:
     """``(SR output, its reference image, seconds)``: scale-1 models against the LR."""
-    from jcsr_bench.kit.devices import timed
-
     model = context.on_device(context.models[cell.model_key])
     scale = int(model.scale)
     if scale not in (1, context.scale):
@@ -176,8 +174,6 @@ def codec_cache_info(unit: WorkUnit, codec: Any) -> dict[str, Any]:
 
 def _score(unit: WorkUnit, cell: UnitCell, context: UnitContext, hr: Any, lr: Any,
            output: Any) -> CellRecord:
-    from jcsr_bench.imaging.quality import compute_metric
-
     try:
         result, reference, sr_s = sr_stage(cell, context, hr, lr, output.decoded)
     except Exception as exc:

@@ -1,6 +1,6 @@
 """Learned-codec training: CompressAI-style rate-distortion training, one model per quality.
 
-Recipe (CompressAI's example trainer, REFERENCE.md): random crops, loss
+Recipe (CompressAI's example trainer; docs/reproduction.md): random crops, loss
 ``lambda * 255^2 * MSE + bpp`` (or ``lambda * (1 - MS-SSIM) + bpp``) with the published
 lambda per quality, Adam 1e-4 on the network, a separate Adam (1e-3) on the entropy
 bottleneck's ``quantiles`` (the aux loss), gradient clipping at norm 1.0; constant

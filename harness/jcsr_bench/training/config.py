@@ -45,7 +45,7 @@ from typing import Any
 from jcsr_bench.kit.errors import RegistryError
 from jcsr_bench.kit.suggest import did_you_mean
 
-# The ESRGAN GAN stage as BasicSR configures it (REFERENCE.md).
+# The ESRGAN GAN stage as BasicSR configures it (docs/sr-and-baseline-2.md).
 ESRGAN: dict[str, Any] = {
     "steps": 400_000,
     "l1_steps": 0,

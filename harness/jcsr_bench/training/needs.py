@@ -11,6 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from jcsr_bench.artifacts import weights
+from jcsr_bench.components import missing_weights_of
+from jcsr_bench.kit.errors import one_line
+from jcsr_bench.kit.paths import offline
+from jcsr_bench.training.config import needs_vgg, resolve_config
+
 
 def missing_weights(registry: Any, config: dict[str, Any], *,
                     vgg: bool = True) -> list[tuple[str, str]]:
@@ -18,11 +24,6 @@ def missing_weights(registry: Any, config: dict[str, Any], *,
     on this machine: ``adapt.init``'s and VGG19's (``vgg=False``: the caller brings its
     own feature extractor). Each remedy names the file, its folder and its URL."""
     from jcsr_bench.archs.vgg import VGG19_SOURCE
-    from jcsr_bench.artifacts import weights
-    from jcsr_bench.components import missing_weights_of
-    from jcsr_bench.kit.errors import one_line
-    from jcsr_bench.training.config import needs_vgg
-
     needs: list[tuple[str, str]] = []
     init = config.get("init")
     if init:
@@ -44,10 +45,6 @@ def missing_weights(registry: Any, config: dict[str, Any], *,
 
 def training_needs(registry: Any, sr: str) -> list[tuple[str, str]]:
     """``[(what, remedy)]`` missing for ``train-sr --sr sr``; empty when ready to train."""
-    from jcsr_bench.kit.errors import one_line
-    from jcsr_bench.kit.paths import offline
-    from jcsr_bench.training.config import resolve_config
-
     adapt = registry.resolve("sr", sr).params.get("adapt")
     if not isinstance(adapt, dict):
         return []

@@ -31,6 +31,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from jcsr_bench.archs.discriminator import VGGStyleDiscriminator
+from jcsr_bench.archs.rrdbnet import DEFAULT_ARCH, RRDBNet
+from jcsr_bench.artifacts import trained_store as trained
+from jcsr_bench.components import missing_weights_of
+from jcsr_bench.kit import paths
 from jcsr_bench.kit.errors import JcsrError, RegistryError, WeightsError
 from jcsr_bench.kit.version import __version__
 from jcsr_bench.training import TRAINING_CODE_VERSION, checkpoint, losses
@@ -47,6 +52,7 @@ from jcsr_bench.training.loop import (
     resolve_device,
     run_steps,
 )
+from jcsr_bench.training.needs import missing_weights
 from jcsr_bench.training.pairs import PairSet, prepare_pairs, sample_batch
 from jcsr_bench.training.ray_jobs import fit_on_ray
 
@@ -182,8 +188,6 @@ def _fit(
     progress: bool,
     desc: str,
 ) -> FitResult:
-    from jcsr_bench.archs.discriminator import VGGStyleDiscriminator
-
     device = resolve_device(device)
     seed = int(config["seed"])
     checkpoint.seed_everything(seed)
@@ -338,8 +342,6 @@ def _fit(
 
 def initial_generator(registry: Any, sr_instance: Any, config: dict[str, Any]) -> nn.Module:
     """The generator to start from: ``adapt.init``'s network, or a seeded random RRDBNet."""
-    from jcsr_bench.archs.rrdbnet import DEFAULT_ARCH, RRDBNet
-
     arch = sr_instance.params.get("arch") or {}
     init = config.get("init")
     if init:
@@ -397,10 +399,6 @@ def _check_requirements(registry: Any, sr: str, config: dict[str, Any], codec: s
                         log: Any) -> None:
     """Before any data is read, every weight file training lacks (``init``'s, VGG19's,
     the codec's): offline, all of them in one error; online, a note (then downloaded)."""
-    from jcsr_bench.components import missing_weights_of
-    from jcsr_bench.kit import paths
-    from jcsr_bench.training.needs import missing_weights
-
     needs = missing_weights(registry, config, vgg=vgg)
     needs += [(f"codec {codec}", text)
               for text in missing_weights_of(codec_component, list(qualities))]
@@ -452,7 +450,6 @@ def train_sr(
     """
     if executor not in ("local", "ray"):
         raise JcsrError(f"--executor must be local or ray, got {executor!r}")
-    from jcsr_bench.artifacts import trained_store as trained
 
     instance, component, _ = _adaptive(registry, sr)
     key = component.training_identity(dataset=dataset, steps=steps, batch=batch,

@@ -32,10 +32,13 @@ from typing import Any
 
 import torch
 
+from jcsr_bench.artifacts import weights
+from jcsr_bench.artifacts.archives import safe_extract
 from jcsr_bench.artifacts.hashing import cached_sha256, sha256_file
 from jcsr_bench.imaging.images import LOADER_VERSION, load_image
 from jcsr_bench.kit.errors import DataError
 from jcsr_bench.kit.identity import make_identity
+from jcsr_bench.kit.paths import cache_dir
 from jcsr_bench.kit.suggest import did_you_mean
 
 DATA_ROOT_ENV = "JCSR_BENCH_DATA_ROOT"
@@ -353,7 +356,6 @@ class KodakDataset(ImageFilesDataset):
     @staticmethod
     def _download(path: Path, names: Sequence[str], manual: str) -> None:
         _need_pinned(KODAK_SHA256, names, "kodak", manual)
-        from jcsr_bench.artifacts import weights
 
         for name in names:
             weights.download(KODAK_URL.format(name=name), path / f"{name}.png",
@@ -453,10 +455,6 @@ def _fetch_archives(archives: Sequence[str], table: dict[str, str], url: str, de
                     what: str, manual: str) -> None:
     """Verified download of each archive into the cache, then a safe unpack into ``dest``."""
     _need_pinned(table, archives, what, manual)
-    from jcsr_bench.artifacts import weights
-    from jcsr_bench.artifacts.archives import safe_extract
-    from jcsr_bench.kit.paths import cache_dir
-
     for archive in archives:
         local = cache_dir() / "downloads" / archive
         if not local.is_file() or not sha256_file(local).startswith(table[archive]):

@@ -1,4 +1,4 @@
-"""Built-in image-quality metrics (DESIGN.md "Metric conventions")."""
+"""Built-in image-quality metrics (docs/metrics.md, conventions)."""
 
 from jcsr_bench import hookimpl, lazy
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from jcsr_bench.artifacts import weights
+from jcsr_bench.imaging.quality import _check_pair
 from jcsr_bench.kit.identity import make_identity
 
 #: torchvision's published ImageNet backbones (file names carry their hash prefix).
@@ -64,23 +66,17 @@ class _Perceptual:
     accepts_prepared = True  # jcsr_bench.imaging.quality.compute_metric: on the run's device
 
     def __init__(self, sources: dict[str, Any]) -> None:
-        from jcsr_bench.artifacts import weights
-
         self.sources = {role: weights.normalize_source(s) for role, s in sources.items()}
         self._net: Any = None
         self._device = "cpu"
 
     def missing_weights(self) -> list[str]:
         """Remedies for weight files not available offline (empty: ready to run)."""
-        from jcsr_bench.artifacts import weights
-
         return [r for r in (weights.missing_remedy(s) for s in self.sources.values()) if r]
 
     def fetch_weights(self) -> None:
         """Download (and verify) every weight file not yet in the cache; the planner
         calls this before a run when the network is allowed."""
-        from jcsr_bench.artifacts import weights
-
         for source in self.sources.values():
             weights.resolve(source)
 
@@ -88,8 +84,6 @@ class _Perceptual:
         return {role: s.get("sha256") or str(s.get("path")) for role, s in self.sources.items()}
 
     def _state(self, role: str) -> dict[str, Any]:
-        from jcsr_bench.artifacts import weights
-
         path = weights.resolve(self.sources[role])
         return weights.unwrap_state_dict(weights.load_checkpoint(path))
 
@@ -108,7 +102,6 @@ class _Perceptual:
         """The distance; a prepared reference keeps its float copy for the image's cells."""
         import torch
 
-        from jcsr_bench.imaging.quality import _check_pair
 
         reference, test = _check_pair(reference, test)
         net = self.network()

@@ -21,10 +21,13 @@ from jcsr_bench.archs.rrdbnet import (
     RRDBNet,
     load_rrdbnet,
 )
+from jcsr_bench.artifacts import trained_store as trained
+from jcsr_bench.artifacts import weights
 from jcsr_bench.artifacts.trained_store import TrainedWeightsMissing
 from jcsr_bench.imaging import tiling
 from jcsr_bench.kit.errors import JcsrError, WeightsError
 from jcsr_bench.kit.identity import make_identity
+from jcsr_bench.training.trained_from import training_identity
 
 # --------------------------------------------------------------------------- component
 
@@ -37,8 +40,6 @@ def _source_label(source: Any) -> str:
 
 def weights_remedies(source: Any) -> list[str]:
     """Remedies when a weight source is not available offline; empty when it is."""
-    from jcsr_bench.artifacts import weights
-
     remedy = weights.missing_remedy(source)
     return [] if remedy is None else [remedy]
 
@@ -47,7 +48,6 @@ def _validate_weights(weights_source: Any) -> Any:
     """Check a weight source's shape at construction (cheap: no file access)."""
     if weights_source is None:
         return None
-    from jcsr_bench.artifacts import weights
 
     weights.normalize_source(weights_source)
     return dict(weights_source) if isinstance(weights_source, Mapping) else weights_source
@@ -110,7 +110,6 @@ class ESRGAN(tiling.TiledSR):
         if self.weights is None:
             return make_identity("esrgan-init", impl=IMPL_VERSION, init="seed0",
                                  arch={**DEFAULT_ARCH, **(self.arch or {})})
-        from jcsr_bench.artifacts import weights
 
         return weights.content_identity(self.weights)
 
@@ -201,8 +200,6 @@ class ESRGAN(tiling.TiledSR):
         The init weights and the dataset are identified by content, so changing either
         (or any hyper-parameter) gives another trained-weights store key.
         """
-        from jcsr_bench.training.trained_from import training_identity
-
         if self.adapt is None:
             raise JcsrError(f"sr.{self._name} has no 'adapt' section: nothing is trained")
         if self._registry is None:
@@ -227,8 +224,6 @@ class ESRGAN(tiling.TiledSR):
 
     def checkpoint_path(self, codec_identity: str, quality: Any) -> Path:
         """Where ``train-sr`` stores this instance's weights for (codec, quality)."""
-        from jcsr_bench.artifacts import trained_store as trained
-
         if self.adapt is None:
             raise JcsrError("checkpoint_path is only defined for adaptive esrgan instances")
         return trained.checkpoint_path(str(self.adapt_identity), codec_identity, quality)
