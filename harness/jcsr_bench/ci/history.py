@@ -179,7 +179,6 @@ def history_markdown(commits: list[str], rows: list[dict[str, Any]], metric: str
     ``BD-rate vs anchor (Δ vs previous commit)`` in percent."""
     from tabulate import tabulate
 
-
     out = []
     by_dataset: dict[str, dict[tuple[str, str], dict[str, Any]]] = defaultdict(dict)
     for row in rows:
