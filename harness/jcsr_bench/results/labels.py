@@ -55,10 +55,50 @@ PERCEPTUAL_CONVENTIONS = (
 )
 
 
-def reported_metrics(curves: Iterable[Curve]) -> tuple[str, ...]:
-    """PSNR and MS-SSIM always; each perceptual distance the results hold a value of."""
+#: The JPEG AI CTC metrics (BT.709 full range, 10-bit; docs/metrics.md): BD on the value
+#: itself, MS-SSIM-Y in dB as MS-SSIM, NLPD (a distance) negated as LPIPS.
+JPEG_AI_METRICS: dict[str, QualitySpec] = {
+    "psnr-y709": QualitySpec("PSNR-Y709", "dB", "PSNR-Y, BT.709 10-bit (dB)"),
+    "psnr-u709": QualitySpec("PSNR-U709", "dB", "PSNR-U, BT.709 10-bit (dB)"),
+    "psnr-v709": QualitySpec("PSNR-V709", "dB", "PSNR-V, BT.709 10-bit (dB)"),
+    "ms-ssim-y": QualitySpec("MS-SSIM-Y", "dB", "MS-SSIM-Y, BT.709 10-bit (dB) = "
+                             "−10·log10(1 − MS-SSIM)", msssim_db),
+    "vif": QualitySpec("VIF", "", "VIFp, BT.709 10-bit Y"),
+    "fsim": QualitySpec("FSIM", "", "FSIMc, 10-bit RGB"),
+    "nlpd": QualitySpec("NLPD", "", "−NLPD, BT.709 10-bit Y (lower NLPD is better)", negate),
+    "iw-ssim": QualitySpec("IW-SSIM", "", "IW-SSIM, BT.709 10-bit Y"),
+    "vmaf": QualitySpec("VMAF", "", "VMAF v0.6.1, BT.709 10-bit Y"),
+    "psnr-hvs": QualitySpec("PSNR-HVS", "dB", "PSNR-HVS, BT.709 10-bit Y (dB)"),
+    "psnr-hvs-m": QualitySpec("PSNR-HVS-M", "dB", "PSNR-HVS-M, BT.709 10-bit Y (dB)"),
+}
+QUALITY_METRICS.update(JPEG_AI_METRICS)
+JPEG_AI_CONVENTIONS = (
+    "JPEG AI set in the JPEG AI framework's conventions: RGB rounded to 10 bits, BT.709 "
+    "full-range Y'CbCr rounded to 10 bits; PSNR-Y/U/V709 peak 1023; MS-SSIM-Y "
+    "(pytorch-msssim), VIFp, IW-SSIM (piq), NLPD, PSNR-HVS (psnr-hvsm) and VMAF v0.6.1 "
+    "(vmaf-torch) on Y; FSIMc (piq) on 10-bit RGB; mean of per-image values; BD on "
+    "−NLPD and on MS-SSIM-Y in dB"
+)
+
+
+def present_metrics(curves: Iterable[Curve], candidates: Iterable[str]) -> tuple[str, ...]:
+    """The ``candidates`` (in their order) that some point of ``curves`` holds a value of."""
     present = {m for c in curves for p in c.points for m, v in p.values.items() if v is not None}
-    return ("psnr-rgb", "ms-ssim-rgb", *(m for m in PERCEPTUAL_METRICS if m in present))
+    return tuple(m for m in candidates if m in present)
+
+
+def reported_metrics(curves: Iterable[Curve]) -> tuple[str, ...]:
+    """PSNR and MS-SSIM always; each perceptual distance the results hold a value of.
+
+    Results of the JPEG AI set alone (``--metrics jpeg-ai``: no PSNR-RGB or MS-SSIM-RGB
+    stored) lead with its PSNR-Y709 and MS-SSIM-Y instead.
+    """
+    present = {m for c in curves for p in c.points for m, v in p.values.items() if v is not None}
+    lead = ("psnr-rgb", "ms-ssim-rgb")
+    if not present & set(lead) and present & set(JPEG_AI_METRICS):
+        lead = tuple(m for m in ("psnr-y709", "ms-ssim-y") if m in present) or lead
+    return (*lead, *(m for m in PERCEPTUAL_METRICS if m in present))
+
 
 def spec(metric: str) -> QualitySpec:
     """The :class:`QualitySpec` of a metric (a plain one for metrics not listed)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from jcsr_bench.results.labels import reported_metrics
 from jcsr_bench.results.store import load_curves
 from jcsr_bench.run.requirements import Skipped
 
@@ -62,17 +63,17 @@ def print_summary(output: Path, cells: list, summary: RunSummary, stream: TextIO
 
 
     curves, _ = load_curves(summary.db_path, cells=cells)
+    psnr, msssim = reported_metrics(curves)[:2]  # PSNR-RGB, MS-SSIM-RGB, or the JPEG AI pair
     rows = []
     for c in curves:
-        col = {m: [p.values.get(m) for p in c.points] for m in ("bpp", "psnr-rgb",
-                                                             "ms-ssim-rgb", "sr_s")}
+        col = {m: [p.values.get(m) for p in c.points] for m in ("bpp", psnr, msssim, "sr_s")}
         rows.append([c.dataset, c.label, len(c.points), max((p.images for p in c.points),
                                                             default=0),
-                     fmt_range(col["bpp"], ".4f"), fmt_range(col["psnr-rgb"], ".2f"),
-                     fmt_range(col["ms-ssim-rgb"], ".4f")])
+                     fmt_range(col["bpp"], ".4f"), fmt_range(col[psnr], ".2f"),
+                     fmt_range(col[msssim], ".4f")])
     if rows:
         print(tabulate(rows, headers=["dataset", "codec+sr", "points", "images", "bpp",
-                                      "psnr-rgb (dB)", "ms-ssim-rgb"]), file=stream)
+                                      f"{psnr} (dB)", msssim]), file=stream)
     if summary.skipped:
         print("\nskipped (not evaluated):", file=stream)
         grouped: dict[tuple[str, str], list[str]] = {}
