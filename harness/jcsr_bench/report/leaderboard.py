@@ -36,6 +36,7 @@ from jcsr_bench.results.labels import (
     PERCEPTUAL_METRICS,
     QUALITY_METRICS,
     RATE,
+    TABLE_METRICS,
     QualitySpec,
     parse_label,
     present_metrics,
@@ -419,7 +420,7 @@ def render_leaderboard(
         body += [_table(table, headers, align), "", *notes.lines()]
         any_notes |= bool(notes.texts)
         body += metric_bd_table(anchor_curve, [curve for _, curve, bds in rows if bds],
-                                present_metrics(curves, JPEG_AI_METRICS), method)
+                                present_metrics(curves, TABLE_METRICS), method)
     legend = _legend(quality_metrics[0] if quality_metrics else None, overlap, any_notes)
     lines = _header("jcsr-bench leaderboard", meta, method, anchor_text, datasets, legend)
     if any(m in PERCEPTUAL_METRICS for m in quality_metrics):
@@ -432,8 +433,9 @@ def render_leaderboard(
 def metric_bd_table(anchor: Curve | None, curves: Sequence[Curve], metrics: Sequence[str],
                     method: str) -> list[str]:
     """A compact table under a dataset's main one: the BD-Rate of every metric of the
-    JPEG AI set the results hold, per combination, in the main table's order; each n/a numbered with
-    its reason below. Empty when there are no further metrics."""
+    JPEG AI set and of SSIMULACRA 2 / CVVDP the results hold, per combination, in the
+    main table's order; each n/a numbered with its reason below.
+    Empty when there are none."""
     if not metrics or not curves:
         return []
     notes = _Notes()

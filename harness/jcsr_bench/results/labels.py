@@ -72,6 +72,14 @@ JPEG_AI_METRICS: dict[str, QualitySpec] = {
     "psnr-hvs-m": QualitySpec("PSNR-HVS-M", "dB", "PSNR-HVS-M, BT.709 10-bit Y (dB)"),
 }
 QUALITY_METRICS.update(JPEG_AI_METRICS)
+#: The newest perceptual metrics (higher is better): BD on their own scale.
+NEWER_PERCEPTUAL_METRICS: dict[str, QualitySpec] = {
+    "ssimulacra2": QualitySpec("SSIMULACRA2", "", "SSIMULACRA 2 (ssimulacra2 package)"),
+    "cvvdp": QualitySpec("CVVDP", "JOD", "ColorVideoVDP, standard_4k (JOD)"),
+}
+QUALITY_METRICS.update(NEWER_PERCEPTUAL_METRICS)
+#: Metrics the leaderboard lists in its per-metric BD table when the results hold them.
+TABLE_METRICS = (*JPEG_AI_METRICS, *NEWER_PERCEPTUAL_METRICS)
 JPEG_AI_CONVENTIONS = (
     "JPEG AI set in the JPEG AI framework's conventions: RGB rounded to 10 bits, BT.709 "
     "full-range Y'CbCr rounded to 10 bits; PSNR-Y/U/V709 peak 1023; MS-SSIM-Y "

@@ -66,3 +66,19 @@ def register_metrics(register):
         params={},
         opt_in=True,
     )
+    # The newest perceptual metrics (jcsr_bench_plugins.metrics.ssimulacra_cvvdp), opt-in.
+    newer = "jcsr_bench_plugins.metrics.ssimulacra_cvvdp"
+    register(
+        "ssimulacra2",
+        lazy(f"{newer}:SSIMULACRA2"),
+        description="SSIMULACRA 2 (ssimulacra2 package, a port; not libjxl's tool) on sRGB",
+        params={},
+        opt_in=True,
+    )
+    register(
+        "cvvdp",
+        lazy(f"{newer}:CVVDP"),
+        description="ColorVideoVDP (cvvdp), standard_4k display model, JOD, higher is better",
+        params={},
+        opt_in=True,
+    )
