@@ -267,6 +267,13 @@ def test_psnr_hvs_and_hvs_m_match_the_reference_m_file():
         assert abs(_score(jpeg_ai.PSNRHVSM(), ref, test) - hvsm) < 1e-6, name
 
 
+def test_psnr_hvs_of_identical_images_is_the_packages_cap_of_100():
+    pytest.importorskip("psnr_hvsm")
+    _, ref, _ = CASES[0]
+    assert _score(jpeg_ai.PSNRHVS(), ref, ref) == 100.0
+    assert _score(jpeg_ai.PSNRHVSM(), ref, ref) == 100.0
+
+
 def test_psnr_hvs_pads_to_a_multiple_of_8_by_replication():
     pytest.importorskip("psnr_hvsm")
     _, ref, test = CASES[0]
