@@ -63,3 +63,14 @@ def test_results_without_the_jpeg_ai_set_render_as_before():
                   [Point(i, {"bpp": r, "psnr-rgb": 30.0 + i}, {}, 2) for i, r in enumerate(RATES)])
     text = _render([curve])
     assert "per metric" not in text and "JPEG AI" not in text
+
+
+def test_rd_plots_cover_every_metric_of_the_per_metric_table(tmp_path):
+    from jcsr_bench.report.plots import plot_rd
+
+    curves = [Curve("d", codec, "bicubic", [
+        Point(i, {"bpp": r * scale, "psnr-y709": 30.0 + i, "nlpd": 0.3 - 0.05 * i}, {}, 2)
+        for i, r in enumerate(RATES)]) for codec, scale in (("jpeg", 1.0), ("webp", 0.5))]
+    names = sorted(p.name for p in plot_rd(curves, tmp_path, anchor=("jpeg", "bicubic")))
+    assert names == ["rd-d-nlpd.png", "rd-d-nlpd.svg", "rd-d-psnr-y709.png",
+                     "rd-d-psnr-y709.svg"]

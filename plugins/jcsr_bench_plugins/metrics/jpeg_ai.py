@@ -276,7 +276,7 @@ class PSNRHVS(_JpegAIMetric):
         from psnr_hvsm import psnr_hvs_hvsm
 
         ref = reference.derived("psnr-hvs-y", lambda image: self._padded(_planes(reference)[0]))
-        with np.errstate(invalid="ignore"):  # flat blocks: 0/0 masked by the library itself
+        with np.errstate(invalid="ignore", divide="ignore"):  # masked by the library itself
             hvs, hvs_m = psnr_hvs_hvsm(ref, self._padded(_planes(test)[0]))
         return float(hvs_m if self.masking else hvs)
 
