@@ -26,6 +26,17 @@ MS_SSIM_MIN_SIDE = 160  # pytorch-msssim: 5 scales need a short side > 160 px
 IW_SSIM_MIN_SIDE = 161  # piq: information_weighted_ssim needs >= 161 x 161
 
 
+def lib_version(dist: str) -> str:
+    """``dist==version`` for a metric's identity (a library upgrade is a new metric
+    definition, so stored values are not mixed across versions)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"{dist}=={version(dist)}"
+    except PackageNotFoundError:
+        return f"{dist} (absent)"
+
+
 def _planes(image: Any) -> Any:
     return image.derived("yuv709-10bit", color.yuv709)
 
@@ -121,7 +132,8 @@ class MSSSIMY(_JpegAIMetric):
     name = "ms-ssim-y"
     requires = ("pytorch_msssim",)
     library = "pytorch-msssim"
-    identity = make_identity("metric:ms-ssim-y", bits=10, matrix="bt709-full", v=1)
+    identity = make_identity("metric:ms-ssim-y", bits=10, matrix="bt709-full",
+                             impl=lib_version("pytorch-msssim"), v=1)
 
     def _score(self, reference: Any, test: Any) -> float:
         import pytorch_msssim
@@ -140,7 +152,8 @@ class VIF(_JpegAIMetric):
     name = "vif"
     requires = ("piq",)
     library = "piq"
-    identity = make_identity("metric:vif", impl="piq.vif_p", bits=10, matrix="bt709-full", v=1)
+    identity = make_identity("metric:vif", impl=lib_version("piq"), fn="vif_p", bits=10,
+                             matrix="bt709-full", v=1)
 
     def _score(self, reference: Any, test: Any) -> float:
         import piq
@@ -157,7 +170,7 @@ class FSIM(_JpegAIMetric):
     name = "fsim"
     requires = ("piq",)
     library = "piq"
-    identity = make_identity("metric:fsim", impl="piq.fsim", chromatic=True, bits=10, v=1)
+    identity = make_identity("metric:fsim", impl=lib_version("piq"), chromatic=True, bits=10, v=1)
 
     def _score(self, reference: Any, test: Any) -> float:
         import piq
@@ -173,7 +186,8 @@ class IWSSIM(_JpegAIMetric):
     name = "iw-ssim"
     requires = ("piq",)
     library = "piq"
-    identity = make_identity("metric:iw-ssim", impl="piq", bits=10, matrix="bt709-full", v=1)
+    identity = make_identity("metric:iw-ssim", impl=lib_version("piq"), bits=10,
+                             matrix="bt709-full", v=1)
 
     def _score(self, reference: Any, test: Any) -> float:
         import piq
@@ -261,7 +275,8 @@ class PSNRHVS(_JpegAIMetric):
         self.masking = bool(masking)
         self.name = "psnr-hvs-m" if self.masking else "psnr-hvs"
         self.identity = make_identity("metric:psnr-hvs", masking=self.masking, bits=10,
-                                      pad="replicate-8", matrix="bt709-full", v=1)
+                                      pad="replicate-8", matrix="bt709-full",
+                                      impl=lib_version("psnr-hvsm"), v=1)
 
     @staticmethod
     def _padded(plane: Any) -> Any:
@@ -295,7 +310,8 @@ class VMAF(_JpegAIMetric):
     name = "vmaf"
     requires = ("vmaf_torch",)
     library = "vmaf-torch"
-    identity = make_identity("metric:vmaf", model="vmaf_v0.6.1", impl="vmaf-torch", bits=10,
+    identity = make_identity("metric:vmaf", model="vmaf_v0.6.1", impl=lib_version("vmaf-torch"),
+                             bits=10,
                              matrix="bt709-full", v=1)
     MIN_SIDE = 32  # four 2x-downsampled scales of its 5-tap filters
 

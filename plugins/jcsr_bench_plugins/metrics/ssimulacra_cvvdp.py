@@ -17,7 +17,7 @@ from typing import Any
 
 from jcsr_bench.imaging.quality import _check_pair
 from jcsr_bench.kit.identity import make_identity
-from jcsr_bench_plugins.metrics.jpeg_ai import _JpegAIMetric
+from jcsr_bench_plugins.metrics.jpeg_ai import _JpegAIMetric, lib_version
 
 INSTALL = 'pip install "jcsr-bench[perceptual]"'
 CVVDP_DISPLAY = "standard_4k"
@@ -43,7 +43,7 @@ class SSIMULACRA2(_Package):
     name = "ssimulacra2"
     requires = ("ssimulacra2",)
     library = "ssimulacra2"
-    identity = make_identity("metric:ssimulacra2", impl="ssimulacra2==0.3.0", range="srgb8",
+    identity = make_identity("metric:ssimulacra2", impl=lib_version("ssimulacra2"), range="srgb8",
                              v=1)
     MIN_SIDE = 8  # its first scale needs 8 px
 
@@ -75,7 +75,7 @@ class CVVDP(_Package):
     name = "cvvdp"
     requires = ("pycvvdp",)
     library = "cvvdp"
-    identity = make_identity("metric:cvvdp", impl="cvvdp==0.5.7", display=CVVDP_DISPLAY, v=1)
+    identity = make_identity("metric:cvvdp", impl=lib_version("cvvdp"), display=CVVDP_DISPLAY, v=1)
 
     def __init__(self) -> None:
         self._metric: Any = None
