@@ -74,3 +74,11 @@ def test_rd_plots_cover_every_metric_of_the_per_metric_table(tmp_path):
     names = sorted(p.name for p in plot_rd(curves, tmp_path, anchor=("jpeg", "bicubic")))
     assert names == ["rd-d-nlpd.png", "rd-d-nlpd.svg", "rd-d-psnr-y709.png",
                      "rd-d-psnr-y709.svg"]
+
+
+def test_results_of_the_newest_perceptual_metrics_alone_lead_with_them():
+    curve = Curve("d", "jpeg", "bicubic", [Point(i, {"bpp": r, "ssimulacra2": 50.0 + i,
+                                                    "cvvdp": 9.0 + 0.1 * i}, {}, 2)
+                                           for i, r in enumerate(RATES)])
+    assert reported_metrics([curve]) == ("ssimulacra2", "cvvdp")
+    assert "BD-Rate SSIMULACRA2 (%)" in _render([curve]).split("\n## d")[1].splitlines()[2]

@@ -98,14 +98,16 @@ def present_metrics(curves: Iterable[Curve], candidates: Iterable[str]) -> tuple
 def reported_metrics(curves: Iterable[Curve]) -> tuple[str, ...]:
     """PSNR and MS-SSIM always; each perceptual distance the results hold a value of.
 
-    Results of the JPEG AI set alone (``--metrics jpeg-ai``: no PSNR-RGB or MS-SSIM-RGB
-    stored) lead with its PSNR-Y709 and MS-SSIM-Y instead.
+    Results without PSNR-RGB and MS-SSIM-RGB (``--metrics jpeg-ai``, ``--metrics
+    ssimulacra2,cvvdp``) lead with the JPEG AI set's PSNR-Y709 and MS-SSIM-Y instead, else
+    with the first two metrics of the per-metric table that they hold.
     """
     present = {m for c in curves for p in c.points for m, v in p.values.items() if v is not None}
-    lead = ("psnr-rgb", "ms-ssim-rgb")
-    if not present & set(lead) and present & set(JPEG_AI_METRICS):
-        lead = tuple(m for m in ("psnr-y709", "ms-ssim-y") if m in present) or lead
-    return (*lead, *(m for m in PERCEPTUAL_METRICS if m in present))
+    lead: tuple[str, ...] = ("psnr-rgb", "ms-ssim-rgb")
+    if not present & set(lead):
+        held = [m for m in ("psnr-y709", "ms-ssim-y", *TABLE_METRICS) if m in present]
+        lead = tuple(dict.fromkeys(held))[:2] or lead
+    return (*lead, *(m for m in PERCEPTUAL_METRICS if m in present and m not in lead))
 
 
 def spec(metric: str) -> QualitySpec:
