@@ -197,7 +197,7 @@ def test_iw_ssim_is_na_on_small_and_flat_images():
 
 
 @pytest.mark.parametrize("metric, side", [(jpeg_ai.MSSSIMY, 160), (jpeg_ai.NLPD, 48),
-                                          (jpeg_ai.VMAF, 24), (jpeg_ai.VIF, 32)])
+                                          (jpeg_ai.VMAF, 16), (jpeg_ai.VIF, 40)])
 def test_too_small_images_are_na_with_the_reason(metric, side):
     _, ref, test = CASES[0]
     with pytest.raises(NotApplicable, match="px"):
@@ -326,3 +326,9 @@ def test_a_missing_library_is_an_install_remedy(monkeypatch):
     (text,) = jpeg_ai.VIF().missing_weights()
     assert "piq" in text and 'pip install "jcsr-bench[jpeg-ai]"' in text
     assert jpeg_ai.NLPD().missing_weights() == []  # written here, needs nothing
+
+
+def test_vmaf_of_identical_images_is_not_100_without_the_motion_feature():
+    pytest.importorskip("vmaf_torch")
+    _, ref, _ = CASES[0]
+    assert _score(jpeg_ai.VMAF(), ref, ref) == pytest.approx(97.43, abs=0.01)

@@ -313,7 +313,7 @@ class VMAF(_JpegAIMetric):
     identity = make_identity("metric:vmaf", model="vmaf_v0.6.1", impl=lib_version("vmaf-torch"),
                              bits=10,
                              matrix="bt709-full", v=1)
-    MIN_SIDE = 32  # four 2x-downsampled scales of its 5-tap filters
+    MIN_SIDE = 17  # vmaf-torch's reflect padding of its coarsest scale fails at 16 px
 
     def __init__(self) -> None:
         self._net: Any = None
@@ -321,8 +321,8 @@ class VMAF(_JpegAIMetric):
     def _score(self, reference: Any, test: Any) -> float:
         side = min(reference.image.shape[1:])
         if side < self.MIN_SIDE:
-            raise NotApplicable(f"short side {side} px < {self.MIN_SIDE}: VMAF's 4 scales "
-                                f"need {self.MIN_SIDE} px")
+            raise NotApplicable(f"short side {side} px < {self.MIN_SIDE}: VMAF's coarsest "
+                                f"scale needs {self.MIN_SIDE} px")
         if self._net is None:
             from vmaf_torch import VMAF as Net
 
