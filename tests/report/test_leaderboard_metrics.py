@@ -82,3 +82,12 @@ def test_results_of_the_newest_perceptual_metrics_alone_lead_with_them():
                                            for i, r in enumerate(RATES)])
     assert reported_metrics([curve]) == ("ssimulacra2", "cvvdp")
     assert "BD-Rate SSIMULACRA2 (%)" in _render([curve]).split("\n## d")[1].splitlines()[2]
+
+
+def test_a_metric_na_on_every_image_keeps_its_column_and_reason():
+    text = _render([_curve("jpeg", 1.0, small=True), _curve("webp", 0.5, small=True)])
+    below = text.split("BD-Rate (%) per metric", 1)[1]
+    assert "BD-Rate IW-SSIM (%)" in below
+    row = next(line for line in below.splitlines() if line.startswith("| webp+bicubic"))
+    assert row.count("n/a [") == 1
+    assert any("161" in line for line in below.splitlines() if line.startswith("- ["))

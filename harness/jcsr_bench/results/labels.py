@@ -89,10 +89,17 @@ JPEG_AI_CONVENTIONS = (
 )
 
 
+def _measured(curves: Iterable[Curve]) -> set[str]:
+    """Metrics some point holds a value of, or the reason why it has none (n/a)."""
+    return {m for c in curves for p in c.points
+            for m in (*(m for m, v in p.values.items() if v is not None), *p.reasons)}
+
+
 def present_metrics(curves: Iterable[Curve], candidates: Iterable[str]) -> tuple[str, ...]:
-    """The ``candidates`` (in their order) that some point of ``curves`` holds a value of."""
-    present = {m for c in curves for p in c.points for m, v in p.values.items() if v is not None}
-    return tuple(m for m in candidates if m in present)
+    """The ``candidates`` (in their order) that some point of ``curves`` holds a value of,
+    or an n/a reason for (a metric undefined on every image is shown with its reason)."""
+    measured = _measured(curves)
+    return tuple(m for m in candidates if m in measured)
 
 
 def reported_metrics(curves: Iterable[Curve]) -> tuple[str, ...]:
@@ -105,7 +112,8 @@ def reported_metrics(curves: Iterable[Curve]) -> tuple[str, ...]:
     present = {m for c in curves for p in c.points for m, v in p.values.items() if v is not None}
     lead: tuple[str, ...] = ("psnr-rgb", "ms-ssim-rgb")
     if not present & set(lead):
-        held = [m for m in ("psnr-y709", "ms-ssim-y", *TABLE_METRICS) if m in present]
+        measured = _measured(curves)
+        held = [m for m in ("psnr-y709", "ms-ssim-y", *TABLE_METRICS) if m in measured]
         lead = tuple(dict.fromkeys(held))[:2] or lead
     return (*lead, *(m for m in PERCEPTUAL_METRICS if m in present and m not in lead))
 
