@@ -63,3 +63,12 @@ def test_per_metric_errors_name_the_metric():
         tolerances_for("a+b", Tolerances(), {"per_metric": {"vmf": {"max_bd_rate": 1}}}, {})
     with pytest.raises(JcsrError, match="per_metric.vif: expected"):
         tolerances_for("a+b", Tolerances(), {"per_metric": {"vif": {"exact": True}}}, {})
+
+
+def test_history_rows_track_each_metric_with_its_sign(data):
+    from jcsr_bench.ci.history import _entries_for
+
+    rows = _entries_for(_worse_nlpd(data), "jpeg+bicubic", data)
+    nlpd = [r for r in rows if r[1] == "jpeg+bicubic" and r[2] == "nlpd"]
+    assert nlpd and nlpd[0][5] > 0.5  # against the previous commit: more bits at equal −NLPD
+    assert {r[2] for r in rows} >= {"psnr-rgb", "nlpd", "vif"}
