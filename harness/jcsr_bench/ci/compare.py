@@ -18,12 +18,13 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from jcsr_bench.kit.errors import JcsrError
+from jcsr_bench.kit.suggest import did_you_mean
 from jcsr_bench.results.bd import BDError, bd_quality, bd_rate
 from jcsr_bench.results.labels import QUALITY_METRICS, spec
 
@@ -53,6 +54,13 @@ class Tolerances:
     exact: bool = False
     fail_on_time: float | None = None
     warn_on_time: float = 2.0
+    #: metric -> its own max_bd_rate / max_quality_drop (a suite's ``per_metric``)
+    per_metric: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    def for_metric(self, metric: str) -> Tolerances:
+        """The tolerances that judge ``metric`` (its ``per_metric`` entry applied)."""
+        own = self.per_metric.get(metric)
+        return replace(self, per_metric={}, **own) if own else self
 
     def with_overrides(self, overrides: Mapping[str, Any], where: str) -> Tolerances:
         """A copy with ``overrides`` applied, each checked; errors name ``where``."""
@@ -60,7 +68,7 @@ class Tolerances:
         if unknown:
             raise JcsrError(f"{where}: unknown tolerance {sorted(unknown)[0]!r}; allowed: "
                             f"{', '.join(sorted(TOLERANCE_KEYS))}")
-        fields = asdict(self)
+        fields = {**asdict(self), "per_metric": dict(self.per_metric)}
         for key, value in overrides.items():
             if key == "exact":
                 ok = isinstance(value, bool)
@@ -82,12 +90,27 @@ def tolerances_for(label: str, base: Tolerances, suite_tolerances: Mapping[str, 
     """Defaults < the suite's ``tolerances`` < command-line flags < the suite's
     ``per_combination`` entry for ``label`` (``codec+sr``): the most specific wins."""
     suite_tolerances = dict(suite_tolerances or {})
+    per_metric = suite_tolerances.pop("per_metric", None) or {}
+    if not isinstance(per_metric, Mapping):
+        raise JcsrError(f"{where}: per_metric must map metric names to tolerances")
+    own: dict[str, dict[str, float]] = {}
+    for metric, values in per_metric.items():
+        if metric not in QUALITY_METRICS:
+            raise JcsrError(f"{where}: per_metric.{metric}: unknown quality metric."
+                            f"{did_you_mean(str(metric), QUALITY_METRICS)}")
+        if not isinstance(values, Mapping) or set(values) - {"max_bd_rate",
+                                                             "max_quality_drop"}:
+            raise JcsrError(f"{where}: per_metric.{metric}: expected {{max_bd_rate: N, "
+                            f"max_quality_drop: N}}, got {values!r}")
+        Tolerances().with_overrides(values, f"{where}: per_metric.{metric}")
+        own[str(metric)] = dict(values)
     per = suite_tolerances.pop("per_combination", None) or {}
     if not isinstance(per, Mapping):
         raise JcsrError(f"{where}: per_combination must map codec+sr to tolerances")
     tol = base.with_overrides(suite_tolerances, where)
     tol = tol.with_overrides({k: v for k, v in cli.items() if v is not None}, "command line")
-    return tol.with_overrides(per.get(label) or {}, f"{where}.per_combination.{label}")
+    tol = tol.with_overrides(per.get(label) or {}, f"{where}.per_combination.{label}")
+    return replace(tol, per_metric=own) if own else tol
 
 
 @dataclass
@@ -419,7 +442,8 @@ def _judge(base: dict[str, Any], cur: dict[str, Any], key: str, tol: Tolerances,
         result.status = "incomparable"
         result.reason = "no quality metric with a known direction was measured"
         return result
-    result.metrics = [_judge_metric(bc, cc, m, tol, method, seed) for m in metrics]
+    result.metrics = [_judge_metric(bc, cc, m, tol.for_metric(m), method, seed)
+                      for m in metrics]
     result.timings = _timings(bc, cc)
     for name, ratio in result.timings.items():
         if tol.fail_on_time is not None and ratio > tol.fail_on_time:

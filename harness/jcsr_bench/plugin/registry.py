@@ -28,7 +28,7 @@ from jcsr_bench.plugin.manager import KINDS, PluginManager, get_plugin_manager
 
 SHIPPED = Path(__file__).with_name("registry.yaml")
 PROJECT_LOCAL = "jcsr-bench.yaml"  # picked up from the working directory when present
-SECTIONS = (*KINDS, "suites")
+SECTIONS = (*KINDS, "suites", "presets")
 COMMON_KEYS = {"type", "description"}
 SUITE_KEYS = {"description": str, "datasets": list, "codecs": list, "sr": list,
               "anchor": dict, "qualities": dict, "tolerances": dict, "metrics": list}
@@ -209,6 +209,9 @@ class Registry:
         self.manager = manager
         self._instances: dict[str, dict[str, Instance]] = {kind: {} for kind in KINDS}
         self.suites: dict[str, Suite] = {}
+        #: named metric sets (``presets: {metrics: {jpeg-ai: [...]}}``), usable wherever a
+        #: metric name is (``--metrics jpeg-ai``, a suite's ``metrics``)
+        self.presets: dict[str, list[str]] = {}
         self.files: list[dict[str, str]] = []  # {path, origin, sha256} in load order
 
     # -- loading ---------------------------------------------------------------------
@@ -239,10 +242,22 @@ class Registry:
                 name = str(name)
                 if section == "suites":
                     self.suites[name] = self._suite(path, lines, name, entry)
+                elif section == "presets":
+                    self._preset(path, lines, name, entry)
                 else:
                     self._instances[section][name] = self._instance(
                         path, lines, section, name, entry
                     )
+
+    def _preset(self, path: Path, lines: _Lines, kind: str, entry: Any) -> None:
+        """``presets.metrics.NAME: [metric, ...]`` (only metric presets exist)."""
+        if kind != "metrics" or not isinstance(entry, dict) or not all(
+                isinstance(v, list) for v in entry.values()):
+            raise RegistryError(
+                f"{path}:{lines.at('presets', kind)}: presets.{kind}: expected "
+                "`metrics: {NAME: [metric, ...]}` (only metric presets exist).")
+        for name, items in entry.items():
+            self.presets[str(name)] = [str(x) for x in items]
 
     def _instance(self, path: Path, lines: _Lines, kind: str, name: str, entry: Any) -> Instance:
         here = f"{path}:{lines.at(kind, name)}: {kind}.{name}"
@@ -326,8 +341,9 @@ class Registry:
     def check_suites(self) -> None:
         """Every name a suite uses must resolve (after all files are merged)."""
         for suite in self.suites.values():
+            metrics = [m for item in suite.metrics for m in self.presets.get(item, [item])]
             for kind, names in (("datasets", suite.datasets), ("codecs", suite.codecs),
-                                ("sr", suite.sr), ("metrics", suite.metrics)):
+                                ("sr", suite.sr), ("metrics", metrics)):
                 for item in names:
                     self._check_name(kind, item, suite)
             if suite.anchor:
@@ -364,8 +380,11 @@ class Registry:
         )
 
     def expand(self, kind: str, spec: str | Sequence[str]) -> list[str]:
-        """Names from a comma list ("jpeg,bmshj") or a list; "all" = every instance."""
+        """Names from a comma list ("jpeg,bmshj") or a list; "all" = every instance; a
+        metric preset's name (``jpeg-ai``) stands for its metrics."""
         items = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+        if kind == "metrics":
+            items = [m for item in items for m in self.presets.get(item, [item])]
         names: list[str] = []
         for item in items:
             if not item:

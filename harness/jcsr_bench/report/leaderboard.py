@@ -30,12 +30,16 @@ from jcsr_bench.report.text import count, format_seconds
 from jcsr_bench.results.bd import METHODS, BDError, BDOverlapWarning, bd_quality, bd_rate
 from jcsr_bench.results.curves import Curve
 from jcsr_bench.results.labels import (
+    JPEG_AI_CONVENTIONS,
+    JPEG_AI_METRICS,
     PERCEPTUAL_CONVENTIONS,
     PERCEPTUAL_METRICS,
     QUALITY_METRICS,
     RATE,
+    TABLE_METRICS,
     QualitySpec,
     parse_label,
+    present_metrics,
     rd_series,
     reported_metrics,
     spec,
@@ -415,11 +419,32 @@ def render_leaderboard(
             body += [f"Anchor {escape(anchor_label)} was not evaluated on this dataset.", ""]
         body += [_table(table, headers, align), "", *notes.lines()]
         any_notes |= bool(notes.texts)
+        body += metric_bd_table(anchor_curve, [curve for _, curve, bds in rows if bds],
+                                present_metrics(curves, TABLE_METRICS), method)
     legend = _legend(quality_metrics[0] if quality_metrics else None, overlap, any_notes)
     lines = _header("jcsr-bench leaderboard", meta, method, anchor_text, datasets, legend)
     if any(m in PERCEPTUAL_METRICS for m in quality_metrics):
         lines[-1:] = [f"- Perceptual metrics: {PERCEPTUAL_CONVENTIONS}", ""]
+    if present_metrics(curves, JPEG_AI_METRICS):
+        lines[-1:] = [f"- JPEG AI metrics: {escape(JPEG_AI_CONVENTIONS)}", ""]
     return "\n".join(lines + body).rstrip("\n") + "\n"
+
+
+def metric_bd_table(anchor: Curve | None, curves: Sequence[Curve], metrics: Sequence[str],
+                    method: str) -> list[str]:
+    """A compact table under a dataset's main one: the BD-Rate of every metric of the
+    JPEG AI set and of SSIMULACRA 2 / CVVDP the results hold, per combination, in the
+    main table's order; each n/a numbered with its reason below.
+    Empty when there are none."""
+    if not metrics or not curves:
+        return []
+    notes = _Notes()
+    headers = ["Combination", *(f"BD-Rate {escape(spec(m).short)} (%)" for m in metrics)]
+    rows = [[escape(c.label), *(_bd_pair(anchor, c, m, method).rate.render(notes)
+                                for m in metrics)] for c in curves]
+    axes = "; ".join(f"{escape(spec(m).short)}: {escape(spec(m).axis)}" for m in metrics)
+    return [f"BD-Rate (%) per metric against the anchor, quality axes: {axes}.", "",
+            _table(rows, headers, ["left"] + ["right"] * len(metrics)), "", *notes.lines()]
 
 
 def _table(rows: list[list[str]], headers: list[str], align: list[str]) -> str:

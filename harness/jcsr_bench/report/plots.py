@@ -14,7 +14,14 @@ from typing import Any
 
 from jcsr_bench.kit.identity import safe_filename
 from jcsr_bench.results.curves import Curve
-from jcsr_bench.results.labels import PERCEPTUAL_METRICS, rd_series, reported_metrics, spec
+from jcsr_bench.results.labels import (
+    PERCEPTUAL_METRICS,
+    TABLE_METRICS,
+    present_metrics,
+    rd_series,
+    reported_metrics,
+    spec,
+)
 
 __all__ = ["BPP_LABEL", "STYLE", "new_figure", "plot_perception_distortion", "plot_rd",
            "plot_reports", "plot_text", "save_figure"]
@@ -59,8 +66,9 @@ def plot_rd(
 ) -> list[Path]:
     """Write one PNG and one SVG per dataset and quality metric; return their paths.
 
-    ``quality_metrics`` defaults to the leaderboard's (``reported_metrics``); perceptual
-    distances are plotted as −distance (up is better on every axis).
+    ``quality_metrics`` defaults to the leaderboard's (``reported_metrics``) and every
+    metric of its per-metric BD table the results hold (the JPEG AI set, SSIMULACRA 2,
+    CVVDP); distances are plotted as −distance (up is better on every axis).
 
     Each combination is one curve (markers at the measured points, in bpp order); the
     anchor (``(codec, sr)``) is drawn thick and black on top and marked in the legend.
@@ -71,7 +79,11 @@ def plot_rd(
     import matplotlib
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    quality_metrics = tuple(quality_metrics or reported_metrics(curves))
+    if not quality_metrics:
+        lead = reported_metrics(curves)
+        quality_metrics = (*lead, *(m for m in present_metrics(curves, TABLE_METRICS)
+                                    if m not in lead))
+    quality_metrics = tuple(quality_metrics)
     anchor_label = f"{anchor[0]}+{anchor[1]}" if anchor is not None else None
     datasets = list(dict.fromkeys(c.dataset for c in curves))
     written: list[Path] = []

@@ -229,16 +229,19 @@ class Planner:
         return comps
 
     def build_metrics(self, selected: list[str] | None = None, fetch: bool = True) -> None:
-        """The metrics to compute: ``selected`` (``--metrics``), else every registered type
-        plus registry instances. A metric whose weights are missing offline is skipped
-        with the remedy, or -- asked for by name -- a missing piece that stops the run.
+        """The metrics to compute: ``selected`` (``--metrics``, presets expanded), else every
+        registered type plus registry instances, but for opt-in types. A metric whose
+        weights are missing offline is skipped with the remedy, or -- asked for by name --
+        a missing piece that stops the run.
         Online, missing weights are downloaded (verified) first, except in a dry run."""
         manager = self.registry.manager
         if selected:
             names = self.registry.expand("metrics", selected)
-        else:
-            names = list(manager.types("metrics"))
-            names += [n for n in self.registry.instances("metrics") if n not in names]
+        else:  # every type and instance, except opt-in ones (named to be computed)
+            types = manager.types("metrics")
+            names = [n for n, reg in types.items() if not reg.opt_in]
+            names += [n for n, i in self.registry.instances("metrics").items()
+                      if n not in names and not getattr(types.get(i.type), "opt_in", False)]
         explicit = bool(selected)
         for name in names:
             instance = self.registry.resolve("metrics", name)

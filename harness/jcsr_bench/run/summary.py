@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from jcsr_bench.results.labels import reported_metrics, spec
 from jcsr_bench.results.store import load_curves
 from jcsr_bench.run.requirements import Skipped
 
@@ -56,22 +57,30 @@ def fmt_range(values: list[float | None], fmt: str) -> str:
     return format(lo, fmt) if lo == hi else f"{lo:{fmt}}-{hi:{fmt}}"
 
 
+def _titled(metric: str) -> str:
+    """The column title: the unit of the raw value (a transformed metric's unit is its
+    BD axis', e.g. MS-SSIM's dB, so none is shown)."""
+    s = spec(metric)
+    return f"{metric} ({s.unit})" if s.unit and s.transform is None else metric
+
+
 def print_summary(output: Path, cells: list, summary: RunSummary, stream: TextIO,
                    stopped: bool) -> None:
     from tabulate import tabulate
 
     curves, _ = load_curves(summary.db_path, cells=cells)
+    lead = reported_metrics(curves)  # PSNR-RGB, MS-SSIM-RGB, or the pair that leads instead
+    psnr, msssim = lead[0], lead[1 if len(lead) > 1 else 0]
     rows = []
     for c in curves:
-        col = {m: [p.values.get(m) for p in c.points] for m in ("bpp", "psnr-rgb",
-                                                             "ms-ssim-rgb", "sr_s")}
+        col = {m: [p.values.get(m) for p in c.points] for m in ("bpp", psnr, msssim, "sr_s")}
         rows.append([c.dataset, c.label, len(c.points), max((p.images for p in c.points),
                                                             default=0),
-                     fmt_range(col["bpp"], ".4f"), fmt_range(col["psnr-rgb"], ".2f"),
-                     fmt_range(col["ms-ssim-rgb"], ".4f")])
+                     fmt_range(col["bpp"], ".4f"), fmt_range(col[psnr], ".2f"),
+                     fmt_range(col[msssim], ".4f")])
     if rows:
         print(tabulate(rows, headers=["dataset", "codec+sr", "points", "images", "bpp",
-                                      "psnr-rgb (dB)", "ms-ssim-rgb"]), file=stream)
+                                      _titled(psnr), _titled(msssim)]), file=stream)
     if summary.skipped:
         print("\nskipped (not evaluated):", file=stream)
         grouped: dict[tuple[str, str], list[str]] = {}
