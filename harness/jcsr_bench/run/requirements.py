@@ -199,6 +199,8 @@ def _untrained(planner: Planner, sr: Component, codecs: list[Component]) -> list
         TrainedWeightsMissing = WeightsError  # noqa: N806
     found = []
     for codec in codecs:
+        if (sr.name, codec.name) in planner.refused:  # latent consumer, latent-less codec
+            continue
         try:
             _ = codec.obj.identity
         except Exception:  # its own missing weights are reported already
