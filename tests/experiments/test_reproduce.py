@@ -23,6 +23,8 @@ def test_toy_protocol_trains_evaluates_and_writes_the_table(tmp_path, monkeypatc
                    "BD-MS-SSIM (dB)", "samples-train", "samples-test", "-23.33", "Time taken",
                    "Seeds: 0"):
         assert needle in text
+    assert "Baseline 3 (joint decoding) does not apply: codec `jpeg` offers no latent" in text
+    assert "B3 vs" not in text
     assert "training 3 of the 3 models" in text  # B1 + B2 at two qualities
     assert_environment_recorded(text)
     assert {p.suffix for p in first.plots} == {".png", ".svg"}

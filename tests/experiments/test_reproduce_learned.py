@@ -38,8 +38,28 @@ def test_toy_trains_the_codec_on_the_training_split_then_reuses_it(tmp_path, mon
                    f"{recipe.steps} steps each", "`samples-train` images (first 1)",
                    "codec seed 0", "this run trained 2 of its 2 models",
                    "bmshj-samples vs jpeg (codec only)", "| jpeg ", "q20: ", "q60: ",
-                   "`samples-test`", "Time taken"):
+                   "`samples-test`", "Time taken", "B3 vs B2", "B3 vs B1",
+                   "Baseline 3 (joint decoding): `bmshj-samples`'s synthesis transform",
+                   "2 steps per quality (L1 only, batch 2, HR patch 64, latent crops"):
         assert needle in text, needle
+    # every B3 and B2 cell carries the codec's payload, byte for byte: same bits
+    from jcsr_bench.kit.paths import cache_dir
+    from jcsr_bench.results.store import DB_NAME, load_rows
+
+    rows = load_rows(cache_dir() / "reproduce" / "bmshj-samples-toy" / "run" / DB_NAME)
+    payloads = {}
+    for row in rows:
+        kind = "B3" if row["sr"].startswith("repro-b3") else "other"
+        payloads.setdefault((row["image"], row["quality"], kind), row["digests"]["payload"])
+    assert any(kind == "B3" for _, _, kind in payloads)
+    for (image, quality, kind), digest in payloads.items():
+        assert digest == payloads[(image, quality, "other")]
+    b3 = [c for c in first.comparisons if c.test == "B3"]
+    assert [c.anchor for c in b3] == ["B2", "B1"]
+    for comparison in b3:
+        (values,) = comparison.per_seed
+        assert set(values) == {"BD-Rate PSNR (%)", "BD-PSNR (dB)", "BD-Rate MS-SSIM (%)",
+                               "BD-MS-SSIM (dB)"}
     # The codec models are in the trained-weights store, trained on samples-train only.
     sidecars = sorted((trained_dir() / "codecs").glob("*/*-q*.json"))
     assert [json.loads(p.read_text())["quality"] for p in sidecars] == [1, 8]
@@ -52,7 +72,7 @@ def test_toy_trains_the_codec_on_the_training_split_then_reuses_it(tmp_path, mon
     again = run_toy(tmp_path)
     text = again.table.read_text()
     assert "this run trained 0 of its 2 models" in text
-    assert "training 0 of the 3 models" in text
+    assert "training 0 of the 5 models" in text  # B1, B2 and B3 at two qualities
     assert {p: p.stat().st_mtime_ns for p in sidecars} == stamps
     assert [c.per_seed for c in again.comparisons] == [c.per_seed for c in first.comparisons]
 
