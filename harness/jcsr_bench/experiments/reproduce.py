@@ -37,13 +37,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from jcsr_bench.components import offers_latent
 from jcsr_bench.experiments.learned_codec import (
     CodecRecipe,
     TrainedCodec,
     is_learned,
     train_learned_codec,
 )
-from jcsr_bench.components import offers_latent
 from jcsr_bench.kit.atomic import atomic_write
 from jcsr_bench.kit.devices import describe_device, resolve_device
 from jcsr_bench.kit.environment import fingerprint
