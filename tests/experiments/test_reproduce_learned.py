@@ -52,7 +52,7 @@ def test_toy_trains_the_codec_on_the_training_split_then_reuses_it(tmp_path, mon
         kind = "B3" if row["sr"].startswith("repro-b3") else "other"
         payloads.setdefault((row["image"], row["quality"], kind), row["digests"]["payload"])
     assert any(kind == "B3" for _, _, kind in payloads)
-    for (image, quality, kind), digest in payloads.items():
+    for (image, quality, _kind), digest in payloads.items():
         assert digest == payloads[(image, quality, "other")]
     b3 = [c for c in first.comparisons if c.test == "B3"]
     assert [c.anchor for c in b3] == ["B2", "B1"]
