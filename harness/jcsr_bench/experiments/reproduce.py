@@ -498,8 +498,10 @@ def _learned_codec(registry: Any, budget: Budget, codec: str, qualities: list[An
     learned = train_learned_codec(registry, codec, budget.codec_training, budget.train,
                                   [int(q) for q in qualities], device=device,
                                   progress=progress, log=log)
-    _add_registry(registry, work / f"registry-{safe_filename(codec)}.yaml",
-                  {codec: learned.registry_entry()}, kind="codecs")
+    path = work / f"registry-{safe_filename(codec)}.yaml"
+    _add_registry(registry, path, {codec: learned.registry_entry()}, kind="codecs")
+    log(f"{codec} is registered in {path}; evaluate with it (baseline 3 too) by `jcsr-bench "
+        f"run --registry {path} --codec {codec} --sr esrgan-b2-cpu,esrgan-b3-cpu --train`")
     return learned
 
 
