@@ -243,3 +243,34 @@ def test_committed_table_states_the_setting_it_ran_in():
                    "0.090 bpp", "25.23 dB", "24.77 dB", "28.20 dB", "0.107 bpp"):
         assert figure in table, figure
         assert figure.replace("-", "−") in page, figure
+
+
+def test_descending_recipe_trains_the_highest_rate_first_with_more_steps(
+        tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    import jcsr_bench.training.codec as codec_training
+
+    monkeypatch.setenv("JCSR_BENCH_CACHE", str(tmp_path / "cache"))
+    calls, real = [], codec_training.train_codec
+
+    def spy(*args, **kw):
+        calls.append((list(args[3]), kw["steps"], kw["milestones"],
+                      None if kw["warm_start"] is None else kw["warm_start"].name))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(codec_training, "train_codec", spy)
+    recipe = replace(RECIPE, steps=2, warm_start=True, descending=True, first_steps=4,
+                     lr_drop=0.5)
+    trained = train_learned_codec(registry(), "bmshj-samples", recipe, "samples-train",
+                                  [1, 8], device="cpu", progress=False, log=lambda *a: None)
+    q8_state = trained.weights[8].name.replace(".pth.tar", ".state.pth")
+    assert calls == [([8], 4, [2], None), ([1], 2, [1], q8_state)]
+    state = torch.load(tmp_path / "cache" / "trained" / "codecs" / trained.weights[1].parent.name
+                       / q8_state, weights_only=True)
+    assert state["config"]["milestones"] == [2] and state["sched"]["last_epoch"] == 4
+    # the new fields enter the store key only when set: older recipes keep their keys
+    assert set(RECIPE.hashed()) == set(RECIPE.__dataclass_fields__) - {
+        "descending", "first_steps", "lr_drop", "gamma"}
+    assert codec_key(registry(), "bmshj", recipe, "samples-train", [1, 8]) != codec_key(
+        registry(), "bmshj", replace(recipe, descending=False), "samples-train", [1, 8])

@@ -564,9 +564,14 @@ def render_standing(learned: TrainedCodec, standing: Standing, test: str) -> str
         f"- Trained here from scratch by `train-codec`'s code: {learned.arch} "
         f"({learned.metric}; {channels}), one model per quality with CompressAI's "
         f"published lambda ({lambdas}), {recipe.steps} steps each"
-        + (f" (q{next(iter(learned.weights))} from a seeded random initialisation, each "
-           "later quality from the previous one's final network)" if recipe.warm_start
-           else " (each from a seeded random initialisation)")
+        + (f" ({recipe.first_steps} for the first)" if recipe.first_steps else "")
+        + (f" (q{recipe.order(list(learned.weights))[0]} from a seeded random "
+           "initialisation, each "
+           + ("lower quality from the next higher one's" if recipe.descending else
+              "later quality from the previous one's") + " final network)"
+           if recipe.warm_start else " (each from a seeded random initialisation)")
+        + (f", learning rate x {recipe.gamma} after {recipe.lr_drop:.0%} of each quality's "
+           "steps" if recipe.lr_drop else "")
         + f", batch {recipe.batch}, "
         f"{recipe.patch}x{recipe.patch} crops of the "
         f"{'x4 LR versions of the ' if recipe.source == 'lr' else ''}`{learned.dataset}` images"
