@@ -111,3 +111,21 @@ def test_latent_crops_are_aligned_with_the_hr_image():
         assert torch.equal(hrs[k], torch.from_numpy(hr[:, r:r + 64, c:c + 64]).float() / 255)
     with pytest.raises(Exception, match="multiple of scale x latent stride = 64"):
         joint.sample_latent_batch(data, 1, 96, seed=0, step=0)
+
+
+def test_joint_config_errors_and_ray_refusal(registry):
+    from jcsr_bench.kit.errors import JcsrError, RegistryError
+    from jcsr_bench.training.config import resolve_config
+
+    assert resolve_config({"joint": "synthesis", "preset": "cpu"})["augment"] is False
+    assert "joint" not in resolve_config({"preset": "cpu"})  # B2's keys are unchanged
+    with pytest.raises(RegistryError, match="adapt.joint: expected one of \\['synthesis'\\]"):
+        resolve_config({"joint": "analysis"})
+    with pytest.raises(RegistryError, match="adapt.augment: joint decoding trains without"):
+        resolve_config({"joint": "synthesis", "augment": True})
+    with pytest.raises(JcsrError, match="--executor local only"):
+        train_sr(registry, "b3", "tiny", None, [1], device="cpu", executor="ray",
+                 progress=False, log=lambda *a: None)
+    with pytest.raises(JcsrError, match="codec 'jpeg' offers no latent"):
+        train_sr(registry, "b3", "jpeg", None, [10], device="cpu", progress=False,
+                 log=lambda *a: None)
