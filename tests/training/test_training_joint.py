@@ -44,6 +44,7 @@ def registry(tmp_path):
     return load_registry([reg])
 
 
+@pytest.mark.slow
 def test_b3_trains_from_the_latent_and_is_keyed_by_its_start(registry):
     logs = []
     (result,) = train_sr(registry, "b3", "tiny", None, [1], device="cpu", progress=False,
@@ -74,6 +75,7 @@ def test_b3_trains_from_the_latent_and_is_keyed_by_its_start(registry):
     assert any("SR starts from b2's model for this codec" in str(m) for m in logs)
 
 
+@pytest.mark.slow
 def test_b3_cells_have_the_codecs_payload_bytes_and_jpeg_is_refused(registry, tmp_path):
     dry = io.StringIO()
     run(registry=registry, datasets=["samples-test"], codecs=["tiny", "jpeg"],
