@@ -246,8 +246,8 @@ def _train_joint(registry: Any, budget: Budget, codec: str, qualities: list[Any]
             adapt = {**instance.params["adapt"], **budget.b3, "init": b2,
                      "dataset": budget.train, "seed": seed}
             entry = {**instance.params, "type": instance.type, "adapt": adapt}
-            b3 = "esrgan-b3" if adapt == instance.params["adapt"] else (
-                f"esrgan-b3-{safe_filename(budget.train)}-seed{seed}")
+            same = resolve_config(adapt) == resolve_config(instance.params["adapt"])
+            b3 = "esrgan-b3" if same else f"esrgan-b3-{safe_filename(budget.train)}-seed{seed}"
         else:
             adapt = {**budget.b3, "joint": "synthesis", "init": b2, "dataset": budget.train,
                      "seed": seed}
