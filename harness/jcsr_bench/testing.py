@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from jcsr_bench.components import NotApplicable
+from jcsr_bench.components import NotApplicable, offers_latent
 from jcsr_bench.imaging import images
 from jcsr_bench.kit.errors import DataError
 from jcsr_bench.plugin.manager import KINDS, PluginManager, set_plugin_manager
@@ -74,7 +74,8 @@ def _check_identity(component: Any) -> str:
 def check_codec(codec: Any, image: torch.Tensor | None = None,
                 qualities: Sequence[Any] | None = None) -> None:
     """Types, round trip at each checked quality, determinism, identity stability,
-    and a clear exception (not a crash or hang) for a corrupt payload and a bad quality."""
+    and a clear exception (not a crash or hang) for a corrupt payload and a bad quality.
+    A codec offering its latent must give ``synthesize(decode_latent(p)) == decode(p)``."""
     image = sample_image() if image is None else image
     check_image(image, what="the test image")
     identity = _check_identity(codec)
@@ -98,6 +99,8 @@ def check_codec(codec: Any, image: torch.Tensor | None = None,
                  f"encode is not deterministic at quality {quality!r}")
         _require(torch.equal(codec.decode(payload), decoded), codec,
                  f"decode is not deterministic at quality {quality!r}")
+        if offers_latent(codec):
+            _check_latent(codec, payload, decoded, quality)
         if hasattr(codec, "reconstruct"):
             recon = codec.reconstruct(image, quality)
             try:
@@ -111,6 +114,19 @@ def check_codec(codec: Any, image: torch.Tensor | None = None,
     bad = _bad_quality(ladder)
     _expect_error(codec, lambda: codec.encode(image, bad),
                   f"encode at quality {bad!r}, which is outside the ladder")
+
+
+def _check_latent(codec: Any, payload: bytes, decoded: torch.Tensor, quality: Any) -> None:
+    latent = codec.decode_latent(payload)
+    y = getattr(latent, "y", None)
+    _require(isinstance(y, torch.Tensor) and y.dim() == 4 and y.dtype == torch.float32,
+             codec, f"decode_latent(...) at quality {quality!r} must return a Latent whose "
+             "`y` is a float32 [1, C, h, w] tensor")
+    synthesized = codec.synthesize(latent)
+    _require(isinstance(synthesized, torch.Tensor) and torch.equal(synthesized, decoded), codec,
+             f"synthesize(decode_latent(p)) differs from decode(p) at quality {quality!r}")
+    _require(torch.equal(codec.decode_latent(payload).y, y), codec,
+             f"decode_latent is not deterministic at quality {quality!r}")
 
 
 def _bad_quality(ladder: Sequence[Any]) -> Any:

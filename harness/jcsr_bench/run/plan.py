@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from jcsr_bench.components import missing_weights_of
+from jcsr_bench.components import consumes_latent, missing_weights_of, offers_latent
 from jcsr_bench.imaging.images import pixel_hash
 from jcsr_bench.kit.errors import (
     DataError,
@@ -185,6 +185,7 @@ class Planner:
         self.downloads: list[Missing] = []  # a dry run online: fetched when the run starts
         self.metrics: list[tuple[str, Any, str]] = []
         self._adapted: dict[tuple[str, str, str], Any] = {}
+        self.refused: set[tuple[str, str]] = set()  # (sr, codec) pairs check_latents refused
 
     # -- components --------------------------------------------------------------------
     def build(self, kind: str, name: str, explicit: bool, **overrides: Any) -> Any:
@@ -304,6 +305,28 @@ class Planner:
             return None
         codec.obj, codec.qualities = obj, requested
         return codec
+
+    def check_latents(self, codecs: list[Component], srs: list[Component]) -> set:
+        """Refuse a latent-consuming SR model after a codec that offers no latent: the
+        ``(sr, codec, quality)`` triples left out, each pair listed with the reason. An
+        explicitly requested model that no selected codec can feed is an error."""
+        left_out: set[tuple[str, str, str]] = set()
+        for sr in srs:
+            if not consumes_latent(sr.obj):
+                continue
+            refused = [codec for codec in codecs if not offers_latent(codec.obj)]
+            for codec in refused:
+                self.refused.add((sr.name, codec.name))
+                left_out.update((sr.name, codec.name, quality_text(q)) for q in codec.qualities)
+                self.skipped.append(Skipped("combination", f"{codec.name}+{sr.name}", (
+                    f"SR {sr.name} decodes from the codec's latent (joint decoding), and "
+                    f"codec {codec.name} offers none (no decode_latent/synthesize); pair it "
+                    "with a learned codec such as a compressai one")))
+            if sr.explicit and codecs and len(refused) == len(codecs):
+                raise JcsrError(f"SR {sr.name} decodes from the codec's latent, and no selected "
+                                f"codec ({', '.join(c.name for c in codecs)}) offers one; "
+                                "choose a learned codec (compressai)")
+        return left_out
 
     def check_scales(self, srs: list[Component]) -> list[Component]:
         """SR models must upscale by the run's scale, or be scale-1 (codec-only, ``none``)."""
@@ -475,8 +498,10 @@ def make_plan(registry: Any, settings: Settings, *, suite: str | None,
     comps = planner.components(selected, sr_options)
     codecs = [c for c in (planner.set_qualities(c, qualities, chosen)
                           for c in comps["codecs"]) if c is not None]
+    refused = planner.check_latents(codecs, comps["sr"])
     codecs, srs, left_out = check_weights(planner, codecs, comps["sr"], train=train,
                                           fetch=fetch)
+    left_out |= refused
     srs = planner.check_scales(srs)
     planner.build_metrics(metrics or getattr(chosen, "metrics", None) or None, fetch=fetch)
     skip_implicit(planner)

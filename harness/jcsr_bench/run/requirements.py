@@ -22,7 +22,7 @@ from jcsr_bench.components import missing_weights_of
 from jcsr_bench.kit.errors import DataError, WeightsError, one_line
 from jcsr_bench.kit.paths import offline
 from jcsr_bench.results.store import quality_text
-from jcsr_bench.training.needs import training_needs
+from jcsr_bench.training.needs import joint_start_notes, training_needs
 
 if TYPE_CHECKING:
     from jcsr_bench.run.plan import Component, Planner
@@ -149,6 +149,9 @@ def _report_untrained(planner: Planner, sr: Component, untrained: list[tuple]) -
         remedy = (f"train them: `jcsr-bench train-sr --sr {sr.name} --codec {codec.name} "
                   f"--qualities {qs}` (or add --train to this run)")
         add_missing(found, who, remedy, explicit_here, "sr", sr.name)
+        for note in joint_start_notes(planner.registry, sr.name, codec.name, codec.obj,
+                                      qualities):
+            add_missing(found, who, note, explicit_here, "sr", sr.name)
         # what kept the models from being looked up at all (e.g. an unreadable training
         # dataset: models are keyed by its content), unless a training need says it
         for is_untrained, text in texts:
@@ -199,6 +202,8 @@ def _untrained(planner: Planner, sr: Component, codecs: list[Component]) -> list
         TrainedWeightsMissing = WeightsError  # noqa: N806
     found = []
     for codec in codecs:
+        if (sr.name, codec.name) in planner.refused:  # latent consumer, latent-less codec
+            continue
         try:
             _ = codec.obj.identity
         except Exception:  # its own missing weights are reported already

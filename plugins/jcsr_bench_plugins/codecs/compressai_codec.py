@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from jcsr_bench.artifacts import weights as wlayer
+from jcsr_bench.components import Latent
 from jcsr_bench.kit.errors import DataError, JcsrError, RegistryError, WeightsError
 from jcsr_bench.kit.identity import make_identity
 from jcsr_bench.kit.suggest import did_you_mean
@@ -431,6 +432,50 @@ class CompressAICodec:
             )
         return _to_uint8(x_hat)
 
+    # latents (joint decoding, baseline 3) ---------------------------------------------
+
+    @torch.no_grad()
+    def decode_latent(self, data: bytes) -> Latent:
+        """The entropy-decoded latent y-hat of a payload, before the synthesis transform.
+
+        Runs the model's own ``decompress`` with ``g_s`` swapped for a recorder, so every
+        architecture's decoding (autoregressive context models included) yields exactly
+        the tensor its ``g_s`` would receive.
+        """
+        p = unpack_payload(data)
+        if p.quality not in self.qualities:
+            raise DataError(
+                f"payload was made at quality {p.quality}, which this {self.arch} codec does "
+                f"not have (valid: {self.qualities})"
+            )
+        net = self.model(p.quality)
+        recorder = _Recorder()
+        synthesis, net.g_s = net.g_s, recorder
+        try:
+            net.decompress([[s] for s in p.streams], torch.Size(p.latent_shape))
+        except Exception as exc:
+            raise DataError(f"{self.arch}: cannot decode payload: {exc}") from exc
+        finally:
+            net.g_s = synthesis
+        pad, _ = _pad(p.height, p.width)
+        y = recorder.seen.float().cpu()
+        stride = (p.height + pad[2] + pad[3]) // int(y.shape[-2])
+        return Latent(y, p.quality, (p.height, p.width), (pad[2], pad[0]), stride)
+
+    def synthesis_module(self, quality: int) -> torch.nn.Module:
+        """A trainable copy of the synthesis transform ``g_s`` at ``quality`` (on the CPU)."""
+        import copy
+
+        return copy.deepcopy(self.model(quality).g_s).cpu().float()
+
+    @torch.no_grad()
+    def synthesize(self, latent: Latent) -> torch.Tensor:
+        """The 8-bit RGB image of a latent: ``decode(p) == synthesize(decode_latent(p))``."""
+        net = self.model(self._check_quality(latent.quality))
+        x_hat = net.g_s(latent.y.to(self.device)).clamp_(0, 1)
+        (top, left), (h, w) = latent.offset, latent.size
+        return _to_uint8(x_hat[..., top : top + h, left : left + w])
+
     @property
     def reconstruct_exact(self) -> bool:
         """True when ``reconstruct`` equals ``decode(encode())`` (training pairs use it)."""
@@ -449,6 +494,14 @@ class CompressAICodec:
         _, unpad = _pad(h, w)
         x_hat = F.pad(net(x)["x_hat"].clamp(0, 1), unpad)
         return _to_uint8(x_hat)
+
+
+class _Recorder(torch.nn.Module):
+    """Stands in for ``g_s`` during ``decompress``: keeps its input, returns a dummy."""
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        self.seen = y.detach().clone()
+        return torch.zeros(1, device=y.device)
 
 
 def _has_cdf_tables(net: Any) -> bool:
