@@ -254,5 +254,5 @@ def assert_no_regression(results: Any, baseline: Any, *, max_bd_rate: float = 0.
         max_bd_rate=max_bd_rate, max_quality_drop=max_quality_drop, exact=exact,
         fail_on_time=fail_on_time))
     if comparison.exit_code != 0:
-        raise RegressionError(render_compare(comparison))
+        raise RegressionError(render_compare(comparison, markdown=False))
     return comparison

@@ -385,14 +385,62 @@ def test_json_and_markdown_reports(tmp_path, baseline, capsys, runs):
     current = runs("worse")
     code, out = _compare(capsys, baseline, current, "--json", tmp_path / "c.json",
                          "--markdown", tmp_path / "c.md")
-    assert (tmp_path / "c.md").read_text() == out
+    markdown = (tmp_path / "c.md").read_text()
+    assert markdown.splitlines()[0] == out.splitlines()[0]
     data = json.loads((tmp_path / "c.json").read_text())
     assert data["verdict"] == "regression" and data["exit_code"] == code == 1
     first = data["combinations"][0]
     assert first["status"] == "regression" and first["label"].startswith("sc+")
     point = first["metrics"][0]["points"][1]
     assert point["quality"] == 2 and point["delta"] < 0 and point["bpp_change_pct"] == 0
-    assert "<details><summary>Details</summary>" in out
+    assert "<details><summary>Details</summary>" in markdown
+    assert "<details>" not in out and "\nDetails:\n" in out  # the terminal copy: no HTML
+
+
+def test_terminal_copy_has_no_entities_and_names_the_images_that_differ(tmp_path, baseline,
+                                                                        capsys):
+    data = load_baseline(baseline)
+    cur = copy.deepcopy(data)
+    cur["datasets"]["pics"]["images"] = ["img0", "img1", "img2", "new*9"]
+    cur["run"]["suite"] = "mine"
+    (tmp_path / "cur.json").write_text(json.dumps(cur))
+    code, out = _compare(capsys, baseline, tmp_path / "cur.json", "--markdown",
+                         tmp_path / "c.md")
+    assert code == 3 and "&#" not in out and "&amp;" not in out
+    assert ("images differ (missing from the current run: img3; added in the current run: "
+            "new*9)") in out
+    assert "['img0'" not in out  # not both whole lists
+    assert "Suites differ: baseline from None" not in out
+    assert f"Suites differ: baseline from {data['run']['suite'] or 'no suite'}, current " \
+        "from mine." in out
+    assert "new&#42;9" in (tmp_path / "c.md").read_text()  # escaped where Markdown is written
+
+
+def test_per_image_interval_says_its_images_and_needs_three(baseline):
+    data = load_baseline(baseline)
+    shifts = {"img0": 1.01, "img1": 1.02, "img2": 1.03, "img3": 1.04}
+    cur = _shifted(data, shifts)
+    m = compare(data, cur).combinations[0].metrics[0]
+    assert m.interval_images == 4 and "(4 images)" in render_compare(compare(data, cur))
+    for name in ("img1", "img2", "img3"):  # two per-image BD-rates n/a: one image left
+        for point in cur["combinations"]["pics/sc+up"]["points"][1:]:
+            point["images"][name]["values"]["psnr-rgb"] = None
+    result = compare(data, cur)
+    m = next(c for c in result.combinations if c.label == "sc+up").metrics[0]
+    assert m.metric == "psnr-rgb" and m.interval is None and m.interval_images == 1
+    assert "1 of 4 image(s) have a per-image BD-rate; at least 3 are needed" in \
+        render_compare(result)
+
+
+def test_bd_errors_say_baseline_and_junit_says_bd_rate_once(baseline, runs):
+    from jcsr_bench.ci.compare import bd_pair
+
+    assert "baseline curve has 1 point(s)" in bd_pair(([1.0], [30.0]), ([1.0, 2.0],
+                                                      [30.0, 31.0]), "pchip")[2]
+    comparison = compare(load_baseline(baseline), load_baseline(runs("worse")))
+    root = ET.fromstring(render_junit(comparison))
+    messages = [f.get("message") for f in root.iter("failure")]
+    assert messages and all(m.count("BD-rate") == 1 for m in messages), messages
 
 
 # -- tolerances ------------------------------------------------------------------------------------

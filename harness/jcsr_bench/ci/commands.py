@@ -104,10 +104,9 @@ def compare_command(*, baseline: Path, current: Path | None, run: str | None,
                                          "max_quality_drop": max_quality_drop,
                                          "exact": exact or None,
                                          "fail_on_time": fail_on_time})
-    text = render_compare(comparison)
-    print(text, end="", file=stream)
+    print(render_compare(comparison, markdown=False), end="", file=stream)
     if markdown:
-        atomic_write(Path(markdown), text)
+        atomic_write(Path(markdown), render_compare(comparison))
     if json_out:
         atomic_write(Path(json_out), json.dumps(comparison.to_dict(), indent=1, sort_keys=True,
                                                 default=str) + "\n")
