@@ -11,7 +11,10 @@ import copy
 import io
 import json
 import math
+import os
+import stat
 import struct
+import tempfile
 import time
 import types
 import xml.etree.ElementTree as ET
@@ -509,6 +512,36 @@ def test_baseline_save_cli(tmp_path, capsys, runs):
     assert main(["baseline", "save", "--results", str(tmp_path / "nowhere"), "--out",
                  str(tmp_path / "c.json")]) == 2
     assert "no results store" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600)])
+def test_baseline_is_written_with_the_users_umask(tmp_path, runs, umask, mode):
+    before = os.umask(umask)
+    try:
+        save_baseline(runs("base"), tmp_path / "b.json")
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE((tmp_path / "b.json").stat().st_mode) == mode
+
+
+def test_a_failed_compare_run_removes_its_temporary_folder(tmp_path, baseline, capsys,
+                                                          monkeypatch):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+
+    def fails(*args, **kwargs):
+        Path(args[2]).mkdir(exist_ok=True)
+        (Path(args[2]) / "results.sqlite").write_text("partial")
+        raise JcsrError("2 missing piece(s), nothing was computed")
+
+    monkeypatch.setattr("jcsr_bench.ci.commands.run_suite", fails)
+    assert main(["compare", str(baseline), "--run", "ci"]) == 2
+    assert "missing piece" in capsys.readouterr().err
+    assert list(temp.iterdir()) == []
+    kept = tmp_path / "kept"  # an --output folder the user named is theirs: kept
+    assert main(["compare", str(baseline), "--run", "ci", "--output", str(kept)]) == 2
+    assert (kept / "results.sqlite").exists()
 
 
 # -- the testing helper ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ baseline unless asked (``--update-baseline``), and then atomically.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -91,7 +92,12 @@ def compare_command(*, baseline: Path, current: Path | None, run: str | None,
 
         current = Path(output) if output else Path(tempfile.mkdtemp(prefix="jcsr-compare-"))
         print(f"running suite {run} into {current}", file=sys.stderr)
-        run_suite(load_registry(registry_files), run, current, device=device)
+        try:
+            run_suite(load_registry(registry_files), run, current, device=device)
+        except BaseException:
+            if not output:  # a failed run's temporary folder holds nothing to keep
+                shutil.rmtree(current, ignore_errors=True)
+            raise
     cur = load_baseline(current)
     if base is None:  # --update-baseline with no baseline yet: explicit creation
         atomic_write(Path(baseline), dumps(cur))
