@@ -14,6 +14,7 @@ import math
 import os
 import stat
 import struct
+import subprocess
 import tempfile
 import time
 import types
@@ -739,6 +740,31 @@ def test_history_commit_defaults_to_the_one_recorded(tmp_path, runs):
     assert recorded == git_commit(REPO)
     sha, count = add_run(runs("base"), store=tmp_path / "h.sqlite", anchor="other+up")
     assert sha == recorded and count == 8  # 4 combinations x psnr-rgb, psnr-y
+
+
+def test_results_record_the_commit_for_commands_run_outside_the_repository(tmp_path,
+                                                                           monkeypatch):
+    from jcsr_bench.ci.history import add_run
+    from jcsr_bench.results.store import load_curves
+
+    repo, elsewhere = tmp_path / "repo", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    monkeypatch.chdir(repo)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("jcsr_bench.report.plots.plot_rd", lambda *a, **k: [])
+        results = _run(tmp_path, "in-repo", codecs=("sc",))
+    assert load_curves(results)[1]["git_commit"] == sha
+    monkeypatch.chdir(elsewhere)  # not a repository: git knows no commit here
+    save_baseline(results, tmp_path / "b.json")
+    assert load_baseline(tmp_path / "b.json")["git_commit"] == sha
+    assert add_run(results, store=tmp_path / "h.sqlite", anchor="sc+up")[0] == sha
+    assert compare(load_baseline(results), load_baseline(results)).current_info[
+        "git_commit"] == sha
 
 
 def test_ci_docs_examples_are_valid_and_use_the_committed_baseline():

@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 from jcsr_bench.imaging.images import pixel_hash
 from jcsr_bench.kit.devices import check_threads, default_threads, describe_device, resolve_device
-from jcsr_bench.kit.environment import fingerprint, versions
+from jcsr_bench.kit.environment import fingerprint, git_commit, versions
 from jcsr_bench.kit.errors import JcsrError
 from jcsr_bench.kit.version import __version__
 from jcsr_bench.results.store import Store, now_iso, quality_text
@@ -210,6 +210,7 @@ def _metadata(plan: Plan, registry: Any, executor: Any) -> dict[str, Any]:
     return {
         "environment": fingerprint(settings.device),
         "harness_version": __version__,
+        "git_commit": git_commit(),  # the tree that produced the results, if in a repository
         "registry_files": registry.files,
         "plugin_versions": plugin_versions,
         "versions": versions,
