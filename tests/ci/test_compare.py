@@ -569,8 +569,9 @@ def test_history_of_three_commits_gives_a_chart_and_a_table(tmp_path, runs, caps
     table = [line for line in out.splitlines() if line.startswith("| `")]
     assert [line.split("|")[1].strip() for line in table] == [f"`{sha[:12]}`"
                                                               for sha in commits]
-    assert out.splitlines()[0] == ("### pics: BD-rate (psnr-rgb) vs anchor, % (Δ vs "
-                                   "previous commit)")
+    assert out.splitlines()[0] == (
+        "### pics: BD-rate (psnr-rgb) vs anchor, %; in parentheses: BD-rate vs the previous "
+        "commit's curve (not the difference of the two numbers shown)")
     assert sorted(p.name for p in charts.iterdir()) == ["history-pics-psnr-rgb.png",
                                                         "history-pics-psnr-rgb.svg"]
     from jcsr_bench.ci.history import entries
@@ -597,6 +598,31 @@ def test_history_of_three_commits_gives_a_chart_and_a_table(tmp_path, runs, caps
     assert shas == list(commits)
     again = {(r["commit"][0], r["combination"]): r for r in rows if r["metric"] == "psnr-rgb"}
     assert again[("b", "sc+up")]["bd_rate_previous"] == 0.0
+
+
+def test_history_gives_the_reason_of_a_combination_na_at_every_commit(tmp_path, runs,
+                                                                     capsys, monkeypatch):
+    data = load_baseline(runs("base"))
+    for point in data["combinations"]["pics/sc+none"]["points"][1:]:
+        for cell in point["images"].values():  # one point left: no curve to compare
+            cell["values"]["psnr-rgb"] = None
+            cell["reasons"] = {"psnr-rgb": "planted n/a"}
+    (tmp_path / "b.json").write_text(json.dumps(data))
+    store = tmp_path / "h.sqlite"
+    for sha in ("a" * 40, "b" * 40):
+        assert main(["history", "add", "--results", str(tmp_path / "b.json"), "--commit",
+                     sha, "--anchor", "other+up", "--store", str(store)]) == 0
+    drawn = {}
+    monkeypatch.setattr("jcsr_bench.ci.history.plot_history",
+                        lambda series, *a, **k: drawn.update(series) or [])
+    assert main(["history", "show", "--store", str(store), "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert ("- sc+none: n/a at every commit: sc+none curve has 1 point(s); the pchip method "
+            "needs at least 2") in out
+    legend = [label for label in drawn if label.startswith("sc+none")]
+    assert legend == ["sc+none: n/a at every commit (sc+none curve has 1 point(s); the pchip "
+                      "method needs at least 2)"]
+    assert "sc+up" in drawn  # defined combinations keep their plain names
 
 
 def test_history_errors_name_the_remedy(tmp_path, runs, capsys):
