@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from jcsr_bench.results.aggregate import DOMINANCE_FACTOR, DOMINANCE_SHARE, dominant_images
 from jcsr_bench.results.store import load_curves
 from jcsr_bench.run.requirements import Skipped
 
@@ -45,6 +46,8 @@ class RunSummary:
     reports: str = ""  # what the folder's reports cover (all stored results)
     dry_run: bool = False
     execution: dict[str, Any] = field(default_factory=dict)  # executor, workers, threads
+    #: how the leaderboard aggregates (``bd_aggregate``: curve | per-image, ``rate``)
+    reporting: dict[str, str] = field(default_factory=dict)
 
 
 
@@ -73,6 +76,9 @@ def print_summary(output: Path, cells: list, summary: RunSummary, stream: TextIO
     if rows:
         print(tabulate(rows, headers=["dataset", "codec+sr", "points", "images", "bpp",
                                       "psnr-rgb (dB)", "ms-ssim-rgb"]), file=stream)
+    if summary.reporting.get("bd_aggregate", "curve") == "curve" and \
+            summary.reporting.get("rate", "mean") == "mean":
+        _warn_dominance(curves, stream)
     if summary.skipped:
         print("\nskipped (not evaluated):", file=stream)
         grouped: dict[tuple[str, str], list[str]] = {}
@@ -98,3 +104,22 @@ def print_summary(output: Path, cells: list, summary: RunSummary, stream: TextIO
           + ("; stopped at the first failure (--fail-fast)" if stopped else ""), file=stream)
     print(f"results: {output}" + (f" ({summary.reports})" if summary.reports else ""),
           file=stream)
+
+
+def _warn_dominance(curves: list, stream: TextIO) -> None:
+    """One warning per image that dominates some curve's mean rate (rule in the text)."""
+    found: dict[tuple[str, str], list[str]] = {}
+    shares: dict[tuple[str, str], Any] = {}
+    for c in curves:
+        for d in dominant_images(c):
+            key = (c.dataset, d.image)
+            found.setdefault(key, []).append(c.label)
+            if key not in shares or d.rate_share > shares[key].rate_share:
+                shares[key] = d
+    for (dataset, image), labels in found.items():
+        d = shares[(dataset, image)]
+        print(f"warning: {dataset}/{image} dominates the mean rate of {', '.join(labels)}: "
+              f"up to {d.rate_share:.0%} of the mean bpp from {d.pixel_share:.1%} of the "
+              f"pixels (share of the mean bpp > {DOMINANCE_FACTOR:g}x its pixel share and "
+              f"> {DOMINANCE_SHARE:.0%}); one image can decide the BD-rate: see "
+              "--bd-aggregate per-image or --rate pooled", file=stream)
