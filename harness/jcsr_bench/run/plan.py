@@ -16,6 +16,7 @@ changes that rule). The cells of one (image, codec, quality) form a work unit
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,10 @@ class DatasetPlan:
     component: Component
     images: list[ImagePlan]
     by_name: bool  # images can be loaded one by one (``load(name)``)
+
+
+class TrainingImagesWarning(UserWarning):
+    """An adaptive SR model is evaluated on images it was trained on."""
 
 
 @dataclass
@@ -321,6 +326,35 @@ class Planner:
             self.skipped.append(Skipped("sr", sr.name, reason))
         return kept
 
+    def warn_training_images(self, srs: list[Component], datasets: list[DatasetPlan]) -> None:
+        """Warn when an adaptive SR model is evaluated on images of its own training
+        dataset (same content), naming them: its scores there are not held out."""
+        for sr in srs:
+            try:
+                name = getattr(sr.obj, "training_dataset", None)
+                if not name:
+                    continue
+                hashes = self._content_hashes(self.registry.build("datasets", name))
+            except Exception:  # noqa: BLE001 - an unreadable training set: nothing to compare
+                continue
+            seen = [f"{d.component.name}/{image.name}" for d in datasets for image in d.images
+                    if image.hash in hashes]
+            if seen:
+                warnings.warn(TrainingImagesWarning(
+                    f"sr {sr.name} is evaluated on {len(seen)} image(s) it was trained "
+                    f"on (training dataset {name}): {', '.join(seen)}; its scores there are "
+                    "not a held-out measure (evaluate it on images outside its training set, "
+                    "e.g. samples-test for samples-train)"), stacklevel=2)
+
+    @staticmethod
+    def _content_hashes(dataset: Any) -> set[str]:
+        """Every image's content hash, as :meth:`image_list` computes it (no limit)."""
+        names = getattr(dataset, "names", None)
+        if (isinstance(names, list | tuple) and callable(getattr(dataset, "load", None))
+                and callable(getattr(dataset, "content_hash", None))):
+            return {"file:" + dataset.content_hash(n) for n in names}
+        return {pixel_hash(image) for _, image in iterate(dataset, None)}
+
     # -- images and cells ----------------------------------------------------------------
     def image_list(self, dataset: Any) -> tuple[list[ImagePlan], bool]:
         """Names and content hashes; file hashes when the dataset offers them (no decode)."""
@@ -478,6 +512,7 @@ def make_plan(registry: Any, settings: Settings, *, suite: str | None,
     planner.build_metrics(metrics or getattr(chosen, "metrics", None) or None, fetch=fetch)
     skip_implicit(planner)
     datasets = planner.cells(comps["datasets"], codecs, srs, left_out)
+    planner.warn_training_images(srs, datasets)
     return Plan(settings, chosen, anchor_pair, datasets, codecs, srs, planner.metrics,
                 planner.skipped, planner.missing, planner.downloads)
 
