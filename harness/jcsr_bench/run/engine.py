@@ -119,7 +119,7 @@ def run(
         summary.elapsed_s = time.perf_counter() - started
         return summary
     if plan.blocked:
-        raise missing_error(plan.missing)
+        raise missing_error(plan.missing, plan.downloads)
 
     runner = _executor(executor, threads, workers, threads_per_worker, gpus_per_worker,
                        ray_address)

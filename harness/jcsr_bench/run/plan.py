@@ -43,6 +43,7 @@ from jcsr_bench.run.requirements import (
     add_missing,
     check_weights,
     print_missing,
+    print_skipped,
     skip_implicit,
     weights_ready,
 )
@@ -138,6 +139,8 @@ class Plan:
     skipped: list[Skipped]
     missing: list[Missing] = field(default_factory=list)
     downloads: list[Missing] = field(default_factory=list)
+    #: (dataset, codec+sr, cells, "N images x M qualities", by what) not in ``datasets``
+    blocked_cells: list[tuple[str, str, int, str, str]] = field(default_factory=list)
 
     @property
     def blocked(self) -> list[Missing]:
@@ -504,17 +507,49 @@ def make_plan(registry: Any, settings: Settings, *, suite: str | None,
     anchor_pair = parse_anchor(anchor, chosen)
     planner = Planner(registry, settings)
     comps = planner.components(selected, sr_options)
-    codecs = [c for c in (planner.set_qualities(c, qualities, chosen)
-                          for c in comps["codecs"]) if c is not None]
-    codecs, srs, left_out = check_weights(planner, codecs, comps["sr"], train=train,
+    requested = [c for c in (planner.set_qualities(c, qualities, chosen)
+                             for c in comps["codecs"]) if c is not None]
+    codecs, srs, left_out = check_weights(planner, requested, comps["sr"], train=train,
                                           fetch=fetch)
     srs = planner.check_scales(srs)
     planner.build_metrics(metrics or getattr(chosen, "metrics", None) or None, fetch=fetch)
     skip_implicit(planner)
     datasets = planner.cells(comps["datasets"], codecs, srs, left_out)
     planner.warn_training_images(srs, datasets)
+    blocked = _blocked_cells(datasets, requested, comps["sr"], codecs, srs, left_out,
+                             planner.missing)
     return Plan(settings, chosen, anchor_pair, datasets, codecs, srs, planner.metrics,
-                planner.skipped, planner.missing, planner.downloads)
+                planner.skipped, planner.missing, planner.downloads, blocked)
+
+
+def _blocked_cells(datasets: list[DatasetPlan], codecs: list[Component],
+                   srs: list[Component], ok_codecs: list[Component], ok_srs: list[Component],
+                   left_out: set, missing: list[Missing]) -> list[tuple[str, str, int, str, str]]:
+    """The explicitly requested cells a missing piece keeps out of the plan, and why."""
+    good_codecs, good_srs = {c.name for c in ok_codecs}, {s.name for s in ok_srs}
+    untrained = {who for m in missing for who in m.needed_by}
+    found = []
+    for d in datasets:
+        n = len(d.images)
+        for codec in codecs:
+            for sr in srs:
+                if not (codec.explicit or sr.explicit):
+                    continue  # a default-suite component: listed as skipped instead
+                why = [f"codec {codec.name}'s weights"] if codec.name not in good_codecs else []
+                why += [f"sr {sr.name}'s weights"] if sr.name not in good_srs else []
+                if why and any(w.startswith(f"sr {sr.name} after codec {codec.name},")
+                               for w in untrained):
+                    why.append(f"sr {sr.name} untrained for codec {codec.name}")
+                qualities = list(codec.qualities)
+                if not why:
+                    qualities = [q for q in qualities
+                                 if (sr.name, codec.name, quality_text(q)) in left_out]
+                    why = [f"sr {sr.name} untrained for codec {codec.name}"]
+                if qualities:
+                    found.append((d.component.name, f"{codec.name}+{sr.name}",
+                                  n * len(qualities),
+                                  f"{n} images x {len(qualities)} qualities", ", ".join(why)))
+    return found
 
 
 def print_plan(plan: Plan, stream: TextIO) -> None:
@@ -541,8 +576,13 @@ def print_plan(plan: Plan, stream: TextIO) -> None:
     table = [[d, f"{c}+{s}", n, todo, done] for (d, c, s), (n, todo, done) in rows.items()]
     print(tabulate(table, headers=["dataset", "codec+sr", "cells", "to compute", "stored"]),
           file=stream)
-    for s in plan.skipped:
-        print(f"skipped {s.kind} {s.name}: {s.reason}", file=stream)
+    if plan.blocked_cells:
+        total = sum(b[2] for b in plan.blocked_cells)
+        print(f"\nblocked ({total} cells, until the missing pieces below are done):",
+              file=stream)
+        for dataset, label, cells, shape, why in plan.blocked_cells:
+            print(f"  {dataset}: {label}: {cells} cells ({shape}), by {why}", file=stream)
+    print_skipped(plan.skipped, stream)
     cells, pending = len(plan.cells), plan.pending
     print(f"\nplan: {cells} cells, {pending} to compute, {cells - pending} already stored; "
           f"codec runs needed: {stages - cached_stages} (+{cached_stages} in the disk cache); "

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from jcsr_bench.results.aggregate import DOMINANCE_FACTOR, DOMINANCE_SHARE, dominant_images
 from jcsr_bench.results.store import load_curves
-from jcsr_bench.run.requirements import Skipped
+from jcsr_bench.run.requirements import Skipped, group_remedies, not_evaluated_line
 
 
 @dataclass
@@ -79,12 +79,21 @@ def print_summary(output: Path, cells: list, summary: RunSummary, stream: TextIO
     if summary.reporting.get("bd_aggregate", "curve") == "curve" and \
             summary.reporting.get("rate", "mean") == "mean":
         _warn_dominance(curves, stream)
-    if summary.skipped:
+    short = not_evaluated_line(summary.skipped)
+    if short:  # optional metrics' missing weights: one line a run, details in the dry run
+        print(f"\n{short}", file=stream)
+    others = [s for s in summary.skipped if not (s.kind == "metric" and
+                                                 s.reason.startswith("missing weights"))]
+    if others:
         print("\nskipped (not evaluated):", file=stream)
         grouped: dict[tuple[str, str], list[str]] = {}
-        for s in summary.skipped:
+        for s in others:
             grouped.setdefault((s.kind, s.name), []).append(s.reason)
+        prefix = "missing weights: "
         for (kind, name), reasons in grouped.items():
+            weights = [r.removeprefix(prefix) for r in reasons if r.startswith(prefix)]
+            reasons = [r for r in reasons if not r.startswith(prefix)] + [
+                prefix + line for line in group_remedies(weights)]
             if len(reasons) == 1:
                 print(f"  {kind} {name}: {reasons[0]}", file=stream)
                 continue
