@@ -133,6 +133,6 @@ def test_a_run_stopped_by_missing_pieces_leaves_no_results_folder(tmp_path, monk
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-torch"))
     registry = load_registry([], manager=PluginManager(entry_points=False))
     with pytest.raises(WeightsError):
-        run_benchmark(output=tmp_path / "jcsr-results", registry=registry, codecs="bmshj",
-                      srs="bicubic", device="cpu", stream=io.StringIO())
+        run_benchmark(output=tmp_path / "jcsr-results", registry=registry, codecs="jpeg",
+                      srs="esrgan-b1", qualities=[50], limit=1, device="cpu", stream=io.StringIO())
     assert not (tmp_path / "jcsr-results").exists()
