@@ -63,7 +63,6 @@ def print_summary(output: Path, cells: list, summary: RunSummary, stream: TextIO
                    stopped: bool) -> None:
     from tabulate import tabulate
 
-
     curves, _ = load_curves(summary.db_path, cells=cells)
     rows = []
     for c in curves:
