@@ -90,7 +90,7 @@ def test_plan_refuses_a_latent_consumer_after_a_codec_without_latent(registry, t
                   output=tmp_path / "out", dry_run=True, stream=out, progress=False,
                   device="cpu")
     text = out.getvalue()
-    assert "skipped combination fa+joint: SR joint decodes from the codec's latent" in text
+    assert "  combination fa+joint: SR joint decodes from the codec's latent" in text
     assert "codec fa offers none (no decode_latent/synthesize)" in text
     assert summary.cells == 6  # fl+joint only
     with pytest.raises(JcsrError, match="no selected codec \\(fa\\) offers one"):

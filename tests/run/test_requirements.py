@@ -37,7 +37,8 @@ def test_only_explicit_pieces_block_and_the_error_lists_them_all():
     assert str(error) == "1 missing piece(s), nothing was computed:\n  codec x: fetch x"
     out = io.StringIO()
     print_missing(found, [Missing({"sr b1": ("sr", "b1")}, "downloads b1.pth", True)], out)
-    assert "to download when the run starts (1):\n  sr b1: downloads b1.pth" in out.getvalue()
+    assert ("to download when the run (or its training) starts (1):\n  sr b1: downloads b1.pth"
+            in out.getvalue())
     assert "missing (1; the run stops until each is done):\n  codec x: fetch x" in out.getvalue()
     assert "lpips" not in out.getvalue()
 

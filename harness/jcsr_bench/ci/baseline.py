@@ -5,7 +5,8 @@ original store: per combination (dataset x codec x SR) the per-image points (qua
 bits, every metric value or its n/a reason), the content digests of each cell's
 payload, decoded image and SR output (equal digests = a bit-identical pipeline), the
 identities of datasets, codecs, SR models and metrics, the harness and conventions
-versions, the git commit, and the environment fingerprint (bit-identity only holds
+versions, the git commit (the run's, recorded with its results, else the working
+directory's), and the environment fingerprint (bit-identity only holds
 within one fingerprint). Keys are sorted and each combination is one block, so a
 ``git diff`` of a committed baseline shows exactly what moved. A results folder (or
 its ``results.sqlite``) is accepted wherever a baseline is.
@@ -14,11 +15,11 @@ its ``results.sqlite``) is accepted wherever a baseline is.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from jcsr_bench.kit.environment import git_commit
 from jcsr_bench.kit.errors import DataError
 from jcsr_bench.kit.identity import digest
 from jcsr_bench.results.store import DB_NAME, Store, quality_text
@@ -34,17 +35,6 @@ __all__ = ["FORMAT", "SCHEMA", "baseline_from_results", "combination_key", "dump
 def combination_key(dataset: str, codec: str, sr: str) -> str:
     """How a combination is keyed and named in baselines and reports."""
     return f"{dataset}/{codec}+{sr}"
-
-
-def git_commit(folder: Path | None = None) -> str | None:
-    """The commit checked out in ``folder`` (default: the working directory), if any."""
-    try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True,
-                              text=True, timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    sha = done.stdout.strip()
-    return sha if done.returncode == 0 and sha else None
 
 
 def baseline_from_results(results: Path) -> dict[str, Any]:
@@ -88,7 +78,7 @@ def baseline_from_results(results: Path) -> dict[str, Any]:
         "harness_version": meta.get("harness_version"),
         "conventions": meta.get("conventions"),
         "conventions_id": digest(meta.get("conventions") or ""),
-        "git_commit": git_commit(),
+        "git_commit": meta.get("git_commit") or git_commit(),  # the run's, else here
         "environment": meta.get("environment"),
         "run": {"date": meta.get("date"), "suite": config.get("suite"),
                 "anchor": meta.get("anchor"), "scale": config.get("scale"),

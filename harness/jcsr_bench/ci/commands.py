@@ -9,6 +9,7 @@ baseline unless asked (``--update-baseline``), and then atomically.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -91,7 +92,12 @@ def compare_command(*, baseline: Path, current: Path | None, run: str | None,
 
         current = Path(output) if output else Path(tempfile.mkdtemp(prefix="jcsr-compare-"))
         print(f"running suite {run} into {current}", file=sys.stderr)
-        run_suite(load_registry(registry_files), run, current, device=device)
+        try:
+            run_suite(load_registry(registry_files), run, current, device=device)
+        except BaseException:
+            if not output:  # a failed run's temporary folder holds nothing to keep
+                shutil.rmtree(current, ignore_errors=True)
+            raise
     cur = load_baseline(current)
     if base is None:  # --update-baseline with no baseline yet: explicit creation
         atomic_write(Path(baseline), dumps(cur))
@@ -104,10 +110,9 @@ def compare_command(*, baseline: Path, current: Path | None, run: str | None,
                                          "max_quality_drop": max_quality_drop,
                                          "exact": exact or None,
                                          "fail_on_time": fail_on_time})
-    text = render_compare(comparison)
-    print(text, end="", file=stream)
+    print(render_compare(comparison, markdown=False), end="", file=stream)
     if markdown:
-        atomic_write(Path(markdown), text)
+        atomic_write(Path(markdown), render_compare(comparison))
     if json_out:
         atomic_write(Path(json_out), json.dumps(comparison.to_dict(), indent=1, sort_keys=True,
                                                 default=str) + "\n")

@@ -21,10 +21,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-import numpy as np
-
 from jcsr_bench.kit.errors import JcsrError
 from jcsr_bench.kit.suggest import did_you_mean
+from jcsr_bench.results.aggregate import bootstrap_interval, summarise
 from jcsr_bench.results.bd import BDError, bd_quality, bd_rate
 from jcsr_bench.results.labels import QUALITY_METRICS, spec
 
@@ -125,6 +124,8 @@ class MetricResult:
     bd_note: str = ""  # why BD is n/a, or an overlap warning
     image_bd_rates: dict[str, float | None] = field(default_factory=dict)
     interval: tuple[float, float] | None = None  # bootstrap CI of the mean per-image BD-rate
+    interval_images: int = 0  # how many images the interval rests on
+    interval_note: str = ""  # why there is no interval (too few images)
     points: list[dict[str, Any]] = field(default_factory=list)  # per-quality deltas
 
 
@@ -196,20 +197,6 @@ class Comparison:
                 "combinations": [dict(asdict(c), label=c.label) for c in self.ordered()]}
 
 
-# -- statistics ------------------------------------------------------------------------------
-def bootstrap_interval(values: list[float], *, seed: int = 0, resamples: int = 2000,
-                       level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean over ``values`` (images), seeded."""
-    data = np.asarray(values, dtype=float)
-    if data.size == 0:
-        raise ValueError("no values to bootstrap")
-    rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, data.size, size=(resamples, data.size))].mean(axis=1)
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(means, [tail, 100.0 - tail])
-    return float(low), float(high)
-
-
 # -- helpers -----------------------------------------------------------------------------------
 def _quality_transform(metric: str):
     return spec(metric).transform or (lambda v: v)
@@ -265,14 +252,16 @@ def _image_series(combo: dict[str, Any], image: str, metric: str) -> tuple[list,
     return rates, quals
 
 
-def bd_pair(base_rq: tuple[list, list], cur_rq: tuple[list, list], method: str):
-    """(BD-rate, BD-quality, note); numbers None with the reason when undefined."""
+def bd_pair(base_rq: tuple[list, list], cur_rq: tuple[list, list], method: str,
+            names: tuple[str, str] = ("baseline", "current")):
+    """(BD-rate, BD-quality, note); numbers None with the reason when undefined (the
+    reason calls the curves ``names``)."""
     note = ""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            rate = bd_rate(*base_rq, *cur_rq, method=method)
-            quality = bd_quality(*base_rq, *cur_rq, method=method)
+            rate = bd_rate(*base_rq, *cur_rq, method=method, names=names)
+            quality = bd_quality(*base_rq, *cur_rq, method=method, names=names)
         except BDError as exc:
             return None, None, str(exc)
     if caught:
@@ -317,14 +306,24 @@ def _fingerprint_differences(base: dict[str, Any] | None, cur: dict[str, Any] | 
     return diffs
 
 
+def _image_difference(base: Any, cur: Any) -> str:
+    """Which images the current run lacks or adds (not both whole lists)."""
+    if not isinstance(base, list) or not isinstance(cur, list):
+        return f"images differ (baseline {base!r}, current {cur!r})"
+    missing = [n for n in base if n not in cur]
+    added = [n for n in cur if n not in base]
+    parts = ([f"missing from the current run: {', '.join(missing)}"] if missing else []) + \
+        ([f"added in the current run: {', '.join(added)}"] if added else [])
+    return "images differ (" + ("; ".join(parts) or "same images, another order") + ")"
+
+
 def _incomparable(base: dict[str, Any], cur: dict[str, Any], key: str) -> str:
     """Why a combination's two runs cannot be compared ('' when they can)."""
     bc, cc = base["combinations"][key], cur["combinations"][key]
     dataset = bc["dataset"]
     bd, cd = base["datasets"].get(dataset) or {}, cur["datasets"].get(dataset) or {}
     if bd.get("images") != cd.get("images"):
-        return (f"dataset {dataset}: images differ (baseline {bd.get('images')}, current "
-                f"{cd.get('images')})")
+        return f"dataset {dataset}: {_image_difference(bd.get('images'), cd.get('images'))}"
     if bd.get("identity") != cd.get("identity"):
         return (f"dataset {dataset}: identity differs ({bd.get('identity')} vs "
                 f"{cd.get('identity')}): the images' content changed")
@@ -374,9 +373,9 @@ def _judge_metric(bc: dict[str, Any], cc: dict[str, Any], metric: str, tol: Tole
         rate, _, _ = bd_pair(_image_series(bc, image, metric), _image_series(cc, image, metric),
                          method)
         result.image_bd_rates[image] = rate
-    defined = [v for v in result.image_bd_rates.values() if v is not None]
-    if defined:
-        result.interval = bootstrap_interval(defined, seed=seed)
+    summary = summarise(result.image_bd_rates, seed=seed)
+    result.interval, result.interval_images = summary.interval, summary.used
+    result.interval_note = summary.why
     if missing:
         result.status, result.reason = "regression", "n/a in the current run: " + "; ".join(
             missing)
@@ -499,6 +498,10 @@ def compare(baseline: dict[str, Any], current: dict[str, Any], *,
                    + (f"; +{len(diffs) - 4} more" if len(diffs) > 4 else "")
                    + "): bit-identity is not expected, judged by tolerances")
         notes.append(f"Fell back to tolerances: {why_not}.")
+    suites = [(d.get("run") or {}).get("suite") for d in (baseline, current)]
+    if suites[0] != suites[1]:
+        notes.append(f"Suites differ: baseline from {suites[0] or 'no suite'}, current from "
+                     f"{suites[1] or 'no suite'}.")
     if baseline.get("harness_version") != current.get("harness_version"):
         notes.append(f"Harness version {baseline.get('harness_version')} (baseline) vs "
                      f"{current.get('harness_version')} (current).")

@@ -101,10 +101,11 @@ def _entries_for(data: dict[str, Any], anchor: str, previous: dict[str, Any] | N
                 notes.append(f"anchor {anchor} not in this run")
             else:
                 rate, quality, note = bd_pair(_curve_series(anchor_combo, metric), series,
-                                          "pchip")
+                                              "pchip", names=("anchor", label))
                 notes += [note] if note else []
             if prev_combo is not None and metric in judged_metrics(prev_combo, combo):
-                prev, _, note = bd_pair(_curve_series(prev_combo, metric), series, "pchip")
+                prev, _, note = bd_pair(_curve_series(prev_combo, metric), series, "pchip",
+                                        names=("previous commit", "this commit"))
                 notes += [f"vs previous: {note}"] if note else []
             rows.append((combo["dataset"], label, metric, rate, quality, prev,
                          "; ".join(notes)))
@@ -174,9 +175,28 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.2f}"
 
 
+#: What the number in parentheses is: a BD-rate of its own, not a difference.
+PREVIOUS_TEXT = ("in parentheses: BD-rate vs the previous commit's curve (not the "
+                 "difference of the two numbers shown)")
+
+
+def never_defined(rows: list[dict[str, Any]], metric: str, dataset: str,
+                  commits: list[str]) -> dict[str, str]:
+    """Combinations whose BD-rate vs the anchor is n/a at every commit -> the reason
+    (the latest commit's note)."""
+    by_label: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        if row["metric"] == metric and row["dataset"] == dataset:
+            by_label[row["combination"]].append(row)
+    return {label: (got[-1]["note"].split("; vs previous:")[0] or "n/a")
+            for label, got in by_label.items()
+            if len(got) == len(commits) and all(r["bd_rate_anchor"] is None for r in got)}
+
+
 def history_markdown(commits: list[str], rows: list[dict[str, Any]], metric: str) -> str:
-    """Per dataset: one row per commit, one column per combination:
-    ``BD-rate vs anchor (Δ vs previous commit)`` in percent."""
+    """Per dataset: one row per commit, one column per combination: the BD-rate vs the
+    anchor, and in parentheses the BD-rate vs the previous commit, in percent; under the
+    table, why a combination is n/a at every commit."""
     from tabulate import tabulate
 
     out = []
@@ -194,13 +214,21 @@ def history_markdown(commits: list[str], rows: list[dict[str, Any]], metric: str
                 line.append("-" if row is None else
                             f"{_fmt(row['bd_rate_anchor'])} ({_fmt(row['bd_rate_previous'])})")
             table.append(line)
-        out += [f"### {escape(dataset)}: BD-rate ({escape(metric)}) vs anchor, % "
-                "(Δ vs previous commit)", "",
+        out += [f"### {escape(dataset)}: BD-rate ({escape(metric)}) vs anchor, %; "
+                f"{PREVIOUS_TEXT}", "",
                 tabulate(table, headers=["commit", *map(escape, labels)], tablefmt="github",
                          disable_numparse=True), ""]
+        never = never_defined(rows, metric, dataset, commits)
+        out += [f"- {escape(label)}: n/a at every commit: {escape(why)}"
+                for label, why in never.items()]
+        out += [""] if never else []
     if not out:
         raise JcsrError(f"no history entries for metric {metric!r}")
     return "\n".join(out)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def show(store: Path = DEFAULT_STORE, *, metric: str = "psnr-rgb",
@@ -212,9 +240,13 @@ def show(store: Path = DEFAULT_STORE, *, metric: str = "psnr-rgb",
     datasets = list(dict.fromkeys(r["dataset"] for r in rows if r["metric"] == metric))
     for dataset in datasets:
         series: dict[str, list[tuple[str, float | None]]] = defaultdict(list)
+        never = never_defined(rows, metric, dataset, commits)
         for r in rows:
             if r["dataset"] == dataset and r["metric"] == metric and r["combination"] != anchor:
-                series[r["combination"]].append((r["commit"], r["bd_rate_anchor"]))
+                label = r["combination"]
+                if label in never:  # no line to draw: the legend says why
+                    label = f"{label}: n/a at every commit ({_short(never[label])})"
+                series[label].append((r["commit"], r["bd_rate_anchor"]))
         base = Path(out_dir) / f"history-{safe_filename(dataset)}-{safe_filename(metric)}"
         files += plot_history(series, commits, base, anchor=anchor,
                               title=f"{dataset}: BD-rate ({metric}) over commits")

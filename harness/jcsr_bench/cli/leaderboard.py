@@ -14,6 +14,12 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--anchor", help="codec+sr (default: the run's anchor)")
     p.add_argument("--method", choices=["pchip", "akima", "cubic"], default="pchip",
                    help="BD fit (default pchip, the JVET/VCEG Excel method)")
+    p.add_argument("--bd-aggregate", choices=["curve", "per-image"],
+                   help="BD of the mean curves, or mean/median of per-image BD-rates "
+                   "(default: the run's, else curve)")
+    p.add_argument("--rate", choices=["mean", "pooled"],
+                   help="mean of per-image bpp, or total bits / total pixels (default: the "
+                   "run's, else mean)")
     p.add_argument("--write", metavar="PATH", help="write here (default: print)")
     p.add_argument("--pairs", action="append", metavar="TEST:ANCHOR",
                    help="paper-style table of one combination against another, e.g. "
@@ -31,7 +37,8 @@ def handle(args: argparse.Namespace) -> int:
         view = load_view(results)
         text = render_pairs(view.curves, view.meta, parse_pairs(args.pairs), method=args.method)
     else:
-        text = leaderboard_from_store(results, anchor=args.anchor, method=args.method)
+        text = leaderboard_from_store(results, anchor=args.anchor, method=args.method,
+                                      aggregate=args.bd_aggregate, rate=args.rate)
     if not args.write:
         print(text, end="")
     else:

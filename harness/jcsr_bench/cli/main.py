@@ -17,6 +17,7 @@ from typing import TextIO
 
 from jcsr_bench.cli import (
     baseline,
+    check,
     compare,
     history,
     leaderboard,
@@ -46,7 +47,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 #: The subcommands, in ``--help`` order.
 COMMANDS = (plugins, listing, run, leaderboard, visual, train_sr, train_codec, reproduce,
-            baseline, compare, history)
+            baseline, compare, history, check)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -41,7 +41,7 @@ class Written:
 
 def write_reports(output: Path, stream: TextIO, description: str = "") -> Written:
     """Render every report of ``output`` from its store; remove stale ones (module doc)."""
-    from jcsr_bench.report.leaderboard import render_leaderboard
+    from jcsr_bench.report.leaderboard import render_leaderboard, reporting_of
 
     output = Path(output)
     view = load_view(output)
@@ -53,8 +53,10 @@ def write_reports(output: Path, stream: TextIO, description: str = "") -> Writte
         if view.anchor.fallback:
             notes.append(f"leaderboard anchor {view.anchor.label}: {view.anchor.note}")
         try:
+            aggregate, rate = reporting_of(view.meta)  # the latest run's --bd-aggregate, --rate
             texts["leaderboard.md"] = render_leaderboard(
-                view.curves, view.meta, anchor=view.anchor.pair, anchor_note=view.anchor.note)
+                view.curves, view.meta, anchor=view.anchor.pair, anchor_note=view.anchor.note,
+                aggregate=aggregate, rate=rate)
         except JcsrError as exc:
             notes.append(f"no leaderboard: {exc}")
     for note in notes:

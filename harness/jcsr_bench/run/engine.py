@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
 from jcsr_bench.imaging.images import pixel_hash
 from jcsr_bench.kit.devices import check_threads, default_threads, describe_device, resolve_device
-from jcsr_bench.kit.environment import fingerprint, versions
+from jcsr_bench.kit.environment import fingerprint, git_commit, versions
 from jcsr_bench.kit.errors import JcsrError
 from jcsr_bench.kit.version import __version__
+from jcsr_bench.results.aggregate import AGGREGATES, RATES
 from jcsr_bench.results.store import Store, now_iso, quality_text
 from jcsr_bench.run.plan import Plan, Settings, make_plan, print_plan
 from jcsr_bench.run.preflight import check_run_paths
@@ -75,6 +76,8 @@ def run(
     threads_per_worker: int | None = None,
     gpus_per_worker: float = 0.0,
     ray_address: str | None = None,
+    bd_aggregate: str = "curve",
+    rate: str = "mean",
 ) -> RunSummary:
     """``jcsr-bench run``: evaluate every dataset x codec x quality x SR cell.
 
@@ -86,9 +89,13 @@ def run(
     ``executor`` is ``local`` (this process, ``threads`` torch threads) or ``ray``
     (``workers`` tasks at a time with ``threads_per_worker`` threads and
     ``gpus_per_worker`` GPUs each, on the cluster at ``ray_address`` or a local Ray).
-    Returns a :class:`RunSummary`.
+    ``bd_aggregate`` (``curve`` | ``per-image``) and ``rate`` (``mean`` | ``pooled``):
+    how the folder's leaderboard turns per-image results into BD numbers (recorded with
+    the run). Returns a :class:`RunSummary`.
     """
     started = time.perf_counter()
+    reporting = {"bd_aggregate": _choice("--bd-aggregate", bd_aggregate, AGGREGATES),
+                 "rate": _choice("--rate", rate, RATES)}
     stream = stream or sys.stdout
     check_threads(threads, "--threads")
     print(registry.files_text(), file=stream)  # an unexpected ./jcsr-bench.yaml is noticed
@@ -112,13 +119,13 @@ def run(
         summary.elapsed_s = time.perf_counter() - started
         return summary
     if plan.blocked:
-        raise missing_error(plan.missing)
+        raise missing_error(plan.missing, plan.downloads)
 
     runner = _executor(executor, threads, workers, threads_per_worker, gpus_per_worker,
                        ray_address)
     try:
         with _torch_threads(runner.threads):
-            recorder = _execute(plan, runner, registry, progress)
+            recorder = _execute(plan, runner, registry, progress, reporting)
     finally:
         close = getattr(runner, "close", None)
         if callable(close):
@@ -128,6 +135,7 @@ def run(
         states = {(r["dataset"], r["image"], r["codec"], quality_text(r["quality"]), r["sr"]): r
                   for r in store.rows(cells)}
     summary.computed = recorder.computed
+    summary.reporting = reporting
     summary.codec_runs, summary.codec_cache_hits = recorder.codec_runs, recorder.codec_hits
     summary.failed = [Failure(r["dataset"], r["image"], r["codec"], r["quality"], r["sr"],
                               r["error"] or "") for r in states.values() if r["status"] != "ok"]
@@ -190,12 +198,21 @@ def _trainer(registry: Any, device: str, stream: TextIO, executor: str,
     return train
 
 
-def _execute(plan: Plan, executor: Any, registry: Any, progress: bool | None) -> Any:
+def _choice(flag: str, value: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise JcsrError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _execute(plan: Plan, executor: Any, registry: Any, progress: bool | None,
+             reporting: dict[str, str]) -> Any:
     """Run every pending unit and record each result as it arrives."""
     settings = plan.settings
     context = UnitContext(settings.scale, settings.kernel, settings.device,
                           {c.name: c.obj for c in plan.codecs}, plan.models(), plan.metrics)
-    with Recorder(plan, _metadata(plan, registry, executor), progress=progress) as recorder:
+    meta = _metadata(plan, registry, executor)
+    meta["config"].update(reporting)
+    with Recorder(plan, meta, progress=progress) as recorder:
         for result in executor.run(plan, context, recorder.cached):
             if recorder.add(result):
                 break
@@ -210,6 +227,7 @@ def _metadata(plan: Plan, registry: Any, executor: Any) -> dict[str, Any]:
     return {
         "environment": fingerprint(settings.device),
         "harness_version": __version__,
+        "git_commit": git_commit(),  # the tree that produced the results, if in a repository
         "registry_files": registry.files,
         "plugin_versions": plugin_versions,
         "versions": versions,

@@ -16,6 +16,7 @@ changes that rule). The cells of one (image, codec, quality) form a work unit
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ from jcsr_bench.run.requirements import (
     add_missing,
     check_weights,
     print_missing,
+    print_skipped,
     skip_implicit,
     weights_ready,
 )
@@ -119,6 +121,10 @@ class DatasetPlan:
     by_name: bool  # images can be loaded one by one (``load(name)``)
 
 
+class TrainingImagesWarning(UserWarning):
+    """An adaptive SR model is evaluated on images it was trained on."""
+
+
 @dataclass
 class Plan:
     """Everything a run will do, before it does any of it."""
@@ -133,6 +139,8 @@ class Plan:
     skipped: list[Skipped]
     missing: list[Missing] = field(default_factory=list)
     downloads: list[Missing] = field(default_factory=list)
+    #: (dataset, codec+sr, cells, "N images x M qualities", by what) not in ``datasets``
+    blocked_cells: list[tuple[str, str, int, str, str]] = field(default_factory=list)
 
     @property
     def blocked(self) -> list[Missing]:
@@ -347,6 +355,35 @@ class Planner:
             self.skipped.append(Skipped("sr", sr.name, reason))
         return kept
 
+    def warn_training_images(self, srs: list[Component], datasets: list[DatasetPlan]) -> None:
+        """Warn when an adaptive SR model is evaluated on images of its own training
+        dataset (same content), naming them: its scores there are not held out."""
+        for sr in srs:
+            try:
+                name = getattr(sr.obj, "training_dataset", None)
+                if not name:
+                    continue
+                hashes = self._content_hashes(self.registry.build("datasets", name))
+            except Exception:  # noqa: BLE001 - an unreadable training set: nothing to compare
+                continue
+            seen = [f"{d.component.name}/{image.name}" for d in datasets for image in d.images
+                    if image.hash in hashes]
+            if seen:
+                warnings.warn(TrainingImagesWarning(
+                    f"sr {sr.name} is evaluated on {len(seen)} image(s) it was trained "
+                    f"on (training dataset {name}): {', '.join(seen)}; its scores there are "
+                    "not a held-out measure (evaluate it on images outside its training set, "
+                    "e.g. samples-test for samples-train)"), stacklevel=2)
+
+    @staticmethod
+    def _content_hashes(dataset: Any) -> set[str]:
+        """Every image's content hash, as :meth:`image_list` computes it (no limit)."""
+        names = getattr(dataset, "names", None)
+        if (isinstance(names, list | tuple) and callable(getattr(dataset, "load", None))
+                and callable(getattr(dataset, "content_hash", None))):
+            return {"file:" + dataset.content_hash(n) for n in names}
+        return {pixel_hash(image) for _, image in iterate(dataset, None)}
+
     # -- images and cells ----------------------------------------------------------------
     def image_list(self, dataset: Any) -> tuple[list[ImagePlan], bool]:
         """Names and content hashes; file hashes when the dataset offers them (no decode)."""
@@ -496,18 +533,51 @@ def make_plan(registry: Any, settings: Settings, *, suite: str | None,
     anchor_pair = parse_anchor(anchor, chosen)
     planner = Planner(registry, settings)
     comps = planner.components(selected, sr_options)
-    codecs = [c for c in (planner.set_qualities(c, qualities, chosen)
-                          for c in comps["codecs"]) if c is not None]
-    refused = planner.check_latents(codecs, comps["sr"])
-    codecs, srs, left_out = check_weights(planner, codecs, comps["sr"], train=train,
+    requested = [c for c in (planner.set_qualities(c, qualities, chosen)
+                             for c in comps["codecs"]) if c is not None]
+    refused = planner.check_latents(requested, comps["sr"])
+    codecs, srs, left_out = check_weights(planner, requested, comps["sr"], train=train,
                                           fetch=fetch)
     left_out |= refused
     srs = planner.check_scales(srs)
     planner.build_metrics(metrics or getattr(chosen, "metrics", None) or None, fetch=fetch)
     skip_implicit(planner)
     datasets = planner.cells(comps["datasets"], codecs, srs, left_out)
+    planner.warn_training_images(srs, datasets)
+    blocked = _blocked_cells(datasets, requested, comps["sr"], codecs, srs, left_out,
+                             planner.missing)
     return Plan(settings, chosen, anchor_pair, datasets, codecs, srs, planner.metrics,
-                planner.skipped, planner.missing, planner.downloads)
+                planner.skipped, planner.missing, planner.downloads, blocked)
+
+
+def _blocked_cells(datasets: list[DatasetPlan], codecs: list[Component],
+                   srs: list[Component], ok_codecs: list[Component], ok_srs: list[Component],
+                   left_out: set, missing: list[Missing]) -> list[tuple[str, str, int, str, str]]:
+    """The explicitly requested cells a missing piece keeps out of the plan, and why."""
+    good_codecs, good_srs = {c.name for c in ok_codecs}, {s.name for s in ok_srs}
+    untrained = {who for m in missing for who in m.needed_by}
+    found = []
+    for d in datasets:
+        n = len(d.images)
+        for codec in codecs:
+            for sr in srs:
+                if not (codec.explicit or sr.explicit):
+                    continue  # a default-suite component: listed as skipped instead
+                why = [f"codec {codec.name}'s weights"] if codec.name not in good_codecs else []
+                why += [f"sr {sr.name}'s weights"] if sr.name not in good_srs else []
+                if why and any(w.startswith(f"sr {sr.name} after codec {codec.name},")
+                               for w in untrained):
+                    why.append(f"sr {sr.name} untrained for codec {codec.name}")
+                qualities = list(codec.qualities)
+                if not why:
+                    qualities = [q for q in qualities
+                                 if (sr.name, codec.name, quality_text(q)) in left_out]
+                    why = [f"sr {sr.name} untrained for codec {codec.name}"]
+                if qualities:
+                    found.append((d.component.name, f"{codec.name}+{sr.name}",
+                                  n * len(qualities),
+                                  f"{n} images x {len(qualities)} qualities", ", ".join(why)))
+    return found
 
 
 def print_plan(plan: Plan, stream: TextIO) -> None:
@@ -534,8 +604,13 @@ def print_plan(plan: Plan, stream: TextIO) -> None:
     table = [[d, f"{c}+{s}", n, todo, done] for (d, c, s), (n, todo, done) in rows.items()]
     print(tabulate(table, headers=["dataset", "codec+sr", "cells", "to compute", "stored"]),
           file=stream)
-    for s in plan.skipped:
-        print(f"skipped {s.kind} {s.name}: {s.reason}", file=stream)
+    if plan.blocked_cells:
+        total = sum(b[2] for b in plan.blocked_cells)
+        print(f"\nblocked ({total} cells, until the missing pieces below are done):",
+              file=stream)
+        for dataset, label, cells, shape, why in plan.blocked_cells:
+            print(f"  {dataset}: {label}: {cells} cells ({shape}), by {why}", file=stream)
+    print_skipped(plan.skipped, stream)
     cells, pending = len(plan.cells), plan.pending
     print(f"\nplan: {cells} cells, {pending} to compute, {cells - pending} already stored; "
           f"codec runs needed: {stages - cached_stages} (+{cached_stages} in the disk cache); "

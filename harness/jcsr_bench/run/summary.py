@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from jcsr_bench.results.aggregate import DOMINANCE_FACTOR, DOMINANCE_SHARE, dominant_images
 from jcsr_bench.results.labels import reported_metrics, spec
 from jcsr_bench.results.store import load_curves
-from jcsr_bench.run.requirements import Skipped
+from jcsr_bench.run.requirements import Skipped, group_remedies, not_evaluated_line
 
 
 @dataclass
@@ -46,6 +47,8 @@ class RunSummary:
     reports: str = ""  # what the folder's reports cover (all stored results)
     dry_run: bool = False
     execution: dict[str, Any] = field(default_factory=dict)  # executor, workers, threads
+    #: how the leaderboard aggregates (``bd_aggregate``: curve | per-image, ``rate``)
+    reporting: dict[str, str] = field(default_factory=dict)
 
 
 
@@ -81,12 +84,24 @@ def print_summary(output: Path, cells: list, summary: RunSummary, stream: TextIO
     if rows:
         print(tabulate(rows, headers=["dataset", "codec+sr", "points", "images", "bpp",
                                       _titled(psnr), _titled(msssim)]), file=stream)
-    if summary.skipped:
+    if summary.reporting.get("bd_aggregate", "curve") == "curve" and \
+            summary.reporting.get("rate", "mean") == "mean":
+        _warn_dominance(curves, stream)
+    short = not_evaluated_line(summary.skipped)
+    if short:  # optional metrics' missing weights: one line a run, details in the dry run
+        print(f"\n{short}", file=stream)
+    others = [s for s in summary.skipped if not (s.kind == "metric" and
+                                                 s.reason.startswith("missing weights"))]
+    if others:
         print("\nskipped (not evaluated):", file=stream)
         grouped: dict[tuple[str, str], list[str]] = {}
-        for s in summary.skipped:
+        for s in others:
             grouped.setdefault((s.kind, s.name), []).append(s.reason)
+        prefix = "missing weights: "
         for (kind, name), reasons in grouped.items():
+            weights = [r.removeprefix(prefix) for r in reasons if r.startswith(prefix)]
+            reasons = [r for r in reasons if not r.startswith(prefix)] + [
+                prefix + line for line in group_remedies(weights)]
             if len(reasons) == 1:
                 print(f"  {kind} {name}: {reasons[0]}", file=stream)
                 continue
@@ -106,3 +121,22 @@ def print_summary(output: Path, cells: list, summary: RunSummary, stream: TextIO
           + ("; stopped at the first failure (--fail-fast)" if stopped else ""), file=stream)
     print(f"results: {output}" + (f" ({summary.reports})" if summary.reports else ""),
           file=stream)
+
+
+def _warn_dominance(curves: list, stream: TextIO) -> None:
+    """One warning per image that dominates some curve's mean rate (rule in the text)."""
+    found: dict[tuple[str, str], list[str]] = {}
+    shares: dict[tuple[str, str], Any] = {}
+    for c in curves:
+        for d in dominant_images(c):
+            key = (c.dataset, d.image)
+            found.setdefault(key, []).append(c.label)
+            if key not in shares or d.rate_share > shares[key].rate_share:
+                shares[key] = d
+    for (dataset, image), labels in found.items():
+        d = shares[(dataset, image)]
+        print(f"warning: {dataset}/{image} dominates the mean rate of {', '.join(labels)}: "
+              f"up to {d.rate_share:.0%} of the mean bpp from {d.pixel_share:.1%} of the "
+              f"pixels (share of the mean bpp > {DOMINANCE_FACTOR:g}x its pixel share and "
+              f"> {DOMINANCE_SHARE:.0%}); one image can decide the BD-rate: see "
+              "--bd-aggregate per-image or --rate pooled", file=stream)

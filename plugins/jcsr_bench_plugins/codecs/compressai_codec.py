@@ -377,6 +377,13 @@ class CompressAICodec:
             net.update(force=True)  # as the evaluator does for checkpoints
         return net
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without its loaded networks (some architectures, cheng2020-attn's
+        local classes, do not pickle); a copy reloads them, identically, on first use."""
+        state = dict(self.__dict__)
+        state["_models"] = {}
+        return state
+
     def to(self, device: Any) -> CompressAICodec:
         """Move loaded (and future) models to ``device``."""
         self.device = torch.device(device)

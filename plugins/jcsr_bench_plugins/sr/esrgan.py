@@ -227,6 +227,14 @@ class ESRGAN(tiling.TiledSR):
         """True for joint decoding (``adapt.joint``, baseline 3): it decodes the latent."""
         return bool(self.adapt and self.adapt.get("joint"))
 
+    @property
+    def training_dataset(self) -> str | None:
+        """The dataset instance the adapted models are trained on (None when static): a
+        run warns when it evaluates them on the same images."""
+        if self.adapt is None or self.adapt_identity is None or self._training is None:
+            return None
+        return str(self._training.config["dataset"])
+
     def checkpoint_path(self, codec_identity: str, quality: Any) -> Path:
         """Where ``train-sr`` stores this instance's weights for (codec, quality)."""
         if self.adapt is None:
