@@ -22,6 +22,7 @@ from jcsr_bench.cli import (
     leaderboard,
     listing,
     plugins,
+    report,
     reproduce,
     run,
     train_codec,
@@ -45,7 +46,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 
 #: The subcommands, in ``--help`` order.
-COMMANDS = (plugins, listing, run, leaderboard, visual, train_sr, train_codec, reproduce,
+COMMANDS = (plugins, listing, run, leaderboard, report, visual, train_sr, train_codec, reproduce,
             baseline, compare, history)
 
 
