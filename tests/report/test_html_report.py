@@ -182,3 +182,31 @@ def synthetic_view(combos: int, qualities: int, images: int):
     meta = {"datasets": {"synthetic": {"identity": "synthetic", "images": images}}}
     curves = curves_from_rows(rows, meta)
     return FolderView(rows, curves, meta, AnchorChoice(curves[0].label, "first"))
+
+
+def test_the_image_budget_says_what_it_left_out(folder):
+    from jcsr_bench.report.html import collect_images
+    from jcsr_bench.run.recompute import Recompute
+
+    out, registry = folder
+
+    def recompute(dataset, name, runs, meta):
+        return Recompute(registry, dataset, name, runs, meta, "cpu", print)
+
+    views, notes = collect_images(out, recompute, budget=1)
+    assert [v.name for v in views] == ["img0"]
+    assert len(notes) == 1 and "tiny/img1, tiny/img2" in notes[0] and "--images" in notes[0]
+    views, notes = collect_images(out, recompute, names=["all"], budget=1)
+    assert [v.name for v in views] == ["img0", "img1", "img2"] and notes == []
+    assert all(len(v.cells) == 4 * 4 for v in views)  # every combination at every quality
+
+
+def test_the_runs_report_reads_the_codec_outputs_from_the_runs_own_cache(tmp_path):
+    import fakes
+
+    fakes.ENCODES.clear()
+    summary = go(make_registry(tmp_path / "reg"), tmp_path, codecs=["fa"], srs=["up"],
+                 cache_root=tmp_path / "own-cache")
+    assert summary.exit_code == 0
+    assert page_data((tmp_path / "out" / "report.html").read_text())["images"]
+    assert set(fakes.ENCODES.values()) == {1}  # the report's images encoded nothing again

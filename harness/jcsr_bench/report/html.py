@@ -140,6 +140,10 @@ def collect_images(results: Path, recompute: Callable[[str, str, dict, dict], An
         mine = [c for c in cells if (c.dataset, c.image) == (dataset, name) and c.status == "ok"]
         if not mine:
             continue
+        # stop before recomputing an image that would not fit (judged by the mean so far)
+        if budget is not None and views and used + used / len(views) > budget:
+            notes.append(_left_out(views, pairs, index, budget))
+            break
         work = recompute(dataset, name, runs, meta)
         hr = mod_crop(work.hr, work.scale(mine[0]))
         height, width = int(hr.shape[-2]), int(hr.shape[-1])
@@ -157,14 +161,19 @@ def collect_images(results: Path, recompute: Callable[[str, str, dict, dict], An
             view.cells.append({"label": f"{cell.codec}+{cell.sr}", "quality": cell.quality,
                                "uri": uri, "scores": _scores(cell)})
         if budget is not None and views and used + view.png_bytes > budget:
-            rest = [f"{d}/{n}" for d, n in pairs[index:]]
-            notes.append(f"the image comparison shows {len(views)} of {len(pairs)} images "
-                         f"(about {budget / 1e6:.1f} MB of images); add others with "
-                         f"`jcsr-bench report --images NAME` (left out: {', '.join(rest)})")
+            notes.append(_left_out(views, pairs, index, budget))
             break
         used += view.png_bytes
         views.append(view)
     return views, notes
+
+
+def _left_out(views: list[ImageView], pairs: list[tuple[str, str]], index: int,
+              budget: int) -> str:
+    rest = [f"{d}/{n}" for d, n in pairs[index:]]
+    return (f"the image comparison shows {len(views)} of {len(pairs)} images (about "
+            f"{budget / 1e6:.1f} MB of images); add others with `jcsr-bench report --images "
+            f"NAME` (left out: {', '.join(rest)})")
 
 
 def _scores(cell: StoredCell) -> dict[str, Any]:

@@ -283,16 +283,21 @@ def _report(plan: Plan, summary: RunSummary, states: dict, stopped: bool, stream
     """The folder's reports (all stored results, report.outputs), then the printed summary;
     report.html's images are recomputed by the same stages that scored them."""
     from jcsr_bench.report.outputs import write_reports
+    from jcsr_bench.run.cache import Cache
     from jcsr_bench.run.recompute import Recompute
 
     def warn(message: str) -> None:
         print(f"note: report.html: {message}", file=stream)
 
-    device = plan.settings.device
+    def recompute(dataset: str, name: str, runs: dict, meta: dict) -> Recompute:
+        work = Recompute(registry, dataset, name, runs, meta, plan.settings.device, warn)
+        if plan.settings.cache_root is not None:  # the run's own codec cache
+            work.cache = Cache(plan.settings.cache_root)
+        return work
+
     cells = plan.cells
     written = write_reports(summary.output, stream, f"jcsr-bench {__version__}",
-                            recompute=lambda dataset, name, runs, meta: Recompute(
-                                registry, dataset, name, runs, meta, device, warn))
+                            recompute=recompute)
     summary.files, summary.reports = written.files, written.covers
     summary.exit_code = 1 if summary.failed or stopped else 0
     summary.elapsed_s = time.perf_counter() - started
