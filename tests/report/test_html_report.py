@@ -150,7 +150,8 @@ def test_unknown_image_is_a_one_line_error(folder, cli, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_report_bounds_hold_for_a_large_synthetic_store():
-    """50 combinations x 8 qualities x 100 images: the page data stays compact."""
+    """50 combinations x 8 qualities x 100 images: the page data stays compact (two
+    metrics here, to keep the suite fast; the closing note measured five)."""
     from jcsr_bench.report.html import render_report
 
     html = render_report(synthetic_view(50, 8, 100))
@@ -160,8 +161,15 @@ def test_report_bounds_hold_for_a_large_synthetic_store():
     assert len(html) - html.index("const DATA") < 8_000_000
 
 
-def synthetic_view(combos: int, qualities: int, images: int):
-    """An in-memory FolderView of ``combos`` x ``qualities`` x ``images`` smooth RD data."""
+def synthetic_view(combos: int, qualities: int, images: int, metrics: int = 2):
+    """An in-memory FolderView of ``combos`` x ``qualities`` x ``images`` smooth RD data
+    with PSNR-RGB, MS-SSIM and (``metrics`` = 5) PSNR-Y, LPIPS and DISTS too."""
+
+    def extra(psnr: float, q: int) -> dict:
+        values = {"ms-ssim-rgb": 1 - 0.2 / q, "psnr-y": psnr + 1, "lpips": 0.4 / q,
+                  "dists": 0.3 / q}
+        return dict(list(values.items())[:metrics - 1])
+
     from jcsr_bench.report.coverage import AnchorChoice, FolderView
     from jcsr_bench.results.store import curves_from_rows
 
@@ -176,8 +184,7 @@ def synthetic_view(combos: int, qualities: int, images: int):
                 rows.append({"dataset": "synthetic", "image": f"im{i:03d}", "codec": codec,
                              "quality_index": q, "image_index": i,
                              "quality": q, "sr": sr, "status": "ok", "error": None,
-                             "values": {"bpp": bpp, "psnr-rgb": psnr, "psnr-y": psnr + 1,
-                                        "ms-ssim-rgb": 1 - 0.2 / q, "lpips": 0.4 / q},
+                             "values": {"bpp": bpp, "psnr-rgb": psnr, **extra(psnr, q)},
                              "reasons": {}})
     meta = {"datasets": {"synthetic": {"identity": "synthetic", "images": images}}}
     curves = curves_from_rows(rows, meta)
