@@ -20,7 +20,8 @@ from test_html_report import markdown_cells, page_data
 
 from jcsr_bench.report.leaderboard import leaderboard_from_store
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = (os.environ.get("JCSR_BENCH_CHROMIUM") or shutil.which("chromium")
+            or "/usr/bin/chromium")
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 SCREENSHOTS = Path(os.environ.get("JCSR_BENCH_SCREENSHOTS", "")) if os.environ.get(

@@ -69,7 +69,7 @@ def write_reports(output: Path, stream: TextIO, description: str = "",
     for note in notes:
         print(f"note: {note}", file=stream)
     fingerprint = digest({"texts": texts, "anchor": view.anchor and view.anchor.label,
-                          "harness": __version__, "images": recompute is not None})
+                          "harness": __version__})
     previous = read_record(output)
     if previous.get("fingerprint") == fingerprint:
         files = [output / f for f in previous.get("files", [])]
