@@ -8,6 +8,7 @@ import io
 import json
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -217,3 +218,24 @@ def test_the_runs_report_reads_the_codec_outputs_from_the_runs_own_cache(tmp_pat
     assert summary.exit_code == 0
     assert page_data((tmp_path / "out" / "report.html").read_text())["images"]
     assert set(fakes.ENCODES.values()) == {1}  # the report's images encoded nothing again
+
+
+def test_anchor_switch_equals_leaderboard_anchor_on_the_committed_samples_store():
+    """Every anchor of the committed samples run (leaderboards/samples), every BD cell."""
+    from jcsr_bench.report.html import render_report
+
+    store = Path(__file__).resolve().parents[2] / "leaderboards" / "samples"
+    data = page_data(render_report(load_view(store)))
+    columns = [c for m in data["metrics"] for c in m["columns"]]
+    checked = 0
+    for dataset in data["datasets"]:
+        for anchor in [c["label"] for c in dataset["combos"]]:
+            text = leaderboard_from_store(store, anchor=anchor)
+            head = next(line for line in text.splitlines() if line.startswith("| #"))
+            shown = [c.strip() for c in head.strip("|").split("|")][2:-5]
+            for label, cells in markdown_cells(text).items():
+                if label != anchor:
+                    page = dict(zip(columns, [c[0] for c in dataset["bd"][anchor][label]]))
+                    assert [page[c] for c in shown] == cells, (anchor, label)
+                    checked += len(cells)
+    assert checked >= 4 * 3 * 4
