@@ -72,8 +72,8 @@ def test_rd_plots_cover_every_metric_of_the_per_metric_table(tmp_path):
         Point(i, {"bpp": r * scale, "psnr-y709": 30.0 + i, "nlpd": 0.3 - 0.05 * i}, {}, 2)
         for i, r in enumerate(RATES)]) for codec, scale in (("jpeg", 1.0), ("webp", 0.5))]
     names = sorted(p.name for p in plot_rd(curves, tmp_path, anchor=("jpeg", "bicubic")))
-    assert names == ["rd-d-nlpd.png", "rd-d-nlpd.svg", "rd-d-psnr-y709.png",
-                     "rd-d-psnr-y709.svg"]
+    assert names == ["rd-d-nlpd.pdf", "rd-d-nlpd.png", "rd-d-nlpd.svg", "rd-d-psnr-y709.pdf",
+                     "rd-d-psnr-y709.png", "rd-d-psnr-y709.svg"]
 
 
 def test_results_of_the_newest_perceptual_metrics_alone_lead_with_them():

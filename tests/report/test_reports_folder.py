@@ -97,8 +97,8 @@ def test_reports_cover_the_whole_store_after_a_limited_run(tmp_path):
     with (out / "results.csv").open() as handle:
         assert len(list(csv.DictReader(handle))) == 3 * 2 * 2 * 2
     record = json.loads((out / "outputs.json").read_text())
-    own = {p.relative_to(out).as_posix() for pattern in ("*.md", "*.csv", "json/*/*.json",
-                                                         "plots/*") for p in out.glob(pattern)}
+    patterns = ("*.md", "*.csv", "*.html", "json/*/*.json", "plots/*")
+    own = {p.relative_to(out).as_posix() for pattern in patterns for p in out.glob(pattern)}
     assert set(record["files"]) == own  # every export is listed, nothing else is there
     assert "plots/rd-tiny-psnr-rgb.png" in own
     assert not stale.exists() and not (out / "plots" / "rd-gone-psnr-rgb.png").exists()

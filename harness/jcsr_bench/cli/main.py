@@ -23,6 +23,7 @@ from jcsr_bench.cli import (
     leaderboard,
     listing,
     plugins,
+    report,
     reproduce,
     run,
     train_codec,
@@ -46,7 +47,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 
 #: The subcommands, in ``--help`` order.
-COMMANDS = (plugins, listing, run, leaderboard, visual, train_sr, train_codec, reproduce,
+COMMANDS = (plugins, listing, run, leaderboard, report, visual, train_sr, train_codec, reproduce,
             baseline, compare, history, check)
 
 

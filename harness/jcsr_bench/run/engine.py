@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -139,7 +140,7 @@ def run(
     summary.codec_runs, summary.codec_cache_hits = recorder.codec_runs, recorder.codec_hits
     summary.failed = [Failure(r["dataset"], r["image"], r["codec"], r["quality"], r["sr"],
                               r["error"] or "") for r in states.values() if r["status"] != "ok"]
-    return _report(plan, summary, states, recorder.stopped, stream, started)
+    return _report(plan, summary, states, recorder.stopped, stream, started, registry)
 
 
 EXECUTORS = ("local", "ray")
@@ -229,6 +230,7 @@ def _metadata(plan: Plan, registry: Any, executor: Any) -> dict[str, Any]:
         "harness_version": __version__,
         "git_commit": git_commit(),  # the tree that produced the results, if in a repository
         "registry_files": registry.files,
+        "command": _command_line(),
         "plugin_versions": plugin_versions,
         "versions": versions,
         "datasets": {p.component.name: {"identity": p.component.obj.identity,
@@ -259,6 +261,15 @@ def _metadata(plan: Plan, registry: Any, executor: Any) -> dict[str, Any]:
     }
 
 
+def _command_line() -> str:
+    """How this run was started, for the HTML report's provenance."""
+    if not sys.argv:
+        return ""
+    name = Path(sys.argv[0]).name
+    name = "jcsr-bench" if name in ("main.py", "__main__.py") else name
+    return shlex.join([name, *sys.argv[1:]])
+
+
 def _device_text(device: str, execution: dict[str, Any]) -> str:
     """The report header's device line: where the units ran, with how many threads."""
     if execution["executor"] == "local":
@@ -286,12 +297,25 @@ def _versions(manager: Any) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _report(plan: Plan, summary: RunSummary, states: dict, stopped: bool, stream: TextIO,
-            started: float) -> RunSummary:
-    """The folder's reports (all stored results, report.outputs), then the printed summary."""
+            started: float, registry: Any) -> RunSummary:
+    """The folder's reports (all stored results, report.outputs), then the printed summary;
+    report.html's images are recomputed by the same stages that scored them."""
     from jcsr_bench.report.outputs import write_reports
+    from jcsr_bench.run.cache import Cache
+    from jcsr_bench.run.recompute import Recompute
+
+    def warn(message: str) -> None:
+        print(f"note: report.html: {message}", file=stream)
+
+    def recompute(dataset: str, name: str, runs: dict, meta: dict) -> Recompute:
+        work = Recompute(registry, dataset, name, runs, meta, plan.settings.device, warn)
+        if plan.settings.cache_root is not None:  # the run's own codec cache
+            work.cache = Cache(plan.settings.cache_root)
+        return work
 
     cells = plan.cells
-    written = write_reports(summary.output, stream, f"jcsr-bench {__version__}")
+    written = write_reports(summary.output, stream, f"jcsr-bench {__version__}",
+                            recompute=recompute)
     summary.files, summary.reports = written.files, written.covers
     summary.exit_code = 1 if summary.failed or stopped else 0
     summary.elapsed_s = time.perf_counter() - started
