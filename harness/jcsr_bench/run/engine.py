@@ -131,10 +131,17 @@ def run(
     summary.codec_runs, summary.codec_cache_hits = recorder.codec_runs, recorder.codec_hits
     summary.failed = [Failure(r["dataset"], r["image"], r["codec"], r["quality"], r["sr"],
                               r["error"] or "") for r in states.values() if r["status"] != "ok"]
-    return _report(plan, summary, states, recorder.stopped, stream, started)
+    summary = _report(plan, summary, states, recorder.stopped, stream, started)
+    if recorder.interrupted:
+        print(f"jcsr-bench: interrupted (Ctrl-C or SIGTERM) after {recorder.computed} new "
+              "cell(s); the reports cover the results stored so far; run the same command "
+              "again to compute the rest.", file=stream)
+        summary.exit_code = EXIT_INTERRUPTED
+    return summary
 
 
 EXECUTORS = ("local", "ray")
+EXIT_INTERRUPTED = 130  # as for Ctrl-C; SIGTERM is treated the same (cli.main)
 
 
 def _executor(name: str, threads: int | None, workers: int | None,
@@ -195,10 +202,14 @@ def _execute(plan: Plan, executor: Any, registry: Any, progress: bool | None) ->
     settings = plan.settings
     context = UnitContext(settings.scale, settings.kernel, settings.device,
                           {c.name: c.obj for c in plan.codecs}, plan.models(), plan.metrics)
-    with Recorder(plan, _metadata(plan, registry, executor), progress=progress) as recorder:
-        for result in executor.run(plan, context, recorder.cached):
-            if recorder.add(result):
-                break
+    recorder = Recorder(plan, _metadata(plan, registry, executor), progress=progress)
+    try:
+        with recorder:
+            for result in executor.run(plan, context, recorder.cached):
+                if recorder.add(result):
+                    break
+    except KeyboardInterrupt:  # the run row says 'interrupted'; the caller still reports
+        recorder.interrupted = True
     return recorder
 
 
