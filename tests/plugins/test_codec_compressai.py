@@ -288,7 +288,7 @@ def test_user_checkpoint_wrappers_and_update(tmp_path, wrapper):
     with torch.no_grad():
         out = reference.compress(torch.nn.functional.pad(image.float().div(255)[None], pad))
         x_hat = reference.decompress(out["strings"], out["shape"])["x_hat"]
-    expected = cc._to_uint8(torch.nn.functional.pad(x_hat, unpad))
+    expected = cc._to_uint8(torch.nn.functional.pad(x_hat, unpad), "reference")
     assert torch.equal(decoded, expected)
 
 
@@ -382,3 +382,36 @@ def test_registry_instances():
     assert len({registry.build("codecs", n).identity for n in
                 ("bmshj", "bmshj-msssim", "bmshj-factorized", "mbt-mean", "mbt",
                  "cheng-anchor", "cheng-attn")}) == 7
+
+
+# -- non-finite weights (issue 26) -------------------------------------------------------
+
+
+def _poisoned(checkpoints, part):
+    codec = CompressAICodec(weights=str(checkpoints["bmshj2018-hyperprior"]), qualities=[3])
+    net = codec.model(3)  # loaded (finite), then broken in memory: load refuses NaN files
+    with torch.no_grad():
+        next(getattr(net, part).parameters()).view(-1)[0] = float("nan")
+    return codec
+
+
+def test_nan_in_the_encoder_fails_fast_instead_of_hanging_the_coder(checkpoints):
+    import time
+
+    codec = _poisoned(checkpoints, "g_a")
+    start = time.monotonic()
+    with pytest.raises(DataError, match=r"bmshj2018-hyperprior quality 3 \(.*hyperprior"
+                                        r".*latent holds NaN.*refusing to entropy-code"):
+        codec.encode(sample_image(32, 32), 3)
+    assert time.monotonic() - start < 5
+
+
+def test_nan_in_the_synthesis_fails_decode_naming_model_and_file(checkpoints):
+    good = CompressAICodec(weights=str(checkpoints["bmshj2018-hyperprior"]), qualities=[3])
+    payload = good.encode(sample_image(32, 32), 3)
+    codec = _poisoned(checkpoints, "g_s")
+    message = r"quality 3 \(.*bmshj2018-hyperprior.pth.tar\): the decoded image holds NaN"
+    with pytest.raises(DataError, match=message):
+        codec.decode(payload)
+    with pytest.raises(DataError, match=message):
+        codec.reconstruct(sample_image(32, 32), 3)

@@ -65,7 +65,8 @@ def compare_command(*, baseline: Path, current: Path | None, run: str | None,
                     method: str = "pchip", seed: int = 0, markdown: Path | None = None,
                     json_out: Path | None = None, junit: Path | None = None,
                     plots: Path | None = None, update_baseline: bool = False,
-                    device: str = "cpu", stream: TextIO | None = None) -> int:
+                    device: str = "cpu", allow_empty_baseline: bool = False,
+                    stream: TextIO | None = None) -> int:
     """``jcsr-bench compare``; returns the exit status (0, 1, 3)."""
     from jcsr_bench.ci.compare import Tolerances, compare, tolerances_for
     from jcsr_bench.ci.compare_report import render_compare
@@ -106,6 +107,7 @@ def compare_command(*, baseline: Path, current: Path | None, run: str | None,
     suite_tol, where = _suite_tolerances(registry_files, cur, base)
     tolerances_for("", Tolerances(), suite_tol, {}, where or "tolerances")  # validate early
     comparison = compare(base, cur, suite_tolerances=suite_tol, method=method, seed=seed,
+                         allow_empty=allow_empty_baseline,
                          cli_tolerances={"max_bd_rate": max_bd_rate,
                                          "max_quality_drop": max_quality_drop,
                                          "exact": exact or None,

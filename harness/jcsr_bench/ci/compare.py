@@ -170,15 +170,21 @@ class Comparison:
     baseline_info: dict[str, Any]
     current_info: dict[str, Any]
     method: str = "pchip"
+    #: the baseline holds no combination, so nothing was judged (incomparable, exit 3)
+    empty_baseline: bool = False
 
     @property
     def exit_code(self) -> int:
+        if self.empty_baseline:
+            return EXIT_CODES["incomparable"]
         codes = {EXIT_CODES.get(c.status, 0) for c in self.combinations}
         return 1 if 1 in codes else max(codes, default=0)
 
     @property
     def verdict(self) -> str:
         """The overall status: the most severe of the combinations'."""
+        if self.empty_baseline:
+            return "incomparable"
         present = {c.status for c in self.combinations}
         return next((s for s in STATUSES if s in present), "unchanged")
 
@@ -486,8 +492,11 @@ def compare(baseline: dict[str, Any], current: dict[str, Any], *,
             tolerances: Tolerances | None = None,
             suite_tolerances: Mapping[str, Any] | None = None,
             cli_tolerances: Mapping[str, Any] | None = None,
-            method: str = "pchip", seed: int = 0) -> Comparison:
-    """Compare two baselines (see :mod:`jcsr_bench.ci.baseline`); never writes anything."""
+            method: str = "pchip", seed: int = 0, allow_empty: bool = False) -> Comparison:
+    """Compare two baselines (see :mod:`jcsr_bench.ci.baseline`); never writes anything.
+
+    A baseline without combinations judges nothing: incomparable unless ``allow_empty``
+    (an emptied baseline file must not pass the gate)."""
     base_tol = tolerances or Tolerances()
     diffs = _fingerprint_differences(baseline.get("environment"), current.get("environment"))
     match = not diffs
@@ -522,4 +531,6 @@ def compare(baseline: dict[str, Any], current: dict[str, Any], *,
                                              tolerances=tol))
         else:
             results.append(_judge(baseline, current, key, tol, match, why_not, method, seed))
-    return Comparison(results, match, diffs, notes, _info(baseline), _info(current), method)
+    empty = not baseline["combinations"] and not allow_empty
+    return Comparison(results, match, diffs, notes, _info(baseline), _info(current), method,
+                      empty_baseline=empty)

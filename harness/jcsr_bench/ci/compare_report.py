@@ -47,6 +47,10 @@ def verdict_line(comparison: Comparison, esc: Esc = escape) -> str:
     verdict = comparison.verdict
     total = len(comparison.combinations)
     head = f"**jcsr-bench compare: {_HEADLINE[verdict]}** (exit {comparison.exit_code})"
+    if comparison.empty_baseline:
+        return (f"{head}: the baseline holds no combination, so it judges nothing "
+                f"({total} combination(s) not judged); pass --allow-empty-baseline to "
+                "accept that")
     if verdict in ("unchanged", "pass", "new"):
         identical = sum(bool(c.identical) for c in comparison.combinations)
         new = sum(c.status == "new" for c in comparison.combinations)

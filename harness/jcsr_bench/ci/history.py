@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import urllib.parse
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -48,11 +49,46 @@ CREATE TABLE IF NOT EXISTS entries (
 __all__ = ["DEFAULT_STORE", "add_run", "entries", "history_markdown", "show"]
 
 
+HISTORY_TABLES = {"info", "runs", "entries"}
+
+
+def _foreign(path: Path) -> str | None:
+    """Why ``path`` is not a history store (another program's database, a results store),
+    read without changing it (``immutable``); ``None`` for a history store or a new file."""
+    if not path.exists():
+        return None
+    if not path.is_file():
+        return "it is not a file"
+    if path.stat().st_size == 0:
+        return None
+    with path.open("rb") as handle:
+        if handle.read(16) != b"SQLite format 3\0":
+            return "not an SQLite database"
+    uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro&immutable=1"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            tables = {r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")} - {"sqlite_sequence"}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return f"damaged or not a database: {' '.join(str(exc).split())}"
+    if tables and tables != HISTORY_TABLES:
+        kind = "a jcsr-bench results store" if "cells" in tables else "another database"
+        return f"{kind}: tables {', '.join(sorted(tables))}"
+    return None
+
+
 def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
     path = Path(path)
     if not create and not path.is_file():
         raise DataError(f"no history store at {path}: add a run first with `jcsr-bench "
                         "history add --results DIR`")
+    problem = _foreign(path)
+    if problem:
+        raise DataError(f"{path} is not a jcsr-bench history store ({problem}); it was left "
+                        "untouched: give another --store")
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=30)
     try:

@@ -8,11 +8,14 @@ them; each imports its implementation inside its handler, so ``--help``, ``plugi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sqlite3
 import sys
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 from jcsr_bench.cli import (
@@ -71,6 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _sigterm_as_sigint() -> Iterator[None]:
+    """SIGTERM (what schedulers and CI send) handled as Ctrl-C: the run records what it
+    has, closes its store and writes its reports instead of dying mid-write."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -82,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "data_root", None):
         os.environ["JCSR_BENCH_DATA_ROOT"] = args.data_root
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _sigterm_as_sigint():
             warnings.showwarning = _show_warning
             return args.func(args)
     except JcsrError as exc:

@@ -7,14 +7,17 @@ names override). Errors name the file, line, entry and key, with "did you mean".
 
 A registry is data from wherever the user stands (``./jcsr-bench.yaml`` is picked up
 automatically), so what it may expand to is bounded: YAML aliases that would expand
-past ``MAX_VALUES`` values (an alias bomb) or refer to themselves are refused, and the
-files loaded are recorded (``Registry.files``) for the run to announce.
+past ``MAX_VALUES`` values (an alias bomb) or refer to themselves are refused, so are
+files that are not regular files (``/dev/zero``, a FIFO) or are larger than
+``MAX_BYTES``, before they are read; the files loaded are recorded (``Registry.files``)
+for the run to announce.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +36,7 @@ COMMON_KEYS = {"type", "description"}
 SUITE_KEYS = {"description": str, "datasets": list, "codecs": list, "sr": list,
               "anchor": dict, "qualities": dict, "tolerances": dict, "metrics": list}
 MAX_VALUES = 100_000  # YAML values a registry may hold once aliases are expanded
+MAX_BYTES = 1_000_000  # bytes a registry file may have (the shipped one is a few KB)
 ORIGINS = {"shipped": "shipped", "local": "from the current folder", "extra": "--registry"}
 TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true/false",
               list: "a list", dict: "a mapping"}
@@ -163,7 +167,19 @@ def _check_expansion(root: yaml.Node | None, path: Path) -> None:
 def _read(path: Path) -> tuple[dict[str, Any], _Lines, str]:
     """The file's data, its key lines and its SHA-256."""
     try:
-        raw = path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise RegistryError(f"registry file {path} is not a regular file (a device, FIFO "
+                                "or directory?); give a YAML file.")
+        if info.st_size > MAX_BYTES:
+            raise RegistryError(f"registry file {path} is {info.st_size:,} bytes, more than "
+                                f"the {MAX_BYTES:,} a registry may be; a registry is a few "
+                                "pages of YAML.")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise RegistryError(f"registry file {path} grew past {MAX_BYTES:,} bytes while "
+                                "being read.")
         text = raw.decode("utf-8")
     except OSError as exc:
         raise RegistryError(f"cannot read registry file {path}: {exc.strerror or exc}") from exc

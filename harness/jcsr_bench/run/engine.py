@@ -140,10 +140,17 @@ def run(
     summary.codec_runs, summary.codec_cache_hits = recorder.codec_runs, recorder.codec_hits
     summary.failed = [Failure(r["dataset"], r["image"], r["codec"], r["quality"], r["sr"],
                               r["error"] or "") for r in states.values() if r["status"] != "ok"]
-    return _report(plan, summary, states, recorder.stopped, stream, started, registry)
+    summary = _report(plan, summary, states, recorder.stopped, stream, started, registry)
+    if recorder.interrupted:
+        print(f"jcsr-bench: interrupted (Ctrl-C or SIGTERM) after {recorder.computed} new "
+              "cell(s); the reports cover the results stored so far; run the same command "
+              "again to compute the rest.", file=stream)
+        summary.exit_code = EXIT_INTERRUPTED
+    return summary
 
 
 EXECUTORS = ("local", "ray")
+EXIT_INTERRUPTED = 130  # as for Ctrl-C; SIGTERM is treated the same (cli.main)
 
 
 def _executor(name: str, threads: int | None, workers: int | None,
@@ -213,10 +220,14 @@ def _execute(plan: Plan, executor: Any, registry: Any, progress: bool | None,
                           {c.name: c.obj for c in plan.codecs}, plan.models(), plan.metrics)
     meta = _metadata(plan, registry, executor)
     meta["config"].update(reporting)
-    with Recorder(plan, meta, progress=progress) as recorder:
-        for result in executor.run(plan, context, recorder.cached):
-            if recorder.add(result):
-                break
+    recorder = Recorder(plan, meta, progress=progress)
+    try:
+        with recorder:
+            for result in executor.run(plan, context, recorder.cached):
+                if recorder.add(result):
+                    break
+    except KeyboardInterrupt:  # the run row says 'interrupted'; the caller still reports
+        recorder.interrupted = True
     return recorder
 
 

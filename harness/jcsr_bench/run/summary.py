@@ -52,12 +52,21 @@ class RunSummary:
 
 
 
+NOT_AVAILABLE = "n/a [1]"
+NOT_AVAILABLE_NOTE = ("[1] n/a: no value at these points (a metric not applicable, e.g. "
+                      "an image too small, or failed cells); leaderboard.md names each reason")
+
+
 def fmt_range(values: list[float | None], fmt: str) -> str:
+    """The range of a column; an infinite value (PSNR of an exact reconstruction) is shown
+    as ``inf`` with its reason, an absent one as ``n/a`` with a marker to the note."""
     got = [v for v in values if v is not None and math.isfinite(v)]
+    infinite = any(v is not None and math.isinf(v) and v > 0 for v in values)
     if not got:
-        return "n/a"
+        return "inf (lossless)" if infinite else NOT_AVAILABLE
     lo, hi = min(got), max(got)
-    return format(lo, fmt) if lo == hi else f"{lo:{fmt}}-{hi:{fmt}}"
+    text = format(lo, fmt) if lo == hi else f"{lo:{fmt}}-{hi:{fmt}}"
+    return f"{text}-inf (lossless)" if infinite else text
 
 
 def _titled(metric: str) -> str:
@@ -84,6 +93,8 @@ def print_summary(output: Path, cells: list, summary: RunSummary, stream: TextIO
     if rows:
         print(tabulate(rows, headers=["dataset", "codec+sr", "points", "images", "bpp",
                                       _titled(psnr), _titled(msssim)]), file=stream)
+        if any(NOT_AVAILABLE in row for row in rows):
+            print(NOT_AVAILABLE_NOTE, file=stream)
     if summary.reporting.get("bd_aggregate", "curve") == "curve" and \
             summary.reporting.get("rate", "mean") == "mean":
         _warn_dominance(curves, stream)

@@ -187,9 +187,44 @@ def _pad(h: int, w: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return compute_padding(h, w, min_div=MIN_DIV)
 
 
-def _to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """[1, 3, H, W] float in [0, 1] -> [3, H, W] uint8 on CPU, rounded like the evaluator."""
+def _to_uint8(x: torch.Tensor, model: str) -> torch.Tensor:
+    """[1, 3, H, W] float in [0, 1] -> [3, H, W] uint8 on CPU, rounded like the evaluator.
+
+    NaN would become black pixels scored as a real result: refused, naming ``model``."""
+    if not bool(torch.isfinite(x).all()):
+        raise DataError(f"{model}: the decoded image holds NaN or infinite values (broken "
+                        "weights?); no result is scored from it")
     return x[0].mul(255).clamp(0, 255).round().to(torch.uint8).cpu()
+
+
+MAX_LATENT = 2.0**24  # |symbol| the range coder takes; beyond, int32 overflow loops forever
+
+
+def _guard_entropy_coders(net: Any, model: str) -> None:
+    """Check every latent before it reaches CompressAI's range coder.
+
+    NaN, infinite or huge latents (from broken weights) overflow the coder's int32
+    symbols and make ``encode_with_indexes`` loop forever, so each entropy model's
+    ``compress`` of this network checks its inputs first and raises instead.
+    """
+    from compressai.entropy_models import EntropyModel
+
+    for module in net.modules():
+        if isinstance(module, EntropyModel) and "compress" not in vars(module):
+            module.compress = _checked_compress(module.compress, model)
+
+
+def _checked_compress(compress: Any, model: str) -> Any:
+    def checked(inputs: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        for name, value in (("latent", inputs), ("means", kwargs.get("means"))):
+            if isinstance(value, torch.Tensor) and value.numel() and not (
+                    bool(torch.isfinite(value).all()) and float(value.abs().max()) < MAX_LATENT):
+                raise DataError(
+                    f"{model}: the encoder's {name} holds NaN, infinite or huge values "
+                    "(broken weights?); refusing to entropy-code it (the coder would hang)")
+        return compress(inputs, *args, **kwargs)
+
+    return checked
 
 
 def _as_quality(q: Any) -> int:
@@ -347,8 +382,17 @@ class CompressAICodec:
         net = self._models.get(q)
         if net is None:
             net = self._load(q).eval().to(self.device)
+            _guard_entropy_coders(net, self._model_label(q))
             self._models[q] = net
         return net
+
+    def _model_label(self, q: int) -> str:
+        """The model and its weight file, for errors about what it computed."""
+        src = self._sources[q]
+        if src is None:
+            return f"{self.arch} quality {q} (random init)"
+        where = (src.get("path") or src.get("url")) if isinstance(src, Mapping) else src
+        return f"{self.arch} quality {q} ({where})"
 
     def _load(self, q: int) -> Any:
         zoo = _zoo()
@@ -437,7 +481,7 @@ class CompressAICodec:
                 f"payload inconsistent: latent {p.latent_shape} does not decode to "
                 f"{p.width}x{p.height}"
             )
-        return _to_uint8(x_hat)
+        return _to_uint8(x_hat, self._model_label(p.quality))
 
     # latents (joint decoding, baseline 3) ---------------------------------------------
 
@@ -499,8 +543,8 @@ class CompressAICodec:
         net = self.model(quality)
         x, h, w = self._input(image)
         _, unpad = _pad(h, w)
-        x_hat = F.pad(net(x)["x_hat"].clamp(0, 1), unpad)
-        return _to_uint8(x_hat)
+        x_hat = F.pad(net(x)["x_hat"], unpad)
+        return _to_uint8(x_hat, self._model_label(quality))
 
 
 class _Recorder(torch.nn.Module):

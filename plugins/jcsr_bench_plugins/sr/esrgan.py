@@ -119,6 +119,10 @@ class ESRGAN(tiling.TiledSR):
             return []
         return weights_remedies(self.weights)
 
+    def model_label(self) -> str:
+        """``esrgan (<weight file>)``, or the seeded random init."""
+        return f"esrgan ({self._path if self._path is not None else 'random init'})"
+
     def _require_static(self, what: str) -> None:
         if self.adapt is not None:
             raise JcsrError(

@@ -60,6 +60,10 @@ class SpandrelSR(tiling.TiledSR):
             self._path = Path(weights.resolve(self.weights))
         return self._path
 
+    def model_label(self) -> str:
+        """``spandrel (<weight file>)`` for errors about its output."""
+        return f"spandrel ({self._path if self._path is not None else self.weights})"
+
     def missing_weights(self) -> list[str]:
         """Remedies for weights not available offline (empty: ready to run)."""
         return weights_remedies(self.weights)
