@@ -27,7 +27,7 @@ def test_toy_protocol_trains_evaluates_and_writes_the_table(tmp_path, monkeypatc
     assert "B3 vs" not in text
     assert "training 3 of the 3 models" in text  # B1 + B2 at two qualities
     assert_environment_recorded(text)
-    assert {p.suffix for p in first.plots} == {".png", ".svg"}
+    assert {p.suffix for p in first.plots} == {".pdf", ".png", ".svg"}
     for comparison in first.comparisons:
         (values,) = comparison.per_seed
         assert all(isinstance(v, float) and math.isfinite(v) for v in values.values())

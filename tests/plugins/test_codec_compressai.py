@@ -123,13 +123,18 @@ def test_latent_synthesizes_to_the_decoded_image(arch, tmp_path):
     assert isinstance(codec.synthesis_module(3), torch.nn.Module)
 
 
+class FlippedSynthesis(CompressAICodec):
+    """A planted bug: synthesize mirrors the image (a class, so the kit can pickle it)."""
+
+    def synthesize(self, latent):
+        return super().synthesize(latent).flip(-1)
+
+
 def test_kit_catches_a_latent_that_does_not_synthesize_to_decode(checkpoints):
     from jcsr_bench.testing import ConformanceError
 
-    codec = CompressAICodec("bmshj2018-hyperprior", weights=str(checkpoints[
+    codec = FlippedSynthesis("bmshj2018-hyperprior", weights=str(checkpoints[
         "bmshj2018-hyperprior"]), qualities=[3])
-    real = codec.synthesize
-    codec.synthesize = lambda latent: real(latent).flip(-1)  # type: ignore[method-assign]
     with pytest.raises(ConformanceError, match="synthesize.*differs from decode"):
         check_codec(codec, image=sample_image(24, 40))
 

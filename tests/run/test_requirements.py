@@ -54,7 +54,7 @@ def test_output_naming_a_file_is_refused_and_nothing_is_created(tmp_path):
 
 def test_fmt_range_and_an_empty_summary(tmp_path):
     assert fmt_range([2.0, None, 1.0, float("nan")], ".1f") == "1.0-2.0"
-    assert fmt_range([None], ".1f") == "n/a" and fmt_range([3.0], ".2f") == "3.00"
+    assert fmt_range([None], ".1f") == "n/a [1]" and fmt_range([3.0], ".2f") == "3.00"
     from jcsr_bench.results.store import Store
 
     db = tmp_path / "results.sqlite"

@@ -525,7 +525,8 @@ class CompressAICodec:
         net = self.model(self._check_quality(latent.quality))
         x_hat = net.g_s(latent.y.to(self.device)).clamp_(0, 1)
         (top, left), (h, w) = latent.offset, latent.size
-        return _to_uint8(x_hat[..., top : top + h, left : left + w])
+        return _to_uint8(x_hat[..., top : top + h, left : left + w],
+                         self._model_label(latent.quality))
 
     @property
     def reconstruct_exact(self) -> bool:
