@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from fakes import ENCODES, _values, go, make_registry
@@ -110,3 +113,26 @@ def test_default_executor_uses_every_core_with_processes(monkeypatch, cores, uni
     assert described["threads_per_worker"] == (threads or cores)
     with pytest.raises(JcsrError, match="--ray-address need"):
         engine._executor("local", None, 2, None, 0.0, "auto", units)
+
+
+@pytest.mark.slow  # a fresh interpreter importing torch: seconds
+def test_a_run_without_compressai_components_never_imports_it(tmp_path):
+    """compressai's import pulls in torch_geometric (~5 s, ~0.3 GB): only its codecs pay."""
+    script = tmp_path / "check.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+        "from pathlib import Path\n"
+        "from fakes import make_registry\n"
+        "from jcsr_bench.run.engine import run\n"
+        "summary = run(registry=make_registry(Path(sys.argv[1])), datasets=['tiny'],\n"
+        "              codecs=['fa'], srs=['up', 'bicubic'], output=Path(sys.argv[2]),\n"
+        "              progress=False, device='cpu', workers=1)\n"
+        "assert summary.exit_code == 0\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in\n"
+        "             ('compressai', 'torch_geometric')))\n")
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "reg"),
+                           str(tmp_path / "out")], capture_output=True, text=True,
+                          env=dict(os.environ), timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
