@@ -329,17 +329,13 @@ def _serve(conn: Any, threads: int) -> None:
 
 @contextlib.contextmanager
 def _no_main_module() -> Iterator[None]:
-    """Start processes without re-running a ``__main__`` script in them.
+    """Start processes without re-running the driver's ``__main__`` module in them.
 
-    multiprocessing re-imports the driver's main script in each child, which re-runs a
-    script that calls ``run`` without an ``if __name__ == "__main__"`` guard; the workers
-    need only jcsr_bench and the plugins' importable modules. A main module started by
-    name (``python -m jcsr_bench.cli.main``) is kept: importing it runs nothing.
+    multiprocessing re-imports the main script or module in each child, which re-runs
+    one that calls ``run`` without an ``if __name__ == "__main__"`` guard; the workers
+    need only jcsr_bench and the plugins' importable modules.
     """
     main = sys.modules["__main__"]
-    if getattr(getattr(main, "__spec__", None), "name", None):
-        yield
-        return
     sys.modules["__main__"] = types.ModuleType("__main__")
     try:
         yield
