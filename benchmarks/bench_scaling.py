@@ -14,6 +14,7 @@ Runs are interleaved and repeated; medians are reported. CPU is the whole proces
 work the figures are noisy: report them with the load average printed.
 
     python benchmarks/bench_scaling.py [--repeats R] [--sizes 7,28,112] [--no-ray]
+                                       [--no-selection]
     pytest benchmarks/bench_scaling.py -s          # asserts the target
 """
 
@@ -134,13 +135,15 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--sizes", help="also the scaling table, e.g. 7,28,112")
     parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument("--no-selection", action="store_true", help="only the scaling table")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        result = selection(Path(tmp), args.repeats, not args.no_ray)
+        result = {} if args.no_selection else selection(Path(tmp), args.repeats,
+                                                        not args.no_ray)
         print(f"run --dataset samples {' '.join(SELECTION)} (532 cells), cold cache, whole "
               f"command, median of {args.repeats}; 1-min load average at the end "
               f"{os.getloadavg()[0]:.1f}")
-        base = result["--threads 1"][0]
+        base = result.get("--threads 1", (1.0,))[0]
         for name, (wall, cpu) in result.items():
             print(f"  {name:12s} wall {wall:5.1f} s  CPU {cpu:5.1f} s  -> {base / wall:.2f}x "
                   "vs --threads 1")
