@@ -140,9 +140,10 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         result = {} if args.no_selection else selection(Path(tmp), args.repeats,
                                                         not args.no_ray)
-        print(f"run --dataset samples {' '.join(SELECTION)} (532 cells), cold cache, whole "
-              f"command, median of {args.repeats}; 1-min load average at the end "
-              f"{os.getloadavg()[0]:.1f}")
+        if result:
+            print(f"run --dataset samples {' '.join(SELECTION)} (532 cells), cold cache, "
+                  f"whole command, median of {args.repeats}; 1-min load average at the end "
+                  f"{os.getloadavg()[0]:.1f}")
         base = result.get("--threads 1", (1.0,))[0]
         for name, (wall, cpu) in result.items():
             print(f"  {name:12s} wall {wall:5.1f} s  CPU {cpu:5.1f} s  -> {base / wall:.2f}x "
