@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import pickle
+import pickletools
 import signal
 import sys
 import types
@@ -205,6 +206,23 @@ def _image_key(unit: WorkUnit) -> tuple[str, int]:
     return unit.dataset, unit.image_index
 
 
+def pickled_modules(payload: bytes) -> set[str]:
+    """The top-level packages a pickle imports when loaded (compressai, a plugin...).
+
+    Preloaded by the forkserver, they are imported once instead of once per worker
+    (``import compressai`` alone takes seconds).
+    """
+    packages, strings = set(), []
+    for op, arg, _ in pickletools.genops(payload):
+        if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
+            strings.append(arg)
+        elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+            packages.add(strings[-2].split(".")[0])
+        elif op.name == "GLOBAL":
+            packages.add(arg.split(" ")[0].split(".")[0])
+    return {name for name in packages if name.isidentifier() and name != "__main__"}
+
+
 def _context_bytes(context: UnitContext) -> bytes:
     """The run's context, pickled once for every worker."""
     try:
@@ -241,7 +259,10 @@ class _Worker:
 
     def __init__(self, payload: bytes, threads: int):
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["torch", "jcsr_bench.run.execute"])
+        # the server imports what every worker needs once (a process-wide setting, used
+        # when the server starts: the first pool of this process)
+        ctx.set_forkserver_preload(["torch", "jcsr_bench.run.execute",
+                                    *sorted(pickled_modules(payload))])
         self.conn, child = ctx.Pipe()
         with _no_main_module():
             self.process = ctx.Process(target=_serve, args=(child, threads), daemon=True)
