@@ -136,3 +136,13 @@ def test_a_run_without_compressai_components_never_imports_it(tmp_path):
                           env=dict(os.environ), timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_workers_see_the_environment_of_each_run(registry, tmp_path, monkeypatch):
+    """The forkserver outlives a run: each worker takes the driver's current environment."""
+    go(registry, tmp_path, "first", workers=2)  # the forkserver is running by now
+    log = tmp_path / "encodes.log"
+    monkeypatch.setenv("FAKE_CODEC_LOG", str(log))
+    second = go(registry, tmp_path, "second", workers=2, cache_root=tmp_path / "cold")
+    assert second.codec_runs == 12
+    assert len(log.read_text().splitlines()) == 12  # written by the workers' fake codecs

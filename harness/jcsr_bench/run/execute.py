@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import pickle
 import pickletools
 import signal
@@ -268,6 +269,9 @@ class _Worker:
             self.process = ctx.Process(target=_serve, args=(child, threads), daemon=True)
             self.process.start()
         child.close()
+        # the forkserver's environment is that of the first pool of this process: each
+        # worker takes the driver's as it is now (caches, TORCH_HOME, working folder)
+        self.conn.send_bytes(pickle.dumps((dict(os.environ), os.getcwd())))
         self.conn.send_bytes(payload)
         self.unit: WorkUnit | None = None
         self.image: tuple[str, int] | None = None  # the image whose HR and LR it holds
@@ -320,6 +324,10 @@ def _serve(conn: Any, threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     torch.set_num_threads(threads)
     try:
+        environ, cwd = pickle.loads(conn.recv_bytes())
+        os.environ.clear()
+        os.environ.update(environ)
+        os.chdir(cwd)
         context = pickle.loads(conn.recv_bytes())
     except (EOFError, OSError):  # the driver is gone
         return
