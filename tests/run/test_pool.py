@@ -21,7 +21,7 @@ from jcsr_bench.kit.errors import JcsrError
 from jcsr_bench.results.store import load_rows
 from jcsr_bench.run import engine
 from jcsr_bench.run.engine import run
-from jcsr_bench.run.execute import LocalExecutor, PoolExecutor
+from jcsr_bench.run.execute import LocalExecutor, PoolExecutor, pickled_modules
 
 
 @pytest.fixture
@@ -146,3 +146,14 @@ def test_workers_see_the_environment_of_each_run(registry, tmp_path, monkeypatch
     second = go(registry, tmp_path, "second", workers=2, cache_root=tmp_path / "cold")
     assert second.codec_runs == 12
     assert len(log.read_text().splitlines()) == 12  # written by the workers' fake codecs
+
+
+def test_the_forkserver_preloads_the_packages_a_context_names():
+    import collections
+    import pickle
+
+    import torch
+
+    payload = pickle.dumps({"c": collections.Counter(), "t": torch.zeros(2),
+                            "p": PoolExecutor(2, 1)}, protocol=pickle.HIGHEST_PROTOCOL)
+    assert {"collections", "torch", "jcsr_bench"} <= pickled_modules(payload)

@@ -208,10 +208,9 @@ def _image_key(unit: WorkUnit) -> tuple[str, int]:
 
 
 def pickled_modules(payload: bytes) -> set[str]:
-    """The top-level packages a pickle imports when loaded (compressai, a plugin...).
+    """The top-level packages a pickle imports when loaded (a plugin's package...).
 
-    Preloaded by the forkserver, they are imported once instead of once per worker
-    (``import compressai`` alone takes seconds).
+    Preloaded by the forkserver, they are imported once instead of once per worker.
     """
     packages, strings = set(), []
     for op, arg, _ in pickletools.genops(payload):
