@@ -157,3 +157,38 @@ def test_the_forkserver_preloads_the_packages_a_context_names():
     payload = pickle.dumps({"c": collections.Counter(), "t": torch.zeros(2),
                             "p": PoolExecutor(2, 1)}, protocol=pickle.HIGHEST_PROTOCOL)
     assert {"collections", "torch", "jcsr_bench"} <= pickled_modules(payload)
+
+
+@pytest.mark.slow  # a subprocess run interrupted mid-way: seconds
+def test_ctrl_c_stops_the_workers_and_keeps_what_was_recorded(tmp_path):
+    import signal
+    import sqlite3
+    import time
+
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import io, sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+        "from pathlib import Path\n"
+        "from fakes import make_registry\n"
+        "from jcsr_bench.run.engine import run\n"
+        "try:\n"
+        "    run(registry=make_registry(Path(sys.argv[1]), delay=2.0), datasets=['tiny'],\n"
+        "        codecs=['slow-a', 'slow-b'], srs=['up'], output=Path(sys.argv[2]),\n"
+        "        progress=False, device='cpu', workers=2, stream=io.StringIO())\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted')\n")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "reg"), str(out)],
+                            stdout=subprocess.PIPE, text=True, env=dict(os.environ),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 90
+    while not (out / "results.sqlite").is_file() or sqlite3.connect(
+            out / "results.sqlite").execute("SELECT COUNT(*) FROM cells").fetchone()[0] < 2:
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=30)
+    assert stdout.strip() == "interrupted"
+    runs = sqlite3.connect(out / "results.sqlite").execute("SELECT status FROM runs").fetchall()
+    assert runs == [("interrupted",)]

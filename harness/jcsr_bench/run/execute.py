@@ -247,10 +247,10 @@ def _collect(pool: list[_Worker], payload: bytes, threads: int) -> Iterator[Unit
         if worker.busy and (worker.conn in ready or worker.process.sentinel in ready):
             result = worker.receive()
             if result is None:  # it died: its unit is lost, a fresh worker takes its place
-                unit = worker.unit
+                unit, reason = worker.unit, worker.death()
                 worker.stop()
                 pool[i] = _Worker(payload, threads)
-                result = failed(unit, f"worker process died ({worker.death()})")
+                result = failed(unit, f"worker process died ({reason})")
             yield result
 
 
@@ -308,10 +308,12 @@ class _Worker:
         return f"exit status {code}"
 
     def stop(self) -> None:
+        if self.busy:  # still computing (a run stopped early): no result is wanted
+            self.process.kill()
         with contextlib.suppress(OSError):
             self.conn.close()  # an idle worker reads EOF and exits
-        self.process.join(timeout=2)
-        if self.process.is_alive():  # still computing (a run stopped early): no result wanted
+        self.process.join(timeout=5)
+        if self.process.is_alive():
             self.process.kill()
             self.process.join()
 
