@@ -86,6 +86,38 @@ class FakeSR:
         return (out.int() + self.shift).clamp(0, 255).to(torch.uint8)
 
 
+class FakeLatentCodec(FakeCodec):
+    """A fake codec offering its latent: the quantised levels, synthesised by scaling."""
+
+    def decode_latent(self, data):
+        from jcsr_bench.components import Latent
+
+        h, w, step = struct.unpack_from(">HHB", data)
+        raw = zlib.decompress(data[5:])
+        q = torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(1, 3, h, w).float()
+        return Latent(q * step, step, (h, w), (0, 0), 1)
+
+    def synthesize(self, latent):
+        step = latent.quality
+        return (latent.y[0] + step // 2).clamp(0, 255).to(torch.uint8)
+
+
+class FakeLatentSR(FakeSR):
+    """Declares it consumes the latent: nearest-neighbour upscaling of its synthesis + 1."""
+
+    consumes_latent = True
+
+    def __init__(self, scale: int = 4):
+        super().__init__(scale, shift=1)
+        self.identity = make_identity("fake-latent-sr", scale=scale)
+
+    def upscale(self, image):
+        raise AssertionError("a latent-consuming model is never handed the decoded image")
+
+    def upscale_latent(self, latent, codec):
+        return FakeSR.upscale(self, codec.synthesize(latent))
+
+
 class FakeImages:
     """``n`` deterministic images, iterated (no names/load: the generic path)."""
 
@@ -112,10 +144,12 @@ def make_plugin():
                                                   "weights": str, "delay": float,
                                                   "fail_quality": int, "missing": bool,
                                                   "crash_quality": int})
+        register("fake-latent-codec", FakeLatentCodec, params={"step": int, "qualities": list})
 
     @hookimpl
     def register_sr_models(register):
         register("fake-sr", FakeSR, params={"scale": int, "shift": int})
+        register("fake-latent-sr", FakeLatentSR, params={"scale": int})
 
     @hookimpl
     def register_datasets(register):

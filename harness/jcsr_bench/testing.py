@@ -12,22 +12,26 @@ Call these from your own tests::
             assert "my-codec" in manager.types("codecs")
 
 Each check raises ``ConformanceError`` (an ``AssertionError``) naming the component and
-the broken rule of the contract (docs/plugins.md). ``assert_no_regression``
-fails a test when a run's RD curves regressed against a saved baseline.
+the broken rule of the contract (docs/plugins.md). Every check also requires that the
+component pickles (``--executor ray`` ships components to worker processes).
+``check_named`` checks registered components by name, for ``jcsr-bench check``.
+``assert_no_regression`` fails a test when a run's RD curves regressed against a saved
+baseline.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import pickle
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
 
-from jcsr_bench.components import NotApplicable
+from jcsr_bench.components import NotApplicable, offers_latent
 from jcsr_bench.imaging import images
-from jcsr_bench.kit.errors import DataError
+from jcsr_bench.kit.errors import DataError, JcsrError
 from jcsr_bench.plugin.manager import KINDS, PluginManager, set_plugin_manager
 
 
@@ -68,13 +72,28 @@ def _check_identity(component: Any) -> str:
     identity = getattr(component, "identity", None)
     _require(isinstance(identity, str) and identity.strip() != "", component,
              "`identity` must be a non-empty string that changes whenever the output could")
+    check_pickles(component)
     return identity
+
+
+def check_pickles(component: Any) -> None:
+    """The component survives ``pickle`` with its identity (``--executor ray`` sends
+    components to worker processes; a lambda or an open file handle inside fails)."""
+    try:
+        copy = pickle.loads(pickle.dumps(component))
+    except Exception as exc:  # noqa: BLE001 - any failure to pickle is the finding
+        raise ConformanceError(f"{_name(component)}: must pickle for --executor ray (Ray "
+                               f"sends components to worker processes): {exc}") from None
+    if getattr(component, "identity", None) is not None:
+        _require(getattr(copy, "identity", None) == component.identity, component,
+                 "`identity` changed across pickling")
 
 
 def check_codec(codec: Any, image: torch.Tensor | None = None,
                 qualities: Sequence[Any] | None = None) -> None:
     """Types, round trip at each checked quality, determinism, identity stability,
-    and a clear exception (not a crash or hang) for a corrupt payload and a bad quality."""
+    and a clear exception (not a crash or hang) for a corrupt payload and a bad quality.
+    A codec offering its latent must give ``synthesize(decode_latent(p)) == decode(p)``."""
     image = sample_image() if image is None else image
     check_image(image, what="the test image")
     identity = _check_identity(codec)
@@ -98,6 +117,8 @@ def check_codec(codec: Any, image: torch.Tensor | None = None,
                  f"encode is not deterministic at quality {quality!r}")
         _require(torch.equal(codec.decode(payload), decoded), codec,
                  f"decode is not deterministic at quality {quality!r}")
+        if offers_latent(codec):
+            _check_latent(codec, payload, decoded, quality)
         if hasattr(codec, "reconstruct"):
             recon = codec.reconstruct(image, quality)
             try:
@@ -111,6 +132,19 @@ def check_codec(codec: Any, image: torch.Tensor | None = None,
     bad = _bad_quality(ladder)
     _expect_error(codec, lambda: codec.encode(image, bad),
                   f"encode at quality {bad!r}, which is outside the ladder")
+
+
+def _check_latent(codec: Any, payload: bytes, decoded: torch.Tensor, quality: Any) -> None:
+    latent = codec.decode_latent(payload)
+    y = getattr(latent, "y", None)
+    _require(isinstance(y, torch.Tensor) and y.dim() == 4 and y.dtype == torch.float32,
+             codec, f"decode_latent(...) at quality {quality!r} must return a Latent whose "
+             "`y` is a float32 [1, C, h, w] tensor")
+    synthesized = codec.synthesize(latent)
+    _require(isinstance(synthesized, torch.Tensor) and torch.equal(synthesized, decoded), codec,
+             f"synthesize(decode_latent(p)) differs from decode(p) at quality {quality!r}")
+    _require(torch.equal(codec.decode_latent(payload).y, y), codec,
+             f"decode_latent is not deterministic at quality {quality!r}")
 
 
 def _bad_quality(ladder: Sequence[Any]) -> Any:
@@ -185,6 +219,7 @@ def check_metric(metric: Any, image: torch.Tensor | None = None) -> None:
     name = getattr(metric, "name", None)
     if not isinstance(name, str) or not name:
         raise ConformanceError(f"{type(metric).__name__}: `name` must be a non-empty string")
+    check_pickles(metric)
     if not isinstance(getattr(metric, "higher_is_better", None), bool):
         raise ConformanceError(f"metric {name!r}: `higher_is_better` must be a bool")
     other = sample_image(image.shape[1], image.shape[2], seed=1)
@@ -214,6 +249,55 @@ def check_plugin(plugin: Any) -> dict[str, list[str]]:
     if not registered:
         raise ConformanceError(f"plugin {plugin!r} registered nothing")
     return registered
+
+
+CHECKS = {"codecs": check_codec, "sr": check_sr_model, "datasets": check_dataset,
+          "metrics": check_metric}
+KIND_WORDS = {"codecs": "codec", "sr": "sr", "datasets": "dataset", "metrics": "metric"}
+
+
+def check_named(registry: Any, name: str) -> list[tuple[str, str, str]]:
+    """Check what ``name`` names: every type a plugin of that name (or distribution)
+    registered, else each registry instance or type called ``name``. Returns
+    ``(kind, component name, problem)`` per component, the problem ``""`` when it
+    conforms; raises ``JcsrError`` when nothing is called ``name``."""
+    targets: list[tuple[str, str]] = []
+    for info in registry.manager.plugins(include_builtins=True):
+        if name in (info.name, info.distribution):
+            targets += [(kind, t) for kind, types in info.registered.items() for t in types]
+    if not targets:
+        for kind in KINDS:
+            with contextlib.suppress(JcsrError):
+                registry.resolve(kind, name)
+                targets.append((kind, name))
+    if not targets:
+        from jcsr_bench.kit.suggest import did_you_mean
+
+        known = [info.name for info in registry.manager.plugins(include_builtins=True)]
+        known += [n for kind in KINDS for n in (*registry.instances(kind),
+                                                 *registry.manager.types(kind))]
+        raise JcsrError(f"no plugin, registry instance or type is called {name!r}."
+                        f"{did_you_mean(name, known)} `jcsr-bench plugins` and `jcsr-bench "
+                        "list` show them")
+    results = []
+    for kind, target in targets:
+        word = KIND_WORDS.get(kind, kind)
+        try:
+            component = registry.build(kind, target)
+        except JcsrError as exc:
+            results.append((word, target, f"could not be built: {exc}"))
+            continue
+        if kind == "sr" and callable(getattr(component, "for_codec", None)):
+            results.append((word, target, "adaptive: check a trained model with "
+                            "check_sr_model(model.for_codec(codec_identity, quality))"))
+            continue
+        try:
+            CHECKS[kind](component)
+        except AssertionError as exc:
+            results.append((word, target, str(exc)))
+        else:
+            results.append((word, target, ""))
+    return results
 
 
 @contextlib.contextmanager
@@ -254,5 +338,5 @@ def assert_no_regression(results: Any, baseline: Any, *, max_bd_rate: float = 0.
         max_bd_rate=max_bd_rate, max_quality_drop=max_quality_drop, exact=exact,
         fail_on_time=fail_on_time))
     if comparison.exit_code != 0:
-        raise RegressionError(render_compare(comparison))
+        raise RegressionError(render_compare(comparison, markdown=False))
     return comparison

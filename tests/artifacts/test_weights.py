@@ -187,6 +187,31 @@ def test_load_checkpoint_bad_files(tmp_path):
         weights.load_checkpoint(tmp_path / "cut.pth")
 
 
+def test_load_checkpoint_text_file_names_it_and_what_was_expected(tmp_path):
+    passwd = tmp_path / "passwd"  # `weights: ../../../etc/passwd`: an IndexError before
+    passwd.write_text("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/bin/sh\n")
+    with pytest.raises(WeightsError) as info:
+        weights.load_checkpoint(passwd)
+    message = str(info.value)
+    assert str(passwd) in message and "not a checkpoint" in message
+    assert "expected a PyTorch file of tensors" in message
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_load_checkpoint_refuses_non_finite_tensors(tmp_path, bad):
+    state = {"body": {"conv.weight": torch.randn(2, 2)}, "ok": torch.arange(3)}
+    state["body"]["conv.weight"][1, 0] = bad
+    torch.save({"params_ema": state}, tmp_path / "nan.pth")
+    with pytest.raises(WeightsError, match=r"nan.pth: tensor 'params_ema.body.conv.weight' "
+                                           r"holds NaN or infinite values"):
+        weights.load_checkpoint(tmp_path / "nan.pth")
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.tensor([1.0, bad])}, str(tmp_path / "nan.safetensors"))
+    with pytest.raises(WeightsError, match="tensor 'w' holds NaN"):
+        weights.load_checkpoint(tmp_path / "nan.safetensors")
+
+
 def test_unwrap_state_dict():
     inner = {"module.conv.weight": 1, "module.conv.bias": 2}
     assert weights.unwrap_state_dict({"state_dict": inner, "epoch": 3}) == {

@@ -11,7 +11,11 @@ import copy
 import io
 import json
 import math
+import os
+import stat
 import struct
+import subprocess
+import tempfile
 import time
 import types
 import xml.etree.ElementTree as ET
@@ -385,14 +389,62 @@ def test_json_and_markdown_reports(tmp_path, baseline, capsys, runs):
     current = runs("worse")
     code, out = _compare(capsys, baseline, current, "--json", tmp_path / "c.json",
                          "--markdown", tmp_path / "c.md")
-    assert (tmp_path / "c.md").read_text() == out
+    markdown = (tmp_path / "c.md").read_text()
+    assert markdown.splitlines()[0] == out.splitlines()[0]
     data = json.loads((tmp_path / "c.json").read_text())
     assert data["verdict"] == "regression" and data["exit_code"] == code == 1
     first = data["combinations"][0]
     assert first["status"] == "regression" and first["label"].startswith("sc+")
     point = first["metrics"][0]["points"][1]
     assert point["quality"] == 2 and point["delta"] < 0 and point["bpp_change_pct"] == 0
-    assert "<details><summary>Details</summary>" in out
+    assert "<details><summary>Details</summary>" in markdown
+    assert "<details>" not in out and "\nDetails:\n" in out  # the terminal copy: no HTML
+
+
+def test_terminal_copy_has_no_entities_and_names_the_images_that_differ(tmp_path, baseline,
+                                                                        capsys):
+    data = load_baseline(baseline)
+    cur = copy.deepcopy(data)
+    cur["datasets"]["pics"]["images"] = ["img0", "img1", "img2", "new*9"]
+    cur["run"]["suite"] = "mine"
+    (tmp_path / "cur.json").write_text(json.dumps(cur))
+    code, out = _compare(capsys, baseline, tmp_path / "cur.json", "--markdown",
+                         tmp_path / "c.md")
+    assert code == 3 and "&#" not in out and "&amp;" not in out
+    assert ("images differ (missing from the current run: img3; added in the current run: "
+            "new*9)") in out
+    assert "['img0'" not in out  # not both whole lists
+    assert "Suites differ: baseline from None" not in out
+    assert f"Suites differ: baseline from {data['run']['suite'] or 'no suite'}, current " \
+        "from mine." in out
+    assert "new&#42;9" in (tmp_path / "c.md").read_text()  # escaped where Markdown is written
+
+
+def test_per_image_interval_says_its_images_and_needs_three(baseline):
+    data = load_baseline(baseline)
+    shifts = {"img0": 1.01, "img1": 1.02, "img2": 1.03, "img3": 1.04}
+    cur = _shifted(data, shifts)
+    m = compare(data, cur).combinations[0].metrics[0]
+    assert m.interval_images == 4 and "(4 images)" in render_compare(compare(data, cur))
+    for name in ("img1", "img2", "img3"):  # two per-image BD-rates n/a: one image left
+        for point in cur["combinations"]["pics/sc+up"]["points"][1:]:
+            point["images"][name]["values"]["psnr-rgb"] = None
+    result = compare(data, cur)
+    m = next(c for c in result.combinations if c.label == "sc+up").metrics[0]
+    assert m.metric == "psnr-rgb" and m.interval is None and m.interval_images == 1
+    assert "1 of 4 image(s) have a per-image BD-rate; at least 3 are needed" in \
+        render_compare(result)
+
+
+def test_bd_errors_say_baseline_and_junit_says_bd_rate_once(baseline, runs):
+    from jcsr_bench.ci.compare import bd_pair
+
+    assert "baseline curve has 1 point(s)" in bd_pair(([1.0], [30.0]), ([1.0, 2.0],
+                                                      [30.0, 31.0]), "pchip")[2]
+    comparison = compare(load_baseline(baseline), load_baseline(runs("worse")))
+    root = ET.fromstring(render_junit(comparison))
+    messages = [f.get("message") for f in root.iter("failure")]
+    assert messages and all(m.count("BD-rate") == 1 for m in messages), messages
 
 
 # -- tolerances ------------------------------------------------------------------------------------
@@ -463,6 +515,36 @@ def test_baseline_save_cli(tmp_path, capsys, runs):
     assert "no results store" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600)])
+def test_baseline_is_written_with_the_users_umask(tmp_path, runs, umask, mode):
+    before = os.umask(umask)
+    try:
+        save_baseline(runs("base"), tmp_path / "b.json")
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE((tmp_path / "b.json").stat().st_mode) == mode
+
+
+def test_a_failed_compare_run_removes_its_temporary_folder(tmp_path, baseline, capsys,
+                                                          monkeypatch):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+
+    def fails(*args, **kwargs):
+        Path(args[2]).mkdir(exist_ok=True)
+        (Path(args[2]) / "results.sqlite").write_text("partial")
+        raise JcsrError("2 missing piece(s), nothing was computed")
+
+    monkeypatch.setattr("jcsr_bench.ci.commands.run_suite", fails)
+    assert main(["compare", str(baseline), "--run", "ci"]) == 2
+    assert "missing piece" in capsys.readouterr().err
+    assert list(temp.iterdir()) == []
+    kept = tmp_path / "kept"  # an --output folder the user named is theirs: kept
+    assert main(["compare", str(baseline), "--run", "ci", "--output", str(kept)]) == 2
+    assert (kept / "results.sqlite").exists()
+
+
 # -- the testing helper ----------------------------------------------------------------------------
 def test_assert_no_regression(tmp_path, baseline, runs):
     same = runs("same")
@@ -487,8 +569,9 @@ def test_history_of_three_commits_gives_a_chart_and_a_table(tmp_path, runs, caps
     table = [line for line in out.splitlines() if line.startswith("| `")]
     assert [line.split("|")[1].strip() for line in table] == [f"`{sha[:12]}`"
                                                               for sha in commits]
-    assert out.splitlines()[0] == ("### pics: BD-rate (psnr-rgb) vs anchor, % (Δ vs "
-                                   "previous commit)")
+    assert out.splitlines()[0] == (
+        "### pics: BD-rate (psnr-rgb) vs anchor, %; in parentheses: BD-rate vs the previous "
+        "commit's curve (not the difference of the two numbers shown)")
     assert sorted(p.name for p in charts.iterdir()) == ["history-pics-psnr-rgb.png",
                                                         "history-pics-psnr-rgb.svg"]
     from jcsr_bench.ci.history import entries
@@ -515,6 +598,31 @@ def test_history_of_three_commits_gives_a_chart_and_a_table(tmp_path, runs, caps
     assert shas == list(commits)
     again = {(r["commit"][0], r["combination"]): r for r in rows if r["metric"] == "psnr-rgb"}
     assert again[("b", "sc+up")]["bd_rate_previous"] == 0.0
+
+
+def test_history_gives_the_reason_of_a_combination_na_at_every_commit(tmp_path, runs,
+                                                                     capsys, monkeypatch):
+    data = load_baseline(runs("base"))
+    for point in data["combinations"]["pics/sc+none"]["points"][1:]:
+        for cell in point["images"].values():  # one point left: no curve to compare
+            cell["values"]["psnr-rgb"] = None
+            cell["reasons"] = {"psnr-rgb": "planted n/a"}
+    (tmp_path / "b.json").write_text(json.dumps(data))
+    store = tmp_path / "h.sqlite"
+    for sha in ("a" * 40, "b" * 40):
+        assert main(["history", "add", "--results", str(tmp_path / "b.json"), "--commit",
+                     sha, "--anchor", "other+up", "--store", str(store)]) == 0
+    drawn = {}
+    monkeypatch.setattr("jcsr_bench.ci.history.plot_history",
+                        lambda series, *a, **k: drawn.update(series) or [])
+    assert main(["history", "show", "--store", str(store), "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert ("- sc+none: n/a at every commit: sc+none curve has 1 point(s); the pchip method "
+            "needs at least 2") in out
+    legend = [label for label in drawn if label.startswith("sc+none")]
+    assert legend == ["sc+none: n/a at every commit (sc+none curve has 1 point(s); the pchip "
+                      "method needs at least 2)"]
+    assert "sc+up" in drawn  # defined combinations keep their plain names
 
 
 def test_history_errors_name_the_remedy(tmp_path, runs, capsys):
@@ -658,6 +766,31 @@ def test_history_commit_defaults_to_the_one_recorded(tmp_path, runs):
     assert recorded == git_commit(REPO)
     sha, count = add_run(runs("base"), store=tmp_path / "h.sqlite", anchor="other+up")
     assert sha == recorded and count == 8  # 4 combinations x psnr-rgb, psnr-y
+
+
+def test_results_record_the_commit_for_commands_run_outside_the_repository(tmp_path,
+                                                                           monkeypatch):
+    from jcsr_bench.ci.history import add_run
+    from jcsr_bench.results.store import load_curves
+
+    repo, elsewhere = tmp_path / "repo", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    monkeypatch.chdir(repo)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("jcsr_bench.report.plots.plot_rd", lambda *a, **k: [])
+        results = _run(tmp_path, "in-repo", codecs=("sc",))
+    assert load_curves(results)[1]["git_commit"] == sha
+    monkeypatch.chdir(elsewhere)  # not a repository: git knows no commit here
+    save_baseline(results, tmp_path / "b.json")
+    assert load_baseline(tmp_path / "b.json")["git_commit"] == sha
+    assert add_run(results, store=tmp_path / "h.sqlite", anchor="sc+up")[0] == sha
+    assert compare(load_baseline(results), load_baseline(results)).current_info[
+        "git_commit"] == sha
 
 
 def test_ci_docs_examples_are_valid_and_use_the_committed_baseline():

@@ -75,3 +75,109 @@ def test_run_benchmark_refuses_empty_qualities(tmp_path, bad):
 
     with pytest.raises(QualitiesError, match="no quality given"):
         run_benchmark(codecs="jpeg", srs="bicubic", qualities=bad, output=tmp_path)
+
+
+class Unpicklable:
+    """Conforms in every way but one: a lambda inside cannot be sent to a Ray worker."""
+
+    identity = "unpicklable:v1"
+    qualities = [1, 2]
+
+    def __init__(self):
+        self.hook = lambda: None
+
+    def encode(self, image, quality):
+        if quality not in self.qualities:
+            raise ValueError(f"quality {quality!r}")
+        return bytes([quality]) + image.numpy().tobytes()
+
+    def decode(self, data):
+        import torch
+
+        if len(data) != 1 + 3 * 64 * 96:
+            raise ValueError("corrupt payload")
+        return torch.frombuffer(bytearray(data[1:]), dtype=torch.uint8).view(3, 64, 96)
+
+
+class Named(Unpicklable):
+    """A ladder of names: its str qualities reach ``encode`` as written."""
+
+    qualities = ["low", "high"]
+
+    def __init__(self):
+        self.seen = []
+
+    def encode(self, image, quality):
+        self.seen.append(quality)
+        if quality not in self.qualities:
+            raise ValueError(f"quality {quality!r}")
+        return bytes([self.qualities.index(quality)]) + image.numpy().tobytes()
+
+
+def test_jcsr_bench_check_runs_the_kit_on_a_plugin_and_catches_a_planted_bug(monkeypatch,
+                                                                             capsys):
+    import types
+
+    from jcsr_bench import hookimpl
+    from jcsr_bench.cli.main import main
+    from jcsr_bench.testing import plugin_manager
+
+    monkeypatch.syspath_prepend(str(EXAMPLE / "src"))
+    import jcsr_posterize.plugin as plugin
+    with plugin_manager(plugin):
+        names = [i.name for i in __import__("jcsr_bench.plugin.manager", fromlist=["x"])
+                 .get_plugin_manager().plugins()]
+        assert main(["check", names[0]]) == 0
+        out = capsys.readouterr().out
+        assert "ok    codec posterize" in out and "ok    sr nearest" in out
+        assert out.endswith("2 of 2 component(s) conform\n")
+        assert main(["check", "posterize"]) == 0  # one type by name
+    capsys.readouterr()
+    broken = types.ModuleType("broken_plugin")
+
+    @hookimpl
+    def register_codecs(register):
+        register("unpicklable", Unpicklable)
+
+    broken.register_codecs = register_codecs
+    with plugin_manager(broken):
+        assert main(["check", "unpicklable"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("FAIL  codec unpicklable: Unpicklable(") and \
+        "must pickle for --executor ray" in out
+    assert main(["check", "no-such-thing"]) == 2
+    assert "no plugin, registry instance or type is called 'no-such-thing'" in \
+        capsys.readouterr().err
+    for module in [m for m in sys.modules if m.startswith("jcsr_posterize")]:
+        monkeypatch.delitem(sys.modules, module)
+
+
+def test_the_contract_details_the_guide_states(tmp_path):
+    """quality types, to(device)'s return value, description always accepted."""
+    from jcsr_bench.plugin.manager import PluginManager
+    from jcsr_bench.plugin.registry import load_registry
+    from jcsr_bench.run.workunit import UnitContext
+    from jcsr_bench.testing import check_codec
+
+    class InPlace:
+        def to(self, device):
+            self.device = device  # moved itself: returns None
+
+    class Copying:
+        def to(self, device):
+            return ("moved", device)
+
+    context = UnitContext(4, "matlab", "cpu", {}, {}, [])
+    in_place, copying = InPlace(), Copying()
+    assert context.on_device(in_place) is in_place and in_place.device == "cpu"
+    assert context.on_device(copying) == ("moved", "cpu")
+
+    named = Named()
+    check_codec(named)
+    assert {"low", "high"} <= set(named.seen)
+    # description: accepted by every entry, never passed to the factory
+    path = tmp_path / "r.yaml"
+    path.write_text("codecs:\n  j: {type: pillow, format: JPEG, description: my words}\n")
+    registry = load_registry([path], manager=PluginManager(entry_points=False))
+    assert registry.instances("codecs")["j"].description == "my words"
+    assert registry.build("codecs", "j").qualities

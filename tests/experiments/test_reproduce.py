@@ -23,6 +23,8 @@ def test_toy_protocol_trains_evaluates_and_writes_the_table(tmp_path, monkeypatc
                    "BD-MS-SSIM (dB)", "samples-train", "samples-test", "-23.33", "Time taken",
                    "Seeds: 0"):
         assert needle in text
+    assert "Baseline 3 (joint decoding) does not apply: codec `jpeg` offers no latent" in text
+    assert "B3 vs" not in text
     assert "training 3 of the 3 models" in text  # B1 + B2 at two qualities
     assert_environment_recorded(text)
     assert {p.suffix for p in first.plots} == {".png", ".svg"}
@@ -104,3 +106,21 @@ def test_full_budget_evaluates_the_b2_it_trained_for_each_seed(tmp_path, monkeyp
     assert calls == [("esrgan-b2", None, None), ("esrgan-b2-df2k-seed1", None, None)]
     copy = registry.resolve("sr", "esrgan-b2-df2k-seed1").params["adapt"]
     assert resolve_config(copy)["seed"] == 1 and copy["init"] == "esrgan-b1"
+
+
+def test_full_budget_trains_b3_from_each_seeds_b2(tmp_path, monkeypatch):
+    """B3's start is the seed's own B2: the registry's esrgan-b3 for seed 0 (its adapt
+    section already says so), a registered copy naming the seed's B2 otherwise."""
+    import jcsr_bench.training.sr as training
+    from jcsr_bench.experiments.reproduce import _train_joint
+
+    calls = []
+    monkeypatch.setattr(training, "train_sr", lambda registry, sr, codec, dataset, qualities,
+                        **kw: calls.append(sr) or [])
+    registry = load_registry()
+    names = {0: ("esrgan-b1", "esrgan-b2"), 1: ("esrgan-b1", "esrgan-b2-df2k-seed1")}
+    b3, _ = _train_joint(registry, BUDGETS["full"], "bmshj", [1], names, tmp_path, "cpu",
+                         False, lambda *a: None)
+    assert b3 == {0: "esrgan-b3", 1: "esrgan-b3-df2k-seed1"} and calls == list(b3.values())
+    copy = registry.resolve("sr", "esrgan-b3-df2k-seed1").params["adapt"]
+    assert copy["init"] == "esrgan-b2-df2k-seed1" and copy["joint"] == "synthesis"

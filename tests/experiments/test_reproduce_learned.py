@@ -38,8 +38,28 @@ def test_toy_trains_the_codec_on_the_training_split_then_reuses_it(tmp_path, mon
                    f"{recipe.steps} steps each", "`samples-train` images (first 1)",
                    "codec seed 0", "this run trained 2 of its 2 models",
                    "bmshj-samples vs jpeg (codec only)", "| jpeg ", "q20: ", "q60: ",
-                   "`samples-test`", "Time taken"):
+                   "`samples-test`", "Time taken", "B3 vs B2", "B3 vs B1",
+                   "Baseline 3 (joint decoding): `bmshj-samples`'s synthesis transform",
+                   "2 steps per quality (L1 only, batch 2, HR patch 64, latent crops"):
         assert needle in text, needle
+    # every B3 and B2 cell carries the codec's payload, byte for byte: same bits
+    from jcsr_bench.kit.paths import cache_dir
+    from jcsr_bench.results.store import DB_NAME, load_rows
+
+    rows = load_rows(cache_dir() / "reproduce" / "bmshj-samples-toy" / "run" / DB_NAME)
+    payloads = {}
+    for row in rows:
+        kind = "B3" if row["sr"].startswith("repro-b3") else "other"
+        payloads.setdefault((row["image"], row["quality"], kind), row["digests"]["payload"])
+    assert any(kind == "B3" for _, _, kind in payloads)
+    for (image, quality, _kind), digest in payloads.items():
+        assert digest == payloads[(image, quality, "other")]
+    b3 = [c for c in first.comparisons if c.test == "B3"]
+    assert [c.anchor for c in b3] == ["B2", "B1"]
+    for comparison in b3:
+        (values,) = comparison.per_seed
+        assert set(values) == {"BD-Rate PSNR (%)", "BD-PSNR (dB)", "BD-Rate MS-SSIM (%)",
+                               "BD-MS-SSIM (dB)"}
     # The codec models are in the trained-weights store, trained on samples-train only.
     sidecars = sorted((trained_dir() / "codecs").glob("*/*-q*.json"))
     assert [json.loads(p.read_text())["quality"] for p in sidecars] == [1, 8]
@@ -52,7 +72,7 @@ def test_toy_trains_the_codec_on_the_training_split_then_reuses_it(tmp_path, mon
     again = run_toy(tmp_path)
     text = again.table.read_text()
     assert "this run trained 0 of its 2 models" in text
-    assert "training 0 of the 3 models" in text
+    assert "training 0 of the 5 models" in text  # B1, B2 and B3 at two qualities
     assert {p: p.stat().st_mtime_ns for p in sidecars} == stamps
     assert [c.per_seed for c in again.comparisons] == [c.per_seed for c in first.comparisons]
 
@@ -223,3 +243,34 @@ def test_committed_table_states_the_setting_it_ran_in():
                    "0.090 bpp", "25.23 dB", "24.77 dB", "28.20 dB", "0.107 bpp"):
         assert figure in table, figure
         assert figure.replace("-", "−") in page, figure
+
+
+def test_descending_recipe_trains_the_highest_rate_first_with_more_steps(
+        tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    import jcsr_bench.training.codec as codec_training
+
+    monkeypatch.setenv("JCSR_BENCH_CACHE", str(tmp_path / "cache"))
+    calls, real = [], codec_training.train_codec
+
+    def spy(*args, **kw):
+        calls.append((list(args[3]), kw["steps"], kw["milestones"],
+                      None if kw["warm_start"] is None else kw["warm_start"].name))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(codec_training, "train_codec", spy)
+    recipe = replace(RECIPE, steps=2, warm_start=True, descending=True, first_steps=4,
+                     lr_drop=0.5)
+    trained = train_learned_codec(registry(), "bmshj-samples", recipe, "samples-train",
+                                  [1, 8], device="cpu", progress=False, log=lambda *a: None)
+    q8_state = trained.weights[8].name.replace(".pth.tar", ".state.pth")
+    assert calls == [([8], 4, [2], None), ([1], 2, [1], q8_state)]
+    state = torch.load(tmp_path / "cache" / "trained" / "codecs" / trained.weights[1].parent.name
+                       / q8_state, weights_only=True)
+    assert state["config"]["milestones"] == [2] and state["sched"]["last_epoch"] == 4
+    # the new fields enter the store key only when set: older recipes keep their keys
+    assert set(RECIPE.hashed()) == set(RECIPE.__dataclass_fields__) - {
+        "descending", "first_steps", "lr_drop", "gamma"}
+    assert codec_key(registry(), "bmshj", recipe, "samples-train", [1, 8]) != codec_key(
+        registry(), "bmshj", replace(recipe, descending=False), "samples-train", [1, 8])

@@ -202,3 +202,19 @@ def test_helpers_roundtrip(tmp_path):
         check_image(a)
     with pytest.raises(DataError, match="expected \\[3, 4, 5\\]"):
         check_image(t, shape=(3, 4, 5))
+
+
+def test_tiny_images_load_without_torchs_non_writable_warning(tmp_path):
+    """torch warns once per process, so a fresh one: every size must load silently."""
+    import subprocess
+    import sys
+
+    code = ("import warnings, sys\nfrom PIL import Image\n"
+            "from jcsr_bench.imaging.images import load_image\n"
+            "warnings.simplefilter('error')\n"
+            "for size in [(1, 1), (1, 5), (5, 1), (2, 2)]:\n"
+            "    Image.new('RGB', size, (1, 2, 3)).save(sys.argv[1])\n"
+            "    assert load_image(sys.argv[1]).shape == (3, size[1], size[0])\n")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "t.png")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "not writable" not in done.stderr, done.stderr

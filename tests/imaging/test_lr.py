@@ -188,3 +188,17 @@ def test_lr_for_prefers_dataset_lr_and_checks_size():
     assert torch.equal(lr_for(hr, 4, dataset=_Official(None), name="x", cache=False), make_lr(hr))
     with pytest.raises(DataError, match="x: the dataset's LR image is 9x10"):
         lr_for(hr, 4, dataset=_Official(official[:, :, :9]), name="x")
+
+
+def test_tampered_lr_cache_file_is_detected_and_regenerated(tmp_path):
+    from jcsr_bench.imaging.images import save_image
+    from jcsr_bench.kit.errors import CacheWarning
+
+    hr = _image(32, 24)
+    first = cached_lr(hr, 4, "matlab", cache=tmp_path)
+    (png,) = tmp_path.rglob("*.png")
+    save_image(torch.zeros_like(first), png)  # a same-shape black image swapped in
+    with pytest.warns(CacheWarning, match=r"LR cache file .*\.png does not match its stored "
+                                          "digest"):
+        again = cached_lr(hr, 4, "matlab", cache=tmp_path)
+    assert torch.equal(again, first) and torch.equal(load_image(png), first)

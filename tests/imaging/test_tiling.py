@@ -137,6 +137,14 @@ def test_uint8_conversion_clamps_and_rounds():
     assert got[0, 0].tolist() == [0, 0, 0, 1, 255, 255, 255]
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_to_uint8_refuses_non_finite_output(bad):
+    out = torch.zeros(1, 3, 2, 2)
+    out[0, 1, 1, 1] = bad  # NaN became a black pixel scored as a result
+    with pytest.raises(DataError, match="net-x: the SR output holds NaN or infinite"):
+        to_uint8(out, "net-x")
+
+
 def test_upscale_image_round_trip_and_input_checks():
     image = sample_image(9, 11)
     out = upscale_image(nearest_x4, image, 4, tile=4, overlap=1)

@@ -119,3 +119,31 @@ def test_registry_uses_safe_yaml_only(tmp_path, manager):
 
 def test_shipped_file_is_packaged_beside_the_code():
     assert SHIPPED.is_file()
+
+
+@pytest.mark.parametrize("name", ["/dev/zero", "fifo", "folder"])
+def test_non_regular_registry_files_are_refused_before_reading(tmp_path, manager, name):
+    import os
+    path = tmp_path / name
+    if name == "fifo":
+        os.mkfifo(path)  # reading it would block forever
+    elif name == "folder":
+        path.mkdir()
+    else:
+        path = type(path)(name)
+    with pytest.raises(RegistryError, match="is not a regular file"):
+        Registry(manager).add_file(path)
+
+
+def test_oversized_registry_is_refused_by_size_not_as_an_alias_bomb(tmp_path, manager):
+    path = tmp_path / "big.yaml"
+    path.write_text("# " + "x" * 1_000_000 + "\n")
+    with pytest.raises(RegistryError, match="more than the 1,000,000 a registry may be"):
+        Registry(manager).add_file(path)
+
+
+def test_cli_registry_dev_zero_fails_at_once(capsys):
+    from jcsr_bench.cli.main import main
+    assert main(["list", "--registry", "/dev/zero"]) == 2
+    err = capsys.readouterr().err
+    assert "/dev/zero is not a regular file" in err and "Traceback" not in err

@@ -98,6 +98,42 @@ def test_round_trip_and_conformance(arch, checkpoints):
     check_codec(codec, image=sample_image(24, 40))
 
 
+def _every_architecture():
+    from compressai.zoo.image import model_architectures
+
+    return sorted(model_architectures)
+
+
+@pytest.mark.parametrize("arch", _every_architecture())
+def test_latent_synthesizes_to_the_decoded_image(arch, tmp_path):
+    """The latent contract, for every architecture CompressAI's zoo has (random weights,
+    small channels): synthesize(decode_latent(p)) == decode(p), bit for bit."""
+    args = ARCHS.get(arch, (8, 12))
+    path = tmp_path / "w.pth"
+    torch.save(random_model(arch, args).state_dict(), path)
+    codec = CompressAICodec(arch, weights=str(path), qualities=[3])
+    image = sample_image(40, 70, seed=2)  # padded to 64x128: offset (12, 29)
+    payload = codec.encode(image, 3)
+    latent = codec.decode_latent(payload)
+    assert latent.y.dtype == torch.float32 and latent.y.shape[:2] == (1, args[-1])
+    assert (latent.quality, latent.size, latent.offset, latent.stride) == (3, (40, 70),
+                                                                           (12, 29), 16)
+    assert tuple(latent.y.shape[2:]) == (4, 8)
+    assert torch.equal(codec.synthesize(latent), codec.decode(payload))
+    assert isinstance(codec.synthesis_module(3), torch.nn.Module)
+
+
+def test_kit_catches_a_latent_that_does_not_synthesize_to_decode(checkpoints):
+    from jcsr_bench.testing import ConformanceError
+
+    codec = CompressAICodec("bmshj2018-hyperprior", weights=str(checkpoints[
+        "bmshj2018-hyperprior"]), qualities=[3])
+    real = codec.synthesize
+    codec.synthesize = lambda latent: real(latent).flip(-1)  # type: ignore[method-assign]
+    with pytest.raises(ConformanceError, match="synthesize.*differs from decode"):
+        check_codec(codec, image=sample_image(24, 40))
+
+
 @pytest.mark.parametrize("size", [(1, 1), (3, 5), (65, 67), (64, 128)])
 def test_small_and_odd_sizes(size, checkpoints):
     codec = CompressAICodec(weights=str(checkpoints["bmshj2018-hyperprior"]))
@@ -252,7 +288,7 @@ def test_user_checkpoint_wrappers_and_update(tmp_path, wrapper):
     with torch.no_grad():
         out = reference.compress(torch.nn.functional.pad(image.float().div(255)[None], pad))
         x_hat = reference.decompress(out["strings"], out["shape"])["x_hat"]
-    expected = cc._to_uint8(torch.nn.functional.pad(x_hat, unpad))
+    expected = cc._to_uint8(torch.nn.functional.pad(x_hat, unpad), "reference")
     assert torch.equal(decoded, expected)
 
 
@@ -346,3 +382,36 @@ def test_registry_instances():
     assert len({registry.build("codecs", n).identity for n in
                 ("bmshj", "bmshj-msssim", "bmshj-factorized", "mbt-mean", "mbt",
                  "cheng-anchor", "cheng-attn")}) == 7
+
+
+# -- non-finite weights (issue 26) -------------------------------------------------------
+
+
+def _poisoned(checkpoints, part):
+    codec = CompressAICodec(weights=str(checkpoints["bmshj2018-hyperprior"]), qualities=[3])
+    net = codec.model(3)  # loaded (finite), then broken in memory: load refuses NaN files
+    with torch.no_grad():
+        next(getattr(net, part).parameters()).view(-1)[0] = float("nan")
+    return codec
+
+
+def test_nan_in_the_encoder_fails_fast_instead_of_hanging_the_coder(checkpoints):
+    import time
+
+    codec = _poisoned(checkpoints, "g_a")
+    start = time.monotonic()
+    with pytest.raises(DataError, match=r"bmshj2018-hyperprior quality 3 \(.*hyperprior"
+                                        r".*latent holds NaN.*refusing to entropy-code"):
+        codec.encode(sample_image(32, 32), 3)
+    assert time.monotonic() - start < 5
+
+
+def test_nan_in_the_synthesis_fails_decode_naming_model_and_file(checkpoints):
+    good = CompressAICodec(weights=str(checkpoints["bmshj2018-hyperprior"]), qualities=[3])
+    payload = good.encode(sample_image(32, 32), 3)
+    codec = _poisoned(checkpoints, "g_s")
+    message = r"quality 3 \(.*bmshj2018-hyperprior.pth.tar\): the decoded image holds NaN"
+    with pytest.raises(DataError, match=message):
+        codec.decode(payload)
+    with pytest.raises(DataError, match=message):
+        codec.reconstruct(sample_image(32, 32), 3)

@@ -372,3 +372,43 @@ def test_samples_crop_is_centred_and_part_of_the_identity():
         SamplesDataset(names=["chelsea"], crop=400).load("chelsea")
     with pytest.raises(DataError, match="crop must be a positive number of pixels, got 0"):
         SamplesDataset(crop=0)
+
+
+def test_non_utf8_file_name_is_named_safely_and_noted(tmp_path):
+    import os
+
+    root = tmp_path / "pics"
+    _write(root / "ok.png", _png())
+    _write(root / os.fsdecode(b"caf\xe9.png"), _png(seed=1))  # Latin-1 bytes on disk
+    with pytest.warns(ds.DataWarning, match=r"file name is not UTF-8: .*caf\\xe9\.png; its "
+                                            r"image is named 'caf\\\\xe9'"):
+        data = ds.FolderDataset(root=str(root))
+    assert data.names == ["caf\\xe9", "ok"]
+    assert all(name.encode("utf-8") for name in data.names)  # storable anywhere
+    assert data.identity.startswith("dataset:folder:")  # hashed: was UnicodeEncodeError
+    assert data.load("caf\\xe9").shape == (3, 8, 12)
+
+
+def test_non_utf8_bad_file_is_named_and_skipped_with_skip_bad(tmp_path):
+    import os
+
+    root = tmp_path / "pics"
+    _write(root / "ok.png", _png())
+    _write(root / os.fsdecode(b"bad\xff.png"), b"not an image")
+    with pytest.warns(ds.DataWarning) as caught:
+        data = ds.FolderDataset(root=str(root), skip_bad=True)
+        assert data.names == ["ok"]
+    assert any("skipping a bad image" in str(w.message) and "bad" in str(w.message)
+               for w in caught)
+
+
+def test_symlink_out_of_the_folder_is_read_with_a_note(tmp_path):
+    outside = _write(tmp_path / "elsewhere" / "real.png", _png())
+    root = tmp_path / "pics"
+    _write(root / "a.png", _png())
+    (root / "inner.png").symlink_to(root / "a.png")  # inside: no note
+    (root / "link.png").symlink_to(outside)
+    with pytest.warns(ds.DataWarning, match=r"link.png is a link to .*elsewhere/real.png, "
+                                            r"outside the dataset folder") as caught:
+        data = ds.FolderDataset(root=str(root))
+    assert len(caught) == 1 and data.names == ["a", "inner", "link"]

@@ -173,6 +173,9 @@ def test_missing_weights_offline_skip_by_default_and_fail_by_name(tmp_path, caps
     common = ["--offline", "--codec", "jpeg", "--sr", "bicubic", "--qualities", "20,60",
               "--limit", "1", "--output", str(tmp_path / "out")]
     assert main(["run", *common]) == 0
+    out = capsys.readouterr().out  # one short line a run; the dry run has the files
+    assert "not evaluated: lpips, dists, lpips-vgg -- `jcsr-bench run --dry-run`" in out
+    assert main(["run", *common, "--dry-run"]) == 0
     out = capsys.readouterr().out
     for name in ("lpips", "dists", "lpips-vgg"):
         assert f"metric {name}:" in out
@@ -286,7 +289,7 @@ def test_online_run_downloads_and_verifies_the_weights_first(hub_home, tmp_path,
                   output=tmp_path / "out")
     dry = io.StringIO()
     assert run(**common, dry_run=True, stream=dry).exit_code == 0
-    assert "to download when the run starts" in dry.getvalue()
+    assert "to download when the run (or its training) starts" in dry.getvalue()
     hub = tmp_path / "empty-home" / "hub" / "checkpoints"
     assert not hub.exists() or not any(hub.iterdir())
     assert run(**common, stream=io.StringIO()).exit_code == 0

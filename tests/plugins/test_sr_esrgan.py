@@ -351,3 +351,23 @@ def test_bicubic_skip_variant_starts_at_bicubic_and_round_trips_through_weights(
     loaded = load_rrdbnet(path)
     assert loaded.arch["skip"] == "bicubic"
     assert torch.equal(loaded(x), net(x)) and not torch.equal(loaded(x), bicubic)
+
+
+def test_nan_weights_file_is_refused_before_any_compute(scheme_files, tmp_path):
+    net, _ = scheme_files
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    next(iter(state.values())).view(-1)[0] = float("nan")
+    torch.save({"params_ema": state}, tmp_path / "nan.pth")
+    with pytest.raises(WeightsError, match=r"nan.pth: tensor 'params_ema\..*' holds NaN"):
+        ESRGAN(weights=str(tmp_path / "nan.pth")).upscale(sample_image(8, 8))
+
+
+def test_non_finite_output_fails_naming_model_and_file(scheme_files):
+    _, files = scheme_files
+    model = ESRGAN(weights=str(files["basicsr"]))
+    network = model._network()
+    with torch.no_grad():  # broken in memory (fp16 overflow does the same)
+        network.conv_last.bias.fill_(float("inf"))
+    with pytest.raises(DataError, match=rf"esrgan \({files['basicsr']}\): the SR output "
+                                        r"holds NaN or infinite values"):
+        model.upscale(sample_image(8, 8))

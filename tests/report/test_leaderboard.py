@@ -150,7 +150,7 @@ def test_undefined_bd_is_na_with_reason_and_sorted_last():
     # MS-SSIM missing everywhere on a curve: its Points note gives the recorded reason, and
     # the BD note points to it.
     points = dict(zip(labels, column(table, "Points")))["tiny+sr"]
-    assert points.startswith("0/4 [")
+    assert points.startswith("PSNR 4; MS-SSIM 0 [")  # counted per metric
     assert found[marker(points)] == "MS-SSIM n/a at every quality: short side 128 px < 161"
     assert found[marker(ms["tiny+sr"])].endswith(f"test values n/a: see note {marker(points)}")
     assert rates["tiny+sr"] == f"{bd_rate(R1, Q1, R2, Q2):+.2f}"

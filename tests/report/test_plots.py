@@ -51,13 +51,14 @@ def svg_texts(path):
     return ["".join(t.itertext()) for t in ET.parse(path).getroot().iter(f"{ns}text")]
 
 
-def test_one_png_and_svg_per_dataset_and_metric(plotted):
+def test_one_png_svg_and_pdf_per_dataset_and_metric(plotted):
     _, out, paths = plotted
     names = sorted(p.name for p in paths)
-    assert len(paths) == 8 and all(p.parent == out and p.stat().st_size > 0 for p in paths)
+    assert len(paths) == 12 and all(p.parent == out and p.stat().st_size > 0 for p in paths)
     assert "rd-kodak-psnr-rgb.png" in names and "rd-kodak-ms-ssim-rgb.svg" in names
+    assert "rd-kodak-ms-ssim-rgb.pdf" in names
     odd = [n for n in names if not n.startswith("rd-kodak")]
-    assert len(odd) == 4 and all("/" not in n and " " not in n for n in odd)
+    assert len(odd) == 6 and all("/" not in n and " " not in n for n in odd)
     with Image.open(out / "rd-kodak-psnr-rgb.png") as im:
         assert im.format == "PNG" and im.size == (900, 600)
         # Not blank: many distinct colours (curves, text, grid).

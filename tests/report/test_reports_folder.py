@@ -84,7 +84,7 @@ def test_reports_cover_the_whole_store_after_a_limited_run(tmp_path):
     (table,) = tables(board)
     assert sorted(table) == ["fa+bicubic", "fa+up", "fb+bicubic", "fb+up"]
     # all 3 images in every point (the fake images are too small for MS-SSIM: said)
-    assert {row["Points"] for row in table.values()} == {"0/2 [1]"}
+    assert {row["Points"] for row in table.values()} == {"PSNR, PSNR-Y 2; MS-SSIM 0 [1]"}
     assert note_of("[1]", board).startswith("MS-SSIM n/a at every quality: n/a for 3 of 3 "
                                             "image(s) (first: img0: short side 40 px")
     assert "reports cover everything stored in this folder: 4 combinations on tiny " \
@@ -97,8 +97,8 @@ def test_reports_cover_the_whole_store_after_a_limited_run(tmp_path):
     with (out / "results.csv").open() as handle:
         assert len(list(csv.DictReader(handle))) == 3 * 2 * 2 * 2
     record = json.loads((out / "outputs.json").read_text())
-    own = {p.relative_to(out).as_posix() for pattern in ("*.md", "*.csv", "json/*/*.json",
-                                                         "plots/*") for p in out.glob(pattern)}
+    patterns = ("*.md", "*.csv", "*.html", "json/*/*.json", "plots/*")
+    own = {p.relative_to(out).as_posix() for pattern in patterns for p in out.glob(pattern)}
     assert set(record["files"]) == own  # every export is listed, nothing else is there
     assert "plots/rd-tiny-psnr-rgb.png" in own
     assert not stale.exists() and not (out / "plots" / "rd-gone-psnr-rgb.png").exists()
@@ -123,8 +123,8 @@ def test_limited_runs_are_said_and_points_lacking_images_are_na(tmp_path):
     cell = table["fa+up"]["Points"]
     assert cell.startswith("0/2 [")  # never a mean over 2 of the 3 images
     assert note_of(cell, board) == (
-        "bpp, PSNR, MS-SSIM n/a at every quality: computed on 2 of the dataset's 3 images "
-        "(missing: img2); run it without --limit to complete it")
+        "bpp, PSNR, PSNR-Y, MS-SSIM n/a at every quality: computed on 2 of the dataset's 3 "
+        "images (missing: img2); run it without --limit to complete it")
     assert table["fa+up"]["bpp range"] == f"n/a {cell.split()[-1]}"
 
 
@@ -161,8 +161,8 @@ def test_a_bad_image_fails_its_cells_and_every_na_says_why(tmp_path):
     cell = table["fa+up"]["Points"]
     assert cell.startswith("0/2 [")
     why = note_of(cell, board)
-    assert why.startswith("bpp, PSNR, MS-SSIM n/a at every quality: 1 of 2 image(s) failed "
-                          "(first: b: loading image: ")
+    assert why.startswith("bpp, PSNR, PSNR-Y, MS-SSIM n/a at every quality: 1 of 2 image(s) "
+                          "failed (first: b: loading image: ")
     assert "b.png" in why and "skip_bad: true" in why
     ref = cell.split()[-1]  # the row's other n/a cells point to the same note
     assert [table["fa+up"][k] for k in ("bpp range", "Encode", "Decode", "SR")] == \
@@ -195,8 +195,11 @@ def test_an_image_too_small_for_ms_ssim_is_explained(tmp_path):
     board = (out / "leaderboard.md").read_text()
     (table,) = tables(board)
     cell = table["fa+up"]["Points"]
-    assert cell.startswith("0/2 [")  # PSNR is defined; MS-SSIM is not for "small"
+    # PSNR is defined; PSNR-Y and MS-SSIM are not for "small": counted per metric
+    assert cell.startswith("PSNR 2; PSNR-Y, MS-SSIM 0 [")
     assert note_of(cell, board) == (
+        "PSNR-Y n/a at every quality: n/a for 1 of 2 image(s) (first: small: image 8x8 px "
+        "has nothing left after cropping 4 px borders); "
         "MS-SSIM n/a at every quality: n/a for 1 of 2 image(s) (first: small: short side "
         "8 px <= 160: the 5-scale MS-SSIM needs a short side > 160 px)")
     ms = table["fa+bicubic"]["BD-Rate MS-SSIM (%)"]
@@ -289,3 +292,38 @@ def test_header_provenance_is_that_of_the_runs_that_computed_the_shown_cells(tmp
     assert meta["harness_version"] == "1.0"
     board = leaderboard_from_store(tmp_path)
     assert "- Device: cpu A (run 1); cuda B (run 2)\n" in board
+
+
+# -- issue 25: one image ruling the mean rate; the columns the store holds ----------------
+
+
+def test_a_dominating_image_is_warned_and_the_aggregate_is_recorded(tmp_path, capsys):
+    from jcsr_bench.cli.main import main
+
+    root = _photos(tmp_path / "photos", big=(164, 168), small=(8, 8))
+    registry = _with_dataset(tmp_path, "r", f"{{type: folder, root: {root}}}")
+    out = tmp_path / "out"
+    _, printed = go(registry, out, datasets=["photos"], codecs=["fa"], srs=["up", "bicubic"],
+                    metrics=["psnr-rgb"])
+    warning = [line for line in printed.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and warning[0].startswith(
+        "warning: photos/small dominates the mean rate of fa+up, fa+bicubic: up to 9")
+    assert "> 3x its pixel share and > 25%" in warning[0] and "--bd-aggregate" in warning[0]
+    board = (out / "leaderboard.md").read_text()
+    assert "- small dominates the mean rate of fa+up, fa+bicubic" in board
+    (table,) = tables(board)
+    assert [k for k in table["fa+up"] if k.startswith("BD")] == [  # only what is stored
+        "BD-Rate PSNR (%)", "BD-PSNR (dB)"]
+    assert table["fa+up"]["Points"] == "2"  # --metrics psnr-rgb: no MS-SSIM n/a counted
+    # chosen on the run: recorded, so the folder's leaderboard and the command agree
+    _, printed = go(registry, out, datasets=["photos"], codecs=["fa"], srs=["up", "bicubic"],
+                    metrics=["psnr-rgb"], bd_aggregate="per-image", rate="pooled")
+    assert "warning:" not in printed
+    board = (out / "leaderboard.md").read_text()
+    assert "- BD aggregate: per-image" in board and "- Rate: pooled" in board
+    assert board == leaderboard_from_store(out)
+    assert main(["leaderboard", "--results", str(out), "--bd-aggregate", "curve",
+                 "--rate", "mean"]) == 0
+    assert "- BD aggregate: curve" in capsys.readouterr().out
+    with pytest.raises(Exception, match="--rate must be one of mean, pooled"):
+        go(registry, out, datasets=["photos"], codecs=["fa"], rate="median")

@@ -83,8 +83,11 @@ def test_online_without_network_never_advises_dropping_offline(shipped, tmp_path
     monkeypatch.setattr(urllib.request, "urlopen", unreachable)
     # the dry run downloads nothing and says what the run will download
     summary, text = _headline(shipped, tmp_path, dry_run=True)
-    # bmshj's 8 files, and the perceptual metrics' 5 (vgg16 shared by dists and lpips-vgg)
-    assert "to download when the run starts (13):" in text
+    # bmshj's 8 files, B1's and VGG19 (training), and the perceptual metrics' 5 (vgg16
+    # shared by dists and lpips-vgg): complete whatever the network state (issue 25.5)
+    assert "to download when the run (or its training) starts (15):" in text
+    for name in [B1_FILE, VGG_FILE]:
+        assert len(_lines(text, name)) == 1, name
     assert "offline" not in text
     assert len(_lines(text, TRAIN)) == 1 and len(_lines(text, "training dataset df2k")) == 1
     # the real run tries, and lists each failed download once with the rest
@@ -123,3 +126,40 @@ def test_cli_headline_dry_run_exits_2_without_traceback(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert "missing (12;" in result.stdout and TRAIN in result.stdout
+
+
+def test_the_plan_shows_the_blocked_cells_and_groups_a_codecs_files(shipped, tmp_path,
+                                                                    monkeypatch):
+    monkeypatch.delenv("JCSR_BENCH_OFFLINE")
+
+    def unreachable(*args, **kwargs):
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", unreachable)
+    summary, text = _headline(shipped, tmp_path, dry_run=True)
+    assert ("blocked (56 cells, until the missing pieces below are done):\n"
+            "  samples: bmshj+esrgan-b2: 56 cells (7 images x 8 qualities), by codec "
+            "bmshj's weights, sr esrgan-b2 untrained for codec bmshj\n") in text
+    (line,) = _lines(text, "bmshj2018-hyperprior-")  # 8 files, one line
+    assert line.startswith("  codec bmshj: 8 weight files are not in ")
+    assert "download each from https://compressai.s3.amazonaws.com/models/v1/<name> " in line
+    assert line.endswith(", ".join(BMSHJ_FILES))
+    # the real run online says what training will download, as the dry run does
+    with pytest.raises(WeightsError) as info:
+        _headline(shipped, tmp_path)
+    message = str(info.value)
+    assert "and to download when training starts (2):" in message
+    assert B1_FILE in message and VGG_FILE in message
+
+
+def test_a_run_says_in_one_line_which_optional_metrics_it_left_out(shipped, tmp_path):
+    out = io.StringIO()
+    summary = run(registry=shipped, codecs=["jpeg"], srs=["bicubic"], qualities=[50],
+                  limit=1, device="cpu", output=tmp_path / "out", progress=False, stream=out)
+    assert summary.exit_code == 0
+    text = out.getvalue()
+    assert ("\nnot evaluated: lpips, dists, lpips-vgg -- `jcsr-bench run --dry-run` says what "
+            "to fetch\n") in text
+    assert "alexnet-owt-7be5be79.pth" not in text and "skipped (not evaluated)" not in text
+    _, dry = _headline(shipped, tmp_path, dry_run=True)
+    assert "  metric lpips: missing weights: weight file alexnet-owt-7be5be79.pth" in dry

@@ -1,5 +1,6 @@
 """One run at a time per output folder: a second run is told who holds it, or waits."""
 
+import io
 import os
 import signal
 import socket
@@ -107,3 +108,31 @@ def test_waiting_is_interruptible(holder, tmp_path):
     waiter.send_signal(signal.SIGINT)
     _, stderr = waiter.communicate(timeout=60)
     assert waiter.returncode == 130 and "interrupted" in stderr
+
+
+def test_a_folder_the_lock_created_and_nothing_filled_is_removed(tmp_path):
+    with output_lock(tmp_path / "empty"):
+        pass  # a run that stopped before any compute (missing pieces)
+    assert not (tmp_path / "empty").exists()
+    with output_lock(tmp_path / "filled") as path:
+        (path.parent / "results.sqlite").write_text("x")
+    assert (tmp_path / "filled" / "results.sqlite").exists()
+    (tmp_path / "mine").mkdir()
+    with output_lock(tmp_path / "mine"):
+        pass
+    assert (tmp_path / "mine").is_dir()  # the user's own folder stays
+
+
+def test_a_run_stopped_by_missing_pieces_leaves_no_results_folder(tmp_path, monkeypatch):
+    from jcsr_bench.api import run_benchmark
+    from jcsr_bench.kit.errors import WeightsError
+    from jcsr_bench.plugin.manager import PluginManager
+    from jcsr_bench.plugin.registry import load_registry
+
+    monkeypatch.setenv("JCSR_BENCH_DATA_ROOT", str(tmp_path / "no-data"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-torch"))
+    registry = load_registry([], manager=PluginManager(entry_points=False))
+    with pytest.raises(WeightsError):
+        run_benchmark(output=tmp_path / "jcsr-results", registry=registry, codecs="jpeg",
+                      srs="esrgan-b1", qualities=[50], limit=1, device="cpu", stream=io.StringIO())
+    assert not (tmp_path / "jcsr-results").exists()

@@ -172,12 +172,11 @@ def test_ctrl_c_stops_the_workers_and_keeps_what_was_recorded(tmp_path):
         "from pathlib import Path\n"
         "from fakes import make_registry\n"
         "from jcsr_bench.run.engine import run\n"
-        "try:\n"
-        "    run(registry=make_registry(Path(sys.argv[1]), delay=2.0), datasets=['tiny'],\n"
-        "        codecs=['slow-a', 'slow-b'], srs=['up'], output=Path(sys.argv[2]),\n"
-        "        progress=False, device='cpu', workers=2, stream=io.StringIO())\n"
-        "except KeyboardInterrupt:\n"
-        "    print('interrupted')\n")
+        "summary = run(registry=make_registry(Path(sys.argv[1]), delay=2.0),\n"
+        "              datasets=['tiny'], codecs=['slow-a', 'slow-b'], srs=['up'],\n"
+        "              output=Path(sys.argv[2]), progress=False, device='cpu', workers=2,\n"
+        "              stream=io.StringIO())\n"
+        "print(summary.exit_code)\n")
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "reg"), str(out)],
                             stdout=subprocess.PIPE, text=True, env=dict(os.environ),
@@ -189,6 +188,6 @@ def test_ctrl_c_stops_the_workers_and_keeps_what_was_recorded(tmp_path):
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     stdout, _ = proc.communicate(timeout=30)
-    assert stdout.strip() == "interrupted"
+    assert stdout.strip() == "130"  # recorded, reported, exit 130 (as without workers)
     runs = sqlite3.connect(out / "results.sqlite").execute("SELECT status FROM runs").fetchall()
     assert runs == [("interrupted",)]

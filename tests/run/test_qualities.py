@@ -49,7 +49,20 @@ def test_unique_keeps_first_order_and_names_repeats():
     assert unique([1, 2]) == ([1, 2], [])
 
 
-@pytest.mark.parametrize("text", ["9..1", "", "a..b", "10..20..x"])
+def test_unique_is_linear_time():
+    many = list(range(200_000)) * 2
+    seen, repeated = unique(many)  # O(n^2) took minutes here
+    assert len(seen) == 200_000 and len(repeated) == 200_000
+
+
+@pytest.mark.parametrize("text", ["1..100000000", f"1..{10**12}", "1..600,601..1200",
+                                  ",".join(map(str, range(1001)))])
+def test_huge_ranges_are_refused_before_expanding(text):
+    with pytest.raises(QualitiesError, match="more than the 1,000 qualities"):
+        parse_qualities(text)
+
+
+@pytest.mark.parametrize("text", ["9..1", "", "a..b", "10..20..x", f"1..{10**12}"])
 def test_cli_exits_2_without_a_traceback(text, capsys):
     assert main(["run", "--codec", "jpeg", "--sr", "bicubic", "--qualities", text]) == 2
     err = capsys.readouterr().err

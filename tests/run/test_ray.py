@@ -107,8 +107,8 @@ def test_an_interrupted_ray_run_resumes_locally(ray_session, tmp_path, monkeypat
         return original(self, result)
 
     monkeypatch.setattr(Recorder, "add", interrupt_after_five)
-    with pytest.raises(KeyboardInterrupt):
-        on_ray(registry, tmp_path, "out")
+    interrupted = on_ray(registry, tmp_path, "out")  # recorded, reported, then exit 130
+    assert interrupted.exit_code == 130
     monkeypatch.undo()
     stored = _stored(tmp_path / "out" / "results.sqlite")
     assert 0 < stored < 24
@@ -384,3 +384,44 @@ def test_ctrl_c_during_ray_training_saves_every_quality_for_resume(
         assert 0 < result.step < 5000 and not ckpt.exists()
         state = checkpoint.load(ckpt.with_suffix(".state.pth"))
         assert state["step"] == result.step
+
+
+class CrashSR(fakes.FakeSR):
+    """An SR plugin that takes its worker process down (``os._exit``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.identity = "crash-sr"
+
+    def upscale(self, image):
+        os._exit(3)
+
+
+@pytest.mark.slow  # ~5 worker restarts
+def test_a_crashing_plugin_fails_only_its_own_cells_and_is_named(ray_session, tmp_path):
+    plugin = types.ModuleType("jcsr_crash_plugin")
+
+    @hookimpl
+    def register_sr_models(register):
+        register("crash-sr", CrashSR, params={})
+
+    plugin.register_sr_models = register_sr_models
+    registry = Registry(PluginManager(entry_points=False,
+                                      extra_plugins=(make_plugin(), plugin)))
+    path = tmp_path / "crash.yaml"
+    path.write_text(textwrap.dedent("""
+        codecs:
+          fa: {type: fake-codec, step: 8, qualities: [1]}
+        sr:
+          up: {type: fake-sr}
+          crash: {type: crash-sr}
+        datasets:
+          tiny: {type: fake-images, n: 1}
+        """))
+    registry.add_file(path)
+    summary = on_ray(registry, tmp_path, "out", codecs=["fa"], srs=["up", "crash"])
+    assert summary.exit_code == 1
+    assert [f.sr for f in summary.failed] == ["crash"]  # before: 'up' failed with it
+    assert "while computing codec fa q=1 with SR crash alone" in summary.failed[0].error
+    ok = [r for r in load_rows(summary.db_path) if r["status"] == "ok"]
+    assert [r["sr"] for r in ok] == ["up"]

@@ -334,3 +334,65 @@ def test_a_missing_init_file_is_one_clear_error(setup, capsys):
     assert code == 2 and "Traceback" not in err
     assert "sr b2-tiny (training: starting weights esrgan-b1): weight file not found" in err
     assert str(setup.root / "nowhere.pth") in err
+
+
+def test_train_sr_overrides_say_and_save_the_entry_that_selects_them(setup, fits, capsys,
+                                                                     monkeypatch):
+    monkeypatch.chdir(setup.root)  # ./jcsr-bench.yaml: the project-local registry
+    train = ["train-sr", "--registry", str(setup.registry_file), "--sr", "b2-tiny",
+             "--codec", "jpeg", "--qualities", "10,50", "--device", "cpu", "--steps", "1"]
+    assert main(train) == 0
+    out = capsys.readouterr().out
+    assert "`run --sr b2-tiny` does not use these models. This registry entry selects " \
+        "exactly them" in out
+    assert "  b2-tiny-steps1:\n    type: esrgan\n" in out
+    assert "then: jcsr-bench run --sr b2-tiny-steps1 --codec jpeg --qualities 10,50" in out
+    assert main([*train, "--save-as", "b2-one-step"]) == 0  # trained already: kept
+    assert "wrote sr.b2-one-step to jcsr-bench.yaml" in capsys.readouterr().out
+    for model in stored_models():
+        _mark(model.checkpoint, 10.0)  # white: the --steps 1 models
+    registry = load_registry([setup.registry_file])
+    assert registry.instances("sr")["b2-one-step"].where.startswith(
+        str(setup.root / "jcsr-bench.yaml"))
+    assert registry.build("sr", "b2-one-step").adapt_identity == \
+        stored_models()[0].meta["adapt_identity"]
+    run = ["run", "--registry", str(setup.registry_file), "--dataset", "test-imgs",
+           "--codec", "jpeg", "--qualities", "10,50", "--sr", "b2-one-step", "--device",
+           "cpu", "--output", str(setup.out)]
+    assert main(run) == 0  # the saved entry evaluates exactly those models
+    rows = load_rows(setup.out / "results.sqlite")
+    assert len(rows) == 4 and all(r["values"]["psnr-rgb"] < 10 for r in rows)  # white
+    capsys.readouterr()
+    assert main(["list", "sr", "--trained", "--registry", str(setup.registry_file)]) == 0
+    listing = capsys.readouterr().out
+    assert "run --sr" in listing and listing.count("b2-one-step") == 2
+    # a name already taken is refused, without training
+    assert main([*train, "--save-as", "b2-tiny"]) == 2
+    assert "sr 'b2-tiny' already exists" in capsys.readouterr().err
+
+
+def test_evaluating_an_adaptive_model_on_its_training_images_warns_naming_them(setup):
+    from jcsr_bench.run.plan import TrainingImagesWarning
+
+    (setup.test / "t0.png").write_bytes((setup.train / "t0.png").read_bytes())  # shared
+    with pytest.warns(TrainingImagesWarning) as caught:
+        summary = engine.run(registry=load_registry([setup.registry_file]),
+                             datasets=["test-imgs"], codecs=["jpeg"], srs=["b2-tiny"],
+                             qualities=[10], device="cpu", output=setup.out, dry_run=True,
+                             progress=False, stream=io.StringIO())
+    assert summary.dry_run
+    (warning,) = [w for w in caught if issubclass(w.category, TrainingImagesWarning)]
+    assert str(warning.message).startswith(
+        "sr b2-tiny is evaluated on 1 image(s) it was trained on (training dataset "
+        "train-imgs): test-imgs/t0; its scores there are not a held-out measure")
+
+
+def test_the_shipped_cpu_model_trains_on_images_samples_holds(tmp_path, monkeypatch):
+    """The docs' warning: samples-train and samples share images (samples-test does not)."""
+    from jcsr_bench.plugin.manager import PluginManager
+    from jcsr_bench.run.plan import Planner
+
+    registry = load_registry([], manager=PluginManager(entry_points=False))
+    train = Planner._content_hashes(registry.build("datasets", "samples-train"))
+    assert train & Planner._content_hashes(registry.build("datasets", "samples"))
+    assert not train & Planner._content_hashes(registry.build("datasets", "samples-test"))

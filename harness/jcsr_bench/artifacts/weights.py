@@ -261,7 +261,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load a checkpoint as data: ``torch.load(weights_only=True)`` or safetensors, on CPU.
 
     A checkpoint that needs pickled Python code is refused with a message saying how
-    to re-save it as plain tensors.
+    to re-save it as plain tensors; a file that is no checkpoint at all is refused naming
+    it and what was expected; a checkpoint holding NaN or infinite values is refused
+    (naming the tensor) before any compute, since it would score a black image as real.
     """
     p = Path(path).expanduser()
     if not p.is_file():
@@ -274,9 +276,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
                 f"{p} is a safetensors file; install it with `pip install safetensors`"
             ) from exc
         try:
-            return dict(load_file(str(p), device="cpu"))
+            tensors = dict(load_file(str(p), device="cpu"))
         except Exception as exc:
             raise WeightsError(f"cannot read safetensors checkpoint {p}: {exc}") from exc
+        _check_finite(tensors, p)
+        return tensors
 
     import pickle
 
@@ -294,15 +298,38 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             "weights_only=True). Re-save it from a trusted environment as plain tensors, "
             "e.g. torch.save(model.state_dict(), path), or convert it to safetensors."
         ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # the unpickler raises anything on a file that is not one
         raise WeightsError(
-            f"cannot read checkpoint {p} (truncated or not a checkpoint): {exc}"
+            f"cannot read checkpoint {p} (truncated or not a checkpoint; expected a PyTorch "
+            f"file of tensors saved by torch.save, or safetensors): "
+            f"{type(exc).__name__}: {exc}"
         ) from exc
     if not isinstance(obj, Mapping):
         raise WeightsError(
             f"checkpoint {p} holds a {type(obj).__name__}, expected a dict of tensors"
         )
+    _check_finite(obj, p)
     return dict(obj)
+
+
+def _check_finite(obj: Any, path: Path, key: str = "") -> None:
+    """Refuse a checkpoint with a NaN or infinite floating-point value, naming the tensor."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        floating = obj.is_floating_point() or obj.is_complex()
+        if floating and not bool(torch.isfinite(obj).all()):
+            raise WeightsError(
+                f"checkpoint {path}: tensor {key or '(top level)'!r} holds NaN or "
+                "infinite values (a diverged or corrupted training run?); refusing it "
+                "before it scores a broken image as a result. Use an earlier checkpoint."
+            )
+    elif isinstance(obj, Mapping):
+        for name, value in obj.items():
+            _check_finite(value, path, f"{key}.{name}" if key else str(name))
+    elif isinstance(obj, (list, tuple)):
+        for index, value in enumerate(obj):
+            _check_finite(value, path, f"{key}[{index}]")
 
 
 def unwrap_state_dict(

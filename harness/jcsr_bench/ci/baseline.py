@@ -5,7 +5,8 @@ original store: per combination (dataset x codec x SR) the per-image points (qua
 bits, every metric value or its n/a reason), the content digests of each cell's
 payload, decoded image and SR output (equal digests = a bit-identical pipeline), the
 identities of datasets, codecs, SR models and metrics, the harness and conventions
-versions, the git commit, and the environment fingerprint (bit-identity only holds
+versions, the git commit (the run's, recorded with its results, else the working
+directory's), and the environment fingerprint (bit-identity only holds
 within one fingerprint). Keys are sorted and each combination is one block, so a
 ``git diff`` of a committed baseline shows exactly what moved. A results folder (or
 its ``results.sqlite``) is accepted wherever a baseline is.
@@ -14,11 +15,12 @@ its ``results.sqlite``) is accepted wherever a baseline is.
 from __future__ import annotations
 
 import json
-import subprocess
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from jcsr_bench.kit.environment import git_commit
 from jcsr_bench.kit.errors import DataError
 from jcsr_bench.kit.identity import digest
 from jcsr_bench.results.store import DB_NAME, Store, quality_text
@@ -34,17 +36,6 @@ __all__ = ["FORMAT", "SCHEMA", "baseline_from_results", "combination_key", "dump
 def combination_key(dataset: str, codec: str, sr: str) -> str:
     """How a combination is keyed and named in baselines and reports."""
     return f"{dataset}/{codec}+{sr}"
-
-
-def git_commit(folder: Path | None = None) -> str | None:
-    """The commit checked out in ``folder`` (default: the working directory), if any."""
-    try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True,
-                              text=True, timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    sha = done.stdout.strip()
-    return sha if done.returncode == 0 and sha else None
 
 
 def baseline_from_results(results: Path) -> dict[str, Any]:
@@ -88,7 +79,7 @@ def baseline_from_results(results: Path) -> dict[str, Any]:
         "harness_version": meta.get("harness_version"),
         "conventions": meta.get("conventions"),
         "conventions_id": digest(meta.get("conventions") or ""),
-        "git_commit": git_commit(),
+        "git_commit": meta.get("git_commit") or git_commit(),  # the run's, else here
         "environment": meta.get("environment"),
         "run": {"date": meta.get("date"), "suite": config.get("suite"),
                 "anchor": meta.get("anchor"), "scale": config.get("scale"),
@@ -140,10 +131,73 @@ def load_baseline(path: Path | str) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise DataError(f"{path} is not a readable baseline JSON file: {exc}") from exc
+    except RecursionError:
+        raise DataError(f"{path} is not a baseline: JSON nested too deeply (a baseline is "
+                        "a few levels of plain data)") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise DataError(f"{path} is not a jcsr-bench baseline (no \"format\": \"{FORMAT}\"); "
                         "write one with `jcsr-bench baseline save`")
     if data.get("schema") != SCHEMA:
         raise DataError(f"{path} has baseline schema {data.get('schema')!r}, this jcsr-bench "
                         f"reads schema {SCHEMA}: save the baseline again with this version")
+    _validate(data, path)
     return data
+
+
+def _bad(path: Path, key: str, why: str) -> DataError:
+    return DataError(f"{path}: baseline key {key} {why}; save the baseline again with "
+                     "`jcsr-bench baseline save` (or fix that key)")
+
+
+def _typed(value: Any, kind: type | tuple[type, ...], path: Path, key: str, what: str) -> Any:
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise _bad(path, key, f"is {type(value).__name__} {value!r:.40}, expected {what}")
+    return value
+
+
+def _number(value: Any, path: Path, key: str) -> None:
+    _typed(value, (int, float), path, key, "a number")
+    if not math.isfinite(value):
+        raise _bad(path, key, f"is {value}, not a finite number")
+
+
+def _validate(data: dict[str, Any], path: Path) -> None:
+    """The structure ``compare`` reads: each problem named by its key (a value that is a
+    string, a point without ``images``, NaN or infinite values are refused at load)."""
+    combos = _typed(data.get("combinations"), dict, path, "'combinations'", "a mapping")
+    for name, combo in combos.items():
+        where = f"combinations[{name!r}]"
+        _typed(combo, dict, path, where, "a mapping")
+        for field in ("dataset", "codec", "sr"):
+            _typed(combo.get(field), str, path, f"{where}.{field}", "a string")
+        points = _typed(combo.get("points"), list, path, f"{where}.points", "a list")
+        for i, point in enumerate(points):
+            at = f"{where}.points[{i}]"
+            _typed(point, dict, path, at, "a mapping")
+            if "quality" not in point:
+                raise _bad(path, f"{at}.quality", "is missing")
+            images = point.get("images")
+            if images is None:
+                raise _bad(path, f"{at}.images", "is missing")
+            for image, cell in _typed(images, dict, path, f"{at}.images", "a mapping").items():
+                _validate_cell(cell, path, f"{at}.images[{image!r}]")
+
+
+def _validate_cell(cell: Any, path: Path, at: str) -> None:
+    _typed(cell, dict, path, at, "a mapping")
+    _typed(cell.get("status"), str, path, f"{at}.status", "a string")
+    reasons = _typed(cell.get("reasons", {}), dict, path, f"{at}.reasons", "a mapping")
+    values = _typed(cell.get("values", {}), dict, path, f"{at}.values", "a mapping")
+    for metric, value in values.items():
+        if value is None and metric in reasons:
+            continue  # n/a, with its reason
+        if value is None:
+            raise _bad(path, f"{at}.values[{metric!r}]", "is null without a reason in "
+                       "'reasons'")
+        _number(value, path, f"{at}.values[{metric!r}]")
+    for name, value in _typed(cell.get("timings", {}), dict, path, f"{at}.timings",
+                              "a mapping").items():
+        _number(value, path, f"{at}.timings[{name!r}]")
+    for stage, value in _typed(cell.get("digests", {}), dict, path, f"{at}.digests",
+                               "a mapping").items():
+        _typed(value, str, path, f"{at}.digests[{stage!r}]", "a string")

@@ -9,6 +9,7 @@ baseline unless asked (``--update-baseline``), and then atomically.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -64,7 +65,8 @@ def compare_command(*, baseline: Path, current: Path | None, run: str | None,
                     method: str = "pchip", seed: int = 0, markdown: Path | None = None,
                     json_out: Path | None = None, junit: Path | None = None,
                     plots: Path | None = None, update_baseline: bool = False,
-                    device: str = "cpu", stream: TextIO | None = None) -> int:
+                    device: str = "cpu", allow_empty_baseline: bool = False,
+                    stream: TextIO | None = None) -> int:
     """``jcsr-bench compare``; returns the exit status (0, 1, 3)."""
     from jcsr_bench.ci.compare import Tolerances, compare, tolerances_for
     from jcsr_bench.ci.compare_report import render_compare
@@ -91,7 +93,12 @@ def compare_command(*, baseline: Path, current: Path | None, run: str | None,
 
         current = Path(output) if output else Path(tempfile.mkdtemp(prefix="jcsr-compare-"))
         print(f"running suite {run} into {current}", file=sys.stderr)
-        run_suite(load_registry(registry_files), run, current, device=device)
+        try:
+            run_suite(load_registry(registry_files), run, current, device=device)
+        except BaseException:
+            if not output:  # a failed run's temporary folder holds nothing to keep
+                shutil.rmtree(current, ignore_errors=True)
+            raise
     cur = load_baseline(current)
     if base is None:  # --update-baseline with no baseline yet: explicit creation
         atomic_write(Path(baseline), dumps(cur))
@@ -100,14 +107,14 @@ def compare_command(*, baseline: Path, current: Path | None, run: str | None,
     suite_tol, where = _suite_tolerances(registry_files, cur, base)
     tolerances_for("", Tolerances(), suite_tol, {}, where or "tolerances")  # validate early
     comparison = compare(base, cur, suite_tolerances=suite_tol, method=method, seed=seed,
+                         allow_empty=allow_empty_baseline,
                          cli_tolerances={"max_bd_rate": max_bd_rate,
                                          "max_quality_drop": max_quality_drop,
                                          "exact": exact or None,
                                          "fail_on_time": fail_on_time})
-    text = render_compare(comparison)
-    print(text, end="", file=stream)
+    print(render_compare(comparison, markdown=False), end="", file=stream)
     if markdown:
-        atomic_write(Path(markdown), text)
+        atomic_write(Path(markdown), render_compare(comparison))
     if json_out:
         atomic_write(Path(json_out), json.dumps(comparison.to_dict(), indent=1, sort_keys=True,
                                                 default=str) + "\n")

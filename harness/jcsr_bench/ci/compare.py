@@ -18,12 +18,12 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-import numpy as np
-
 from jcsr_bench.kit.errors import JcsrError
+from jcsr_bench.kit.suggest import did_you_mean
+from jcsr_bench.results.aggregate import bootstrap_interval, summarise
 from jcsr_bench.results.bd import BDError, bd_quality, bd_rate
 from jcsr_bench.results.labels import QUALITY_METRICS, spec
 
@@ -53,6 +53,13 @@ class Tolerances:
     exact: bool = False
     fail_on_time: float | None = None
     warn_on_time: float = 2.0
+    #: metric -> its own max_bd_rate / max_quality_drop (a suite's ``per_metric``)
+    per_metric: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    def for_metric(self, metric: str) -> Tolerances:
+        """The tolerances that judge ``metric`` (its ``per_metric`` entry applied)."""
+        own = self.per_metric.get(metric)
+        return replace(self, per_metric={}, **own) if own else self
 
     def with_overrides(self, overrides: Mapping[str, Any], where: str) -> Tolerances:
         """A copy with ``overrides`` applied, each checked; errors name ``where``."""
@@ -60,7 +67,7 @@ class Tolerances:
         if unknown:
             raise JcsrError(f"{where}: unknown tolerance {sorted(unknown)[0]!r}; allowed: "
                             f"{', '.join(sorted(TOLERANCE_KEYS))}")
-        fields = asdict(self)
+        fields = {**asdict(self), "per_metric": dict(self.per_metric)}
         for key, value in overrides.items():
             if key == "exact":
                 ok = isinstance(value, bool)
@@ -82,12 +89,27 @@ def tolerances_for(label: str, base: Tolerances, suite_tolerances: Mapping[str, 
     """Defaults < the suite's ``tolerances`` < command-line flags < the suite's
     ``per_combination`` entry for ``label`` (``codec+sr``): the most specific wins."""
     suite_tolerances = dict(suite_tolerances or {})
+    per_metric = suite_tolerances.pop("per_metric", None) or {}
+    if not isinstance(per_metric, Mapping):
+        raise JcsrError(f"{where}: per_metric must map metric names to tolerances")
+    own: dict[str, dict[str, float]] = {}
+    for metric, values in per_metric.items():
+        if metric not in QUALITY_METRICS:
+            raise JcsrError(f"{where}: per_metric.{metric}: unknown quality metric."
+                            f"{did_you_mean(str(metric), QUALITY_METRICS)}")
+        if not isinstance(values, Mapping) or set(values) - {"max_bd_rate",
+                                                             "max_quality_drop"}:
+            raise JcsrError(f"{where}: per_metric.{metric}: expected {{max_bd_rate: N, "
+                            f"max_quality_drop: N}}, got {values!r}")
+        Tolerances().with_overrides(values, f"{where}: per_metric.{metric}")
+        own[str(metric)] = dict(values)
     per = suite_tolerances.pop("per_combination", None) or {}
     if not isinstance(per, Mapping):
         raise JcsrError(f"{where}: per_combination must map codec+sr to tolerances")
     tol = base.with_overrides(suite_tolerances, where)
     tol = tol.with_overrides({k: v for k, v in cli.items() if v is not None}, "command line")
-    return tol.with_overrides(per.get(label) or {}, f"{where}.per_combination.{label}")
+    tol = tol.with_overrides(per.get(label) or {}, f"{where}.per_combination.{label}")
+    return replace(tol, per_metric=own) if own else tol
 
 
 @dataclass
@@ -102,6 +124,8 @@ class MetricResult:
     bd_note: str = ""  # why BD is n/a, or an overlap warning
     image_bd_rates: dict[str, float | None] = field(default_factory=dict)
     interval: tuple[float, float] | None = None  # bootstrap CI of the mean per-image BD-rate
+    interval_images: int = 0  # how many images the interval rests on
+    interval_note: str = ""  # why there is no interval (too few images)
     points: list[dict[str, Any]] = field(default_factory=list)  # per-quality deltas
 
 
@@ -146,15 +170,21 @@ class Comparison:
     baseline_info: dict[str, Any]
     current_info: dict[str, Any]
     method: str = "pchip"
+    #: the baseline holds no combination, so nothing was judged (incomparable, exit 3)
+    empty_baseline: bool = False
 
     @property
     def exit_code(self) -> int:
+        if self.empty_baseline:
+            return EXIT_CODES["incomparable"]
         codes = {EXIT_CODES.get(c.status, 0) for c in self.combinations}
         return 1 if 1 in codes else max(codes, default=0)
 
     @property
     def verdict(self) -> str:
         """The overall status: the most severe of the combinations'."""
+        if self.empty_baseline:
+            return "incomparable"
         present = {c.status for c in self.combinations}
         return next((s for s in STATUSES if s in present), "unchanged")
 
@@ -171,20 +201,6 @@ class Comparison:
                 "notes": self.notes, "baseline": self.baseline_info,
                 "current": self.current_info,
                 "combinations": [dict(asdict(c), label=c.label) for c in self.ordered()]}
-
-
-# -- statistics ------------------------------------------------------------------------------
-def bootstrap_interval(values: list[float], *, seed: int = 0, resamples: int = 2000,
-                       level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean over ``values`` (images), seeded."""
-    data = np.asarray(values, dtype=float)
-    if data.size == 0:
-        raise ValueError("no values to bootstrap")
-    rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, data.size, size=(resamples, data.size))].mean(axis=1)
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(means, [tail, 100.0 - tail])
-    return float(low), float(high)
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -242,14 +258,16 @@ def _image_series(combo: dict[str, Any], image: str, metric: str) -> tuple[list,
     return rates, quals
 
 
-def bd_pair(base_rq: tuple[list, list], cur_rq: tuple[list, list], method: str):
-    """(BD-rate, BD-quality, note); numbers None with the reason when undefined."""
+def bd_pair(base_rq: tuple[list, list], cur_rq: tuple[list, list], method: str,
+            names: tuple[str, str] = ("baseline", "current")):
+    """(BD-rate, BD-quality, note); numbers None with the reason when undefined (the
+    reason calls the curves ``names``)."""
     note = ""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            rate = bd_rate(*base_rq, *cur_rq, method=method)
-            quality = bd_quality(*base_rq, *cur_rq, method=method)
+            rate = bd_rate(*base_rq, *cur_rq, method=method, names=names)
+            quality = bd_quality(*base_rq, *cur_rq, method=method, names=names)
         except BDError as exc:
             return None, None, str(exc)
     if caught:
@@ -294,14 +312,24 @@ def _fingerprint_differences(base: dict[str, Any] | None, cur: dict[str, Any] | 
     return diffs
 
 
+def _image_difference(base: Any, cur: Any) -> str:
+    """Which images the current run lacks or adds (not both whole lists)."""
+    if not isinstance(base, list) or not isinstance(cur, list):
+        return f"images differ (baseline {base!r}, current {cur!r})"
+    missing = [n for n in base if n not in cur]
+    added = [n for n in cur if n not in base]
+    parts = ([f"missing from the current run: {', '.join(missing)}"] if missing else []) + \
+        ([f"added in the current run: {', '.join(added)}"] if added else [])
+    return "images differ (" + ("; ".join(parts) or "same images, another order") + ")"
+
+
 def _incomparable(base: dict[str, Any], cur: dict[str, Any], key: str) -> str:
     """Why a combination's two runs cannot be compared ('' when they can)."""
     bc, cc = base["combinations"][key], cur["combinations"][key]
     dataset = bc["dataset"]
     bd, cd = base["datasets"].get(dataset) or {}, cur["datasets"].get(dataset) or {}
     if bd.get("images") != cd.get("images"):
-        return (f"dataset {dataset}: images differ (baseline {bd.get('images')}, current "
-                f"{cd.get('images')})")
+        return f"dataset {dataset}: {_image_difference(bd.get('images'), cd.get('images'))}"
     if bd.get("identity") != cd.get("identity"):
         return (f"dataset {dataset}: identity differs ({bd.get('identity')} vs "
                 f"{cd.get('identity')}): the images' content changed")
@@ -351,9 +379,9 @@ def _judge_metric(bc: dict[str, Any], cc: dict[str, Any], metric: str, tol: Tole
         rate, _, _ = bd_pair(_image_series(bc, image, metric), _image_series(cc, image, metric),
                          method)
         result.image_bd_rates[image] = rate
-    defined = [v for v in result.image_bd_rates.values() if v is not None]
-    if defined:
-        result.interval = bootstrap_interval(defined, seed=seed)
+    summary = summarise(result.image_bd_rates, seed=seed)
+    result.interval, result.interval_images = summary.interval, summary.used
+    result.interval_note = summary.why
     if missing:
         result.status, result.reason = "regression", "n/a in the current run: " + "; ".join(
             missing)
@@ -419,7 +447,8 @@ def _judge(base: dict[str, Any], cur: dict[str, Any], key: str, tol: Tolerances,
         result.status = "incomparable"
         result.reason = "no quality metric with a known direction was measured"
         return result
-    result.metrics = [_judge_metric(bc, cc, m, tol, method, seed) for m in metrics]
+    result.metrics = [_judge_metric(bc, cc, m, tol.for_metric(m), method, seed)
+                      for m in metrics]
     result.timings = _timings(bc, cc)
     for name, ratio in result.timings.items():
         if tol.fail_on_time is not None and ratio > tol.fail_on_time:
@@ -463,8 +492,11 @@ def compare(baseline: dict[str, Any], current: dict[str, Any], *,
             tolerances: Tolerances | None = None,
             suite_tolerances: Mapping[str, Any] | None = None,
             cli_tolerances: Mapping[str, Any] | None = None,
-            method: str = "pchip", seed: int = 0) -> Comparison:
-    """Compare two baselines (see :mod:`jcsr_bench.ci.baseline`); never writes anything."""
+            method: str = "pchip", seed: int = 0, allow_empty: bool = False) -> Comparison:
+    """Compare two baselines (see :mod:`jcsr_bench.ci.baseline`); never writes anything.
+
+    A baseline without combinations judges nothing: incomparable unless ``allow_empty``
+    (an emptied baseline file must not pass the gate)."""
     base_tol = tolerances or Tolerances()
     diffs = _fingerprint_differences(baseline.get("environment"), current.get("environment"))
     match = not diffs
@@ -475,6 +507,10 @@ def compare(baseline: dict[str, Any], current: dict[str, Any], *,
                    + (f"; +{len(diffs) - 4} more" if len(diffs) > 4 else "")
                    + "): bit-identity is not expected, judged by tolerances")
         notes.append(f"Fell back to tolerances: {why_not}.")
+    suites = [(d.get("run") or {}).get("suite") for d in (baseline, current)]
+    if suites[0] != suites[1]:
+        notes.append(f"Suites differ: baseline from {suites[0] or 'no suite'}, current from "
+                     f"{suites[1] or 'no suite'}.")
     if baseline.get("harness_version") != current.get("harness_version"):
         notes.append(f"Harness version {baseline.get('harness_version')} (baseline) vs "
                      f"{current.get('harness_version')} (current).")
@@ -495,4 +531,6 @@ def compare(baseline: dict[str, Any], current: dict[str, Any], *,
                                              tolerances=tol))
         else:
             results.append(_judge(baseline, current, key, tol, match, why_not, method, seed))
-    return Comparison(results, match, diffs, notes, _info(baseline), _info(current), method)
+    empty = not baseline["combinations"] and not allow_empty
+    return Comparison(results, match, diffs, notes, _info(baseline), _info(current), method,
+                      empty_baseline=empty)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import urllib.parse
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -48,11 +49,46 @@ CREATE TABLE IF NOT EXISTS entries (
 __all__ = ["DEFAULT_STORE", "add_run", "entries", "history_markdown", "show"]
 
 
+HISTORY_TABLES = {"info", "runs", "entries"}
+
+
+def _foreign(path: Path) -> str | None:
+    """Why ``path`` is not a history store (another program's database, a results store),
+    read without changing it (``immutable``); ``None`` for a history store or a new file."""
+    if not path.exists():
+        return None
+    if not path.is_file():
+        return "it is not a file"
+    if path.stat().st_size == 0:
+        return None
+    with path.open("rb") as handle:
+        if handle.read(16) != b"SQLite format 3\0":
+            return "not an SQLite database"
+    uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro&immutable=1"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            tables = {r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")} - {"sqlite_sequence"}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return f"damaged or not a database: {' '.join(str(exc).split())}"
+    if tables and tables != HISTORY_TABLES:
+        kind = "a jcsr-bench results store" if "cells" in tables else "another database"
+        return f"{kind}: tables {', '.join(sorted(tables))}"
+    return None
+
+
 def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
     path = Path(path)
     if not create and not path.is_file():
         raise DataError(f"no history store at {path}: add a run first with `jcsr-bench "
                         "history add --results DIR`")
+    problem = _foreign(path)
+    if problem:
+        raise DataError(f"{path} is not a jcsr-bench history store ({problem}); it was left "
+                        "untouched: give another --store")
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=30)
     try:
@@ -101,10 +137,11 @@ def _entries_for(data: dict[str, Any], anchor: str, previous: dict[str, Any] | N
                 notes.append(f"anchor {anchor} not in this run")
             else:
                 rate, quality, note = bd_pair(_curve_series(anchor_combo, metric), series,
-                                          "pchip")
+                                              "pchip", names=("anchor", label))
                 notes += [note] if note else []
             if prev_combo is not None and metric in judged_metrics(prev_combo, combo):
-                prev, _, note = bd_pair(_curve_series(prev_combo, metric), series, "pchip")
+                prev, _, note = bd_pair(_curve_series(prev_combo, metric), series, "pchip",
+                                        names=("previous commit", "this commit"))
                 notes += [f"vs previous: {note}"] if note else []
             rows.append((combo["dataset"], label, metric, rate, quality, prev,
                          "; ".join(notes)))
@@ -174,11 +211,29 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.2f}"
 
 
-def history_markdown(commits: list[str], rows: list[dict[str, Any]], metric: str) -> str:
-    """Per dataset: one row per commit, one column per combination:
-    ``BD-rate vs anchor (Δ vs previous commit)`` in percent."""
-    from tabulate import tabulate
+#: What the number in parentheses is: a BD-rate of its own, not a difference.
+PREVIOUS_TEXT = ("in parentheses: BD-rate vs the previous commit's curve (not the "
+                 "difference of the two numbers shown)")
 
+
+def never_defined(rows: list[dict[str, Any]], metric: str, dataset: str,
+                  commits: list[str]) -> dict[str, str]:
+    """Combinations whose BD-rate vs the anchor is n/a at every commit -> the reason
+    (the latest commit's note)."""
+    by_label: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        if row["metric"] == metric and row["dataset"] == dataset:
+            by_label[row["combination"]].append(row)
+    return {label: (got[-1]["note"].split("; vs previous:")[0] or "n/a")
+            for label, got in by_label.items()
+            if len(got) == len(commits) and all(r["bd_rate_anchor"] is None for r in got)}
+
+
+def history_markdown(commits: list[str], rows: list[dict[str, Any]], metric: str) -> str:
+    """Per dataset: one row per commit, one column per combination: the BD-rate vs the
+    anchor, and in parentheses the BD-rate vs the previous commit, in percent; under the
+    table, why a combination is n/a at every commit."""
+    from tabulate import tabulate
 
     out = []
     by_dataset: dict[str, dict[tuple[str, str], dict[str, Any]]] = defaultdict(dict)
@@ -195,13 +250,21 @@ def history_markdown(commits: list[str], rows: list[dict[str, Any]], metric: str
                 line.append("-" if row is None else
                             f"{_fmt(row['bd_rate_anchor'])} ({_fmt(row['bd_rate_previous'])})")
             table.append(line)
-        out += [f"### {escape(dataset)}: BD-rate ({escape(metric)}) vs anchor, % "
-                "(Δ vs previous commit)", "",
+        out += [f"### {escape(dataset)}: BD-rate ({escape(metric)}) vs anchor, %; "
+                f"{PREVIOUS_TEXT}", "",
                 tabulate(table, headers=["commit", *map(escape, labels)], tablefmt="github",
                          disable_numparse=True), ""]
+        never = never_defined(rows, metric, dataset, commits)
+        out += [f"- {escape(label)}: n/a at every commit: {escape(why)}"
+                for label, why in never.items()]
+        out += [""] if never else []
     if not out:
         raise JcsrError(f"no history entries for metric {metric!r}")
     return "\n".join(out)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def show(store: Path = DEFAULT_STORE, *, metric: str = "psnr-rgb",
@@ -213,9 +276,13 @@ def show(store: Path = DEFAULT_STORE, *, metric: str = "psnr-rgb",
     datasets = list(dict.fromkeys(r["dataset"] for r in rows if r["metric"] == metric))
     for dataset in datasets:
         series: dict[str, list[tuple[str, float | None]]] = defaultdict(list)
+        never = never_defined(rows, metric, dataset, commits)
         for r in rows:
             if r["dataset"] == dataset and r["metric"] == metric and r["combination"] != anchor:
-                series[r["combination"]].append((r["commit"], r["bd_rate_anchor"]))
+                label = r["combination"]
+                if label in never:  # no line to draw: the legend says why
+                    label = f"{label}: n/a at every commit ({_short(never[label])})"
+                series[label].append((r["commit"], r["bd_rate_anchor"]))
         base = Path(out_dir) / f"history-{safe_filename(dataset)}-{safe_filename(metric)}"
         files += plot_history(series, commits, base, anchor=anchor,
                               title=f"{dataset}: BD-rate ({metric}) over commits")

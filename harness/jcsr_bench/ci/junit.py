@@ -29,7 +29,8 @@ def _cases(c: CombinationResult) -> list[tuple[str, str, str]]:
         kind = "failure" if status == "regression" else "passed"
         reason = m.reason or (c.reason if status == c.status else "")
         bd = "n/a" if m.bd_rate is None else f"{m.bd_rate:+.3f} %"
-        cases.append((m.metric, kind, f"{status}: BD-rate {bd}; {reason}".rstrip("; ")))
+        head = "" if "BD-rate" in reason else f"BD-rate {bd}; "  # said once, not twice
+        cases.append((m.metric, kind, f"{status}: {head}{reason}".rstrip("; ")))
     return cases
 
 

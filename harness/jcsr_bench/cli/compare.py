@@ -39,6 +39,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                    "every changed combination")
     p.add_argument("--update-baseline", action="store_true",
                    help="write CURRENT as the new baseline (explicit, atomic)")
+    p.add_argument("--allow-empty-baseline", action="store_true",
+                   help="accept a baseline without combinations (default: exit 3, it judges "
+                   "nothing)")
     p.set_defaults(func=handle)
 
 
@@ -63,4 +66,5 @@ def handle(args: argparse.Namespace) -> int:
         plots=Path(args.plots) if args.plots else None,
         update_baseline=args.update_baseline,
         device=args.device,
+        allow_empty_baseline=args.allow_empty_baseline,
     )

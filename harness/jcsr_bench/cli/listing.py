@@ -74,8 +74,27 @@ def _list_trained(args: argparse.Namespace) -> int:
         return 0
     from tabulate import tabulate
 
-    rows = [m.summary() for m in models]
-    columns = ["sr", "codec", "quality", "steps", "init", "dataset", "key", "created"]
+    selects = _selecting_instances(options.registry(args))
+    rows = [{**m.summary(), "run --sr": ", ".join(selects.get(m.meta.get("adapt_identity"), []))
+             or "none (train-sr --save-as NAME writes one)"} for m in models]
+    columns = ["sr", "codec", "quality", "steps", "init", "dataset", "key", "created",
+               "run --sr"]
     print(tabulate([[r[c] for c in columns] for r in rows], headers=columns))
-    print(f"\n{len(rows)} model(s) in {trained_dir()} (`--json` for every field and path)")
+    print(f"\n{len(rows)} model(s) in {trained_dir()} (`--json` for every field and path); "
+          "`run --sr` names the registry instances whose configuration selects each model")
     return 0
+
+
+def _selecting_instances(registry: Any) -> dict[str, list[str]]:
+    """Training identity -> the adaptive SR instances whose ``adapt`` section gives it
+    (instances that cannot be keyed here, e.g. their dataset is absent, are left out)."""
+    found: dict[str, list[str]] = {}
+    for name, instance in registry.instances("sr").items():
+        if not instance.params.get("adapt"):
+            continue
+        try:
+            identity = registry.build("sr", name).adapt_identity
+        except JcsrError:
+            continue
+        found.setdefault(str(identity), []).append(name)
+    return found

@@ -8,20 +8,25 @@ them; each imports its implementation inside its handler, so ``--help``, ``plugi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sqlite3
 import sys
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 from jcsr_bench.cli import (
     baseline,
+    check,
     compare,
     history,
     leaderboard,
     listing,
     plugins,
+    report,
     reproduce,
     run,
     train_codec,
@@ -45,8 +50,8 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 
 #: The subcommands, in ``--help`` order.
-COMMANDS = (plugins, listing, run, leaderboard, visual, train_sr, train_codec, reproduce,
-            baseline, compare, history)
+COMMANDS = (plugins, listing, run, leaderboard, report, visual, train_sr, train_codec, reproduce,
+            baseline, compare, history, check)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _sigterm_as_sigint() -> Iterator[None]:
+    """SIGTERM (what schedulers and CI send) handled as Ctrl-C: the run records what it
+    has, closes its store and writes its reports instead of dying mid-write."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -80,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "data_root", None):
         os.environ["JCSR_BENCH_DATA_ROOT"] = args.data_root
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _sigterm_as_sigint():
             warnings.showwarning = _show_warning
             return args.func(args)
     except JcsrError as exc:

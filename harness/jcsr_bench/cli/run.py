@@ -37,6 +37,12 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--train", action="store_true",
                    help="train missing adaptive SR models (baseline 2) first")
     p.add_argument("--anchor", help="leaderboard anchor as codec+sr (default: the suite's)")
+    p.add_argument("--bd-aggregate", choices=["curve", "per-image"], default="curve",
+                   help="leaderboard BD of the mean curves (default, the paper's convention) "
+                   "or the mean of per-image BD-rates")
+    p.add_argument("--rate", choices=["mean", "pooled"], default="mean",
+                   help="rate of a point: mean of per-image bpp (default) or total bits / "
+                   "total pixels")
     p.add_argument("--metrics", help="comma list of metrics to compute (default: every "
                    "registered metric; those missing weights offline are skipped)")
     p.add_argument("--tile", type=int, metavar="N",
@@ -94,6 +100,8 @@ def handle(args: argparse.Namespace) -> int:
         threads_per_worker=args.threads_per_worker,
         gpus_per_worker=args.gpus_per_worker,
         ray_address=args.ray_address,
+        bd_aggregate=args.bd_aggregate,
+        rate=args.rate,
         progress=None,  # bars when stderr is a terminal
     )
     return result.exit_code

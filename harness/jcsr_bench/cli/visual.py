@@ -20,20 +20,33 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--crop", help="x,y,w,h in HR pixels (default: a centred crop)")
     p.add_argument("--write", metavar="PATH", help="output .png/.svg/.pdf (default: "
                    "<results>/visual-<image>.png)")
+    p.add_argument("--format", choices=["png", "svg", "pdf"],
+                   help="file type of the default output name (pdf: fonts embedded, for a "
+                   "paper); must agree with --write's suffix when both are given")
     p.add_argument("--device", default="auto", help="where SR recomputes the shown cells "
                    "(default auto)")
     p.set_defaults(func=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
+    from jcsr_bench.kit.errors import JcsrError
+    from jcsr_bench.kit.identity import safe_filename
     from jcsr_bench.report.visual import parse_crop
 
+    output = Path(args.write) if args.write else None
+    if args.format and output is not None and output.suffix.lower() != f".{args.format}":
+        raise JcsrError(f"--format {args.format} but --write {output} names a "
+                        f"{output.suffix or 'suffix-less'} file: give --write "
+                        f"{output.with_suffix('.' + args.format)} or leave out --format")
+    if args.format and output is None:
+        name = args.image.split("/")[-1]
+        output = Path(args.results) / f"visual-{safe_filename(name)}.{args.format}"
     return visual_command(
         results=Path(args.results),
         image=args.image,
         qualities=options.qualities(args.qualities),
         crop=parse_crop(args.crop),
-        output=Path(args.write) if args.write else None,
+        output=output,
         registry=options.registry(args),
         device=args.device,
     )

@@ -41,6 +41,28 @@ class CodecRecipe:
     checkpoint_every: int = 100
     seed: int = 0
     warm_start: bool = False  # each quality starts from the previous one's final network
+    descending: bool = False  # train the highest rate first, then warm-start downward
+    first_steps: int | None = None  # steps of the first quality trained (None: ``steps``)
+    lr_drop: float | None = None  # learning rate x ``gamma`` at this fraction of the steps
+    gamma: float = 0.1
+
+    def order(self, qualities: list[int]) -> list[int]:
+        """The order the qualities are trained in (and warm-started along)."""
+        return sorted(qualities, reverse=True) if self.descending else list(qualities)
+
+    def steps_for(self, index: int) -> int:
+        """Steps of the ``index``-th quality trained."""
+        return int(self.first_steps) if index == 0 and self.first_steps else self.steps
+
+    def milestones(self, steps: int) -> list[int]:
+        return [max(1, int(self.lr_drop * steps))] if self.lr_drop else []
+
+    def hashed(self) -> dict[str, Any]:
+        """The recipe as the store key hashes it: fields added later count only when set,
+        so the models of recipes without them keep their keys."""
+        fields = asdict(self)
+        later = {"descending": False, "first_steps": None, "lr_drop": None, "gamma": 0.1}
+        return {k: v for k, v in fields.items() if k not in later or v != later[k]}
 
 
 @dataclass(frozen=True)
@@ -82,8 +104,8 @@ def codec_key(registry: Any, base: str, recipe: CodecRecipe, dataset: str,
     metric = str(params.get("metric") or "mse")
     return make_identity(
         "codec-train", arch=str(params.get("arch") or "bmshj2018-hyperprior"),
-        metric=metric, lambdas=LAMBDAS[metric], recipe=asdict(recipe),
-        ladder=list(qualities) if recipe.warm_start else None,
+        metric=metric, lambdas=LAMBDAS[metric], recipe=recipe.hashed(),
+        ladder=recipe.order(list(qualities)) if recipe.warm_start else None,
         data={"name": dataset, "identity": str(registry.build("datasets", dataset).identity)},
         code=TRAINING_CODE_VERSION)
 
@@ -109,18 +131,24 @@ def train_learned_codec(registry: Any, name: str, recipe: CodecRecipe, dataset: 
             f"{recipe.steps} steps each"
             + (", each quality from the previous one's network" if recipe.warm_start else "")
             + f", into {folder}")
-        # Warm-started qualities train one at a time, each from the state before it.
-        batches = ([[q] for q in missing] if recipe.warm_start else [missing])
+        # Warm-started qualities train one at a time, each from the state before it (in
+        # the recipe's order: the highest rate first when descending).
+        order = recipe.order(qualities)
+        missing = [q for q in order if q in missing]
+        batches = ([[q] for q in missing] if recipe.warm_start or recipe.first_steps
+                   else [missing])
         for todo in batches:
-            index = qualities.index(todo[0])
-            warm = (state_file(weights[qualities[index - 1]])
+            index = order.index(todo[0])
+            warm = (state_file(weights[order[index - 1]])
                     if recipe.warm_start and index > 0 else None)
+            steps = recipe.steps_for(index)
             written = train_codec(
-                registry, base, dataset, todo, patch=recipe.patch, steps=recipe.steps,
+                registry, base, dataset, todo, patch=recipe.patch, steps=steps,
                 batch=recipe.batch, device=device, output=folder, resume=True,
                 seed=recipe.seed, source=recipe.source, channels=recipe.channels,
                 lr=recipe.lr, images=recipe.images, checkpoint_every=recipe.checkpoint_every,
-                warm_start=warm, progress=progress, log=log)
+                warm_start=warm, milestones=recipe.milestones(steps), gamma=recipe.gamma,
+                progress=progress, log=log)
             if len(written) < len(todo):
                 raise JcsrError(f"training {name} was interrupted (its state is saved in "
                                 f"{folder}); run the same command again to resume it")

@@ -1,4 +1,5 @@
-"""``jcsr-bench reproduce``: the paper's baseline-2-over-baseline-1 experiment.
+"""``jcsr-bench reproduce``: the paper's baseline-2-over-baseline-1 experiment, and
+baseline 3 (joint decoding) beside it for a codec that offers its latent.
 
 The protocol, at every budget: B1 is an RRDBNet trained (or, at the full budget,
 published) on clean bicubic LR; B2 is B1 fine-tuned on the codec's decoded LR, one
@@ -18,6 +19,11 @@ A learned codec named in :data:`jcsr_bench.experiments.learned_codec.LEARNED_COD
 (``bmshj-samples``) is trained first, by ``train-codec``'s code, on the budget's training
 split (the budget's ``codec_training`` recipe), registered under that name, and then used
 exactly as JPEG is; its table adds the codec-only standing against JPEG on the test split.
+
+For a codec offering its latent (a learned codec), each seed's B2 is the start of a B3
+(``jcsr_bench.training.joint``: the codec's synthesis transform and the SR network
+fine-tuned together from the latent, same payloads), and the table adds B3 vs B2 and
+B3 vs B1; for JPEG it says that B3 does not apply.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from jcsr_bench.components import offers_latent
 from jcsr_bench.experiments.learned_codec import (
     CodecRecipe,
     TrainedCodec,
@@ -71,11 +78,15 @@ class Budget:
     b2: dict[str, Any] = field(default_factory=dict)
     test_limit: int | None = None
     codec_training: CodecRecipe | None = None  # how a learned codec is trained first
+    b3: dict[str, Any] = field(default_factory=dict)  # joint decoding (latent codecs only)
 
 
 TOY_CODEC_STEPS, SMALL_CODEC_STEPS = 30, 800
 L1_ONLY = {"preset": "cpu", "perceptual_weight": 0.0, "gan_weight": 0.0, "ema": 0.0,
            "augment": True, "batch": 8, "patch": 64, "images": None}
+# Joint decoding trains on latent crops, never flipped; HR patch 64 = one latent pixel
+# (plus the synthesised margin) at x4 and the codec's 16x stride.
+JOINT_L1 = {k: v for k, v in L1_ONLY.items() if k != "augment"}
 
 BUDGETS: dict[str, Budget] = {
     "toy": Budget(
@@ -85,6 +96,8 @@ BUDGETS: dict[str, Budget] = {
         b1={**L1_ONLY, "steps": 4, "l1_steps": 4, "batch": 2, "patch": 32, "images": 1,
             "checkpoint_every": 2, "log_every": 2},
         b2={**L1_ONLY, "steps": 2, "l1_steps": 2, "batch": 2, "patch": 32, "images": 1,
+            "checkpoint_every": 2, "log_every": 2},
+        b3={**JOINT_L1, "steps": 2, "l1_steps": 2, "batch": 2, "patch": 64, "images": 1,
             "checkpoint_every": 2, "log_every": 2},
         test_limit=1,
         codec_training=CodecRecipe(steps=TOY_CODEC_STEPS, batch=2, patch=64, lr=1e-2,
@@ -100,6 +113,8 @@ BUDGETS: dict[str, Budget] = {
             "checkpoint_every": 500, "log_every": 50},
         b2={**L1_ONLY, "steps": 300, "l1_steps": 300, "l1_lr": 1e-4,
             "checkpoint_every": 300, "log_every": 50},
+        b3={**JOINT_L1, "steps": 300, "l1_steps": 300, "l1_lr": 1e-4,
+            "checkpoint_every": 300, "log_every": 50},
         codec_training=CodecRecipe(steps=SMALL_CODEC_STEPS, batch=8, patch=64, lr=1e-3,
                                    channels=(64, 96), checkpoint_every=100,
                                    warm_start=True),
@@ -108,6 +123,7 @@ BUDGETS: dict[str, Budget] = {
         "full", "df2k", "div2k-valid", seeds=1,
         qualities={"bmshj-samples": [1, 3, 5, 8], "*": None},
         b2={"preset": "esrgan"},
+        b3={"preset": "esrgan"},
         codec_training=CodecRecipe(steps=200_000, batch=16, patch=96, lr=1e-4,
                                    checkpoint_every=5_000),
     ),
@@ -215,6 +231,39 @@ def _train_models(registry: Any, budget: Budget, codec: str, qualities: list[Any
     return names, results
 
 
+def _train_joint(registry: Any, budget: Budget, codec: str, qualities: list[Any],
+                 names: dict[int, tuple[str, str]], work: Path, device: str, progress: bool,
+                 log: Callable[..., Any]) -> tuple[dict[int, str], list[Any]]:
+    """Train B3 (joint decoding, from each seed's B2) for a codec offering its latent;
+    return ``{seed: b3 instance}`` and the ``TrainResult``s."""
+    from jcsr_bench.training.sr import train_sr
+
+    b3_names: dict[int, str] = {}
+    results: list[Any] = []
+    for seed, (_b1, b2) in sorted(names.items()):
+        if budget.arch is None:  # full budget: the registry's esrgan-b3 from this B2
+            instance = registry.resolve("sr", "esrgan-b3")
+            adapt = {**instance.params["adapt"], **budget.b3, "init": b2,
+                     "dataset": budget.train, "seed": seed}
+            entry = {**instance.params, "type": instance.type, "adapt": adapt}
+            same = resolve_config(adapt) == resolve_config(instance.params["adapt"])
+            b3 = "esrgan-b3" if same else f"esrgan-b3-{safe_filename(budget.train)}-seed{seed}"
+        else:
+            adapt = {**budget.b3, "joint": "synthesis", "init": b2, "dataset": budget.train,
+                     "seed": seed}
+            entry = {"type": "esrgan", "arch": budget.arch, "adapt": adapt}
+            b3 = f"repro-b3-{digest({'b2': b2, 'b3': adapt}, 8)}"
+        if b3 != "esrgan-b3":
+            _add_registry(registry, work / f"registry-{b3}.yaml", {b3: entry})
+        log(f"seed {seed}: fine-tuning B3 (joint decoding: {codec}'s synthesis + SR from "
+            f"the latent) at qualities {qualities}")
+        results += train_sr(registry, b3, codec, None, qualities, device=device,
+                            only_missing=True, progress=progress, log=log)
+        b3_names[seed] = b3
+    _stop_if_interrupted(results)
+    return b3_names, results
+
+
 def _stop_if_interrupted(results: list[Any]) -> None:
     interrupted = [r for r in results if r.status == "interrupted"]
     if interrupted:
@@ -241,11 +290,13 @@ def _bd(anchor: Curve, test: Curve, kind: str, metric: str, method: str) -> floa
 
 
 def _compare(curves: dict[str, Curve], names: dict[int, tuple[str, str]],
-             method: str) -> list[Comparison]:
+             method: str, b3_names: dict[int, str] | None = None) -> list[Comparison]:
     comparisons = [Comparison("B2", "B1"), Comparison("B1", "bicubic"),
                    Comparison("B2", "bicubic")]
-    for _seed, (b1, b2) in sorted(names.items()):
-        sr = {"B1": b1, "B2": b2, "bicubic": "bicubic"}
+    if b3_names:
+        comparisons += [Comparison("B3", "B2"), Comparison("B3", "B1")]
+    for seed, (b1, b2) in sorted(names.items()):
+        sr = {"B1": b1, "B2": b2, "bicubic": "bicubic", "B3": (b3_names or {}).get(seed)}
         for comparison in comparisons:
             comparison.per_seed.append({
                 title: _bd(curves[sr[comparison.anchor]], curves[sr[comparison.test]], kind,
@@ -296,7 +347,7 @@ def render_table(*, budget: Budget, codec: str, qualities: list[Any],
                  comparisons: list[Comparison], seeds: Sequence[int], model: str,
                  method: str, seconds: float, device: str, test_images: int,
                  train_images: str, trained_here: int, trained_total: int,
-                 environment: dict[str, Any]) -> str:
+                 environment: dict[str, Any], joint: str = "") -> str:
     """The paper-style Markdown table with the full statement of the setting, including
     the environment fingerprint within which the numbers repeat exactly."""
     from tabulate import tabulate
@@ -327,6 +378,7 @@ def render_table(*, budget: Budget, codec: str, qualities: list[Any],
         f"- Models: {model}; B1 trained on clean bicubic LR, B2 = B1 fine-tuned on the "
         "codec's decoded LR, one model per quality.",
         f"- Training: {steps}.",
+        *([f"- {joint}"] if joint else []),
         f"- Seeds: {', '.join(str(s) for s in seeds)}; mean ± sample standard deviation.",
         f"- BD method: {method} on log10(bpp), bpp = bits / HR pixels; MS-SSIM in dB "
         "(-10·log10(1 - MS-SSIM)); negative BD-rate = the first model needs fewer bits.",
@@ -358,7 +410,7 @@ def reproduce(
     progress: bool = True,
     log: Callable[..., Any] = print,
 ) -> ReproduceResult:
-    """Train what is missing, evaluate bicubic / B1 / B2, write the table and RD plot."""
+    """Train what is missing, evaluate bicubic / B1 / B2 (/ B3), write the table and RD plot."""
     from jcsr_bench.report.plots import plot_rd
     from jcsr_bench.run import engine
 
@@ -374,7 +426,13 @@ def reproduce(
     learned = _learned_codec(registry, spec, codec, qualities, work, device, progress, log)
     names, trained = _train_models(registry, spec, codec, qualities, seed_list, work,
                                    device, progress, log)
-    srs = ["bicubic", *dict.fromkeys(n for pair in names.values() for n in pair)]
+    b3_names: dict[int, str] = {}
+    if offers_latent(registry.build("codecs", codec)):
+        b3_names, joint_trained = _train_joint(registry, spec, codec, qualities, names, work,
+                                               device, progress, log)
+        trained += joint_trained
+    srs = ["bicubic", *dict.fromkeys(n for pair in names.values() for n in pair),
+           *dict.fromkeys(b3_names.values())]
     summary = engine.run(registry=registry, datasets=[spec.test], codecs=[codec], srs=srs,
                          qualities=qualities, limit=spec.test_limit, device=device,
                          output=work / "run", progress=progress)
@@ -385,10 +443,12 @@ def reproduce(
                 _codec_standing(registry, spec, codec, qualities, work, device, progress,
                                 method))
     by_sr = {c.sr: c for c in curves if c.codec == codec and c.dataset == spec.test}
-    comparisons = _compare(by_sr, names, method)
+    comparisons = _compare(by_sr, names, method, b3_names)
     b1_first, b2_first = names[seed_list[0]]
     out_dir = Path(output) / f"reproduce-{codec}-{budget}"
     labels = {"bicubic": "bicubic", b1_first: "B1", b2_first: "B2"}
+    if b3_names:
+        labels[b3_names[seed_list[0]]] = "B3"
     plots = plot_rd([replace(by_sr[sr], sr=label) for sr, label in labels.items()], out_dir,
                     anchor=(codec, "B1"))
     seconds = time.perf_counter() - started
@@ -403,12 +463,27 @@ def reproduce(
         train_images=train_images or spec.train,
         trained_here=sum(r.status == "done" for r in trained), trained_total=len(trained),
         environment=fingerprint(describe_device(resolve_device(device))),
+        joint=_joint_line(spec, codec, bool(b3_names)),
     ) + ("" if learned is None or standing is None else
          render_standing(learned, standing, spec.test))
       + f"\nRD plots (seed {seed_list[0]}): "
         + ", ".join(f"[{p.name}]({p.name})" for p in plots if p.suffix == ".png") + "\n")
     log(f"wrote {table}")
     return ReproduceResult(table, plots, comparisons, seconds)
+
+
+def _joint_line(budget: Budget, codec: str, trained: bool) -> str:
+    """What the table says about baseline 3 (joint decoding)."""
+    if not trained:
+        return (f"Baseline 3 (joint decoding) does not apply: codec `{codec}` offers no "
+                "latent (decode_latent / synthesize), so there is no synthesis transform to "
+                "fine-tune.")
+    steps = ("the esrgan-b3 recipe" if budget.arch is None else
+             f"{budget.b3['steps']} steps per quality (L1 only, batch {budget.b3['batch']}, "
+             f"HR patch {budget.b3['patch']}, latent crops, no flips)")
+    return (f"Baseline 3 (joint decoding): `{codec}`'s synthesis transform and B2's SR "
+            "network fine-tuned together from the decoded latent, one pair per quality, "
+            f"same bits as B2 (the codec's own payloads); {steps}.")
 
 
 def _learned_codec(registry: Any, budget: Budget, codec: str, qualities: list[Any],
@@ -423,8 +498,10 @@ def _learned_codec(registry: Any, budget: Budget, codec: str, qualities: list[An
     learned = train_learned_codec(registry, codec, budget.codec_training, budget.train,
                                   [int(q) for q in qualities], device=device,
                                   progress=progress, log=log)
-    _add_registry(registry, work / f"registry-{safe_filename(codec)}.yaml",
-                  {codec: learned.registry_entry()}, kind="codecs")
+    path = work / f"registry-{safe_filename(codec)}.yaml"
+    _add_registry(registry, path, {codec: learned.registry_entry()}, kind="codecs")
+    log(f"{codec} is registered in {path}; evaluate with it (baseline 3 too) by `jcsr-bench "
+        f"run --registry {path} --codec {codec} --sr esrgan-b2-cpu,esrgan-b3-cpu --train`")
     return learned
 
 
@@ -487,9 +564,14 @@ def render_standing(learned: TrainedCodec, standing: Standing, test: str) -> str
         f"- Trained here from scratch by `train-codec`'s code: {learned.arch} "
         f"({learned.metric}; {channels}), one model per quality with CompressAI's "
         f"published lambda ({lambdas}), {recipe.steps} steps each"
-        + (f" (q{next(iter(learned.weights))} from a seeded random initialisation, each "
-           "later quality from the previous one's final network)" if recipe.warm_start
-           else " (each from a seeded random initialisation)")
+        + (f" ({recipe.first_steps} for the first)" if recipe.first_steps else "")
+        + (f" (q{recipe.order(list(learned.weights))[0]} from a seeded random "
+           "initialisation, each "
+           + ("lower quality from the next higher one's" if recipe.descending else
+              "later quality from the previous one's") + " final network)"
+           if recipe.warm_start else " (each from a seeded random initialisation)")
+        + (f", learning rate x {recipe.gamma} after {recipe.lr_drop:.0%} of each quality's "
+           "steps" if recipe.lr_drop else "")
         + f", batch {recipe.batch}, "
         f"{recipe.patch}x{recipe.patch} crops of the "
         f"{'x4 LR versions of the ' if recipe.source == 'lr' else ''}`{learned.dataset}` images"

@@ -71,7 +71,9 @@ def load_image(path: str | os.PathLike[str]) -> torch.Tensor:
 
 def from_pil(im: Image.Image, source: str = "<image>") -> torch.Tensor:
     """Normalise a Pillow image to RGB ``uint8 [3, H, W]`` (rules: module doc)."""
-    return torch.from_numpy(np.ascontiguousarray(_normalise(im, source).transpose(2, 0, 1)))
+    # np.array copies: Pillow's array is read-only, and for a 1x1 image the transpose is
+    # already contiguous, so ascontiguousarray would hand torch the read-only buffer
+    return torch.from_numpy(np.array(_normalise(im, source).transpose(2, 0, 1), order="C"))
 
 
 def _normalise(im: Image.Image, source: str) -> np.ndarray:

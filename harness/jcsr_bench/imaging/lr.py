@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,16 @@ import numpy as np
 import torch
 from PIL import Image
 
-from jcsr_bench.imaging.images import check_image, from_pil, load_image, save_image, to_pil
-from jcsr_bench.kit.errors import DataError, JcsrError
+from jcsr_bench.imaging.images import (
+    check_image,
+    from_pil,
+    load_image,
+    pixel_hash,
+    save_image,
+    to_pil,
+)
+from jcsr_bench.kit.atomic import atomic_write
+from jcsr_bench.kit.errors import CacheWarning, DataError, JcsrError
 from jcsr_bench.kit.identity import digest
 from jcsr_bench.kit.paths import cache_dir
 from jcsr_bench.kit.suggest import did_you_mean
@@ -186,22 +195,31 @@ def cached_lr(hr: torch.Tensor, scale: int = 4, kernel: str = DEFAULT_KERNEL,
               cache: Path | None = None) -> torch.Tensor:
     """:func:`make_lr`, memoised on disk as a PNG keyed by :func:`lr_key`.
 
-    A cache file that cannot be read (or has the wrong size) is regenerated.
+    Beside the PNG, ``<key>.digest`` holds the LR image's pixel hash, checked on every
+    read: a file that cannot be read, has the wrong size or does not match its digest
+    (changed on disk: a :class:`CacheWarning`) is regenerated.
     """
     check_image(hr, "HR image")
     scale, kernel = _check_scale(scale), _check_kernel(kernel)
     key = lr_key(hr, scale, kernel)
     path = Path(cache or lr_cache_dir()) / key[:2] / f"{key}.png"
     expected = (3, hr.shape[-2] // scale, hr.shape[-1] // scale)
+    stamp = path.with_suffix(".digest")
     if path.exists():
         try:
             lr = load_image(path)
-            if tuple(lr.shape) == expected:
+            stored = stamp.read_text().strip() if stamp.is_file() else None
+            if tuple(lr.shape) == expected and stored == pixel_hash(lr):
                 return lr
-        except DataError:
+            if stored is not None:
+                warnings.warn(f"LR cache file {path} does not match its stored digest "
+                              "(changed on disk?); regenerating it", CacheWarning,
+                              stacklevel=2)
+        except (DataError, OSError):
             pass
     lr = make_lr(hr, scale, kernel)
     save_image(lr, path)
+    atomic_write(stamp, pixel_hash(lr).encode())
     return lr
 
 

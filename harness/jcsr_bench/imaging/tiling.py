@@ -145,8 +145,13 @@ def to_float(image: torch.Tensor, device: torch.device | str) -> torch.Tensor:
     return check_image(image, "SR input").to(device).unsqueeze(0).float().div_(255.0)
 
 
-def to_uint8(output: torch.Tensor) -> torch.Tensor:
-    """float ``[1, 3, H, W]`` -> uint8 ``[3, H, W]`` on the CPU: clamped, rounded."""
+def to_uint8(output: torch.Tensor, model: str = "the SR model") -> torch.Tensor:
+    """float ``[1, 3, H, W]`` -> uint8 ``[3, H, W]`` on the CPU: clamped, rounded.
+
+    NaN would turn into black pixels scored as a real result: refused, naming ``model``."""
+    if not bool(torch.isfinite(output).all()):
+        raise DataError(f"{model}: the SR output holds NaN or infinite values (broken "
+                        "weights?); no result is scored from it")
     return output[0].clamp(0, 1).mul(255.0).round().to(torch.uint8).cpu()
 
 
@@ -158,12 +163,14 @@ def upscale_image(
     tile: int = 0,
     overlap: int = 16,
     precision: str = "fp32",
+    model: str = "the SR model",
 ) -> torch.Tensor:
-    """The whole SR stage: uint8 image in, uint8 image (``scale`` x) out, no autograd."""
+    """The whole SR stage: uint8 image in, uint8 image (``scale`` x) out, no autograd;
+    ``model`` names the network (and its weights) in errors."""
     with torch.inference_mode():
         x = to_float(image, device)
         out = tiled_forward(net, x, scale, tile, overlap, precision, out_device="cpu")
-        return to_uint8(out)
+        return to_uint8(out, model)
 
 
 class TiledSR:
@@ -191,9 +198,14 @@ class TiledSR:
     def _network(self) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def model_label(self) -> str:
+        """How errors about this model's output name it (subclasses add the weight file)."""
+        return type(self).__name__
+
     def upscale(self, image: torch.Tensor) -> torch.Tensor:
         """uint8 ``[3, H, W]`` -> uint8 ``[3, scale*H, scale*W]`` (CPU)."""
         net = self._network()
         return upscale_image(
-            net, image, self.scale, self.device, self.tile, self.tile_overlap, self.precision
+            net, image, self.scale, self.device, self.tile, self.tile_overlap, self.precision,
+            self.model_label(),
         )

@@ -1,4 +1,8 @@
-"""Atomic file writes: readers (and a run killed mid-write) see all of a file or none."""
+"""Atomic file writes: readers (and a run killed mid-write) see all of a file or none.
+
+The file gets the permissions a plain ``open(path, "w")`` would give (0666 less the
+umask), not the temporary file's private 0600.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ def atomic_write_with(path: Path, write: Callable[[BinaryIO], object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
@@ -30,6 +35,18 @@ def atomic_write_with(path: Path, write: Callable[[BinaryIO], object]) -> None:
         if isinstance(exc, OSError) and exc.filename is None:  # a failed write says no name
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
+
+
+def _umask() -> int:
+    """The process umask: from /proc on Linux (reading never changes it), else by
+    setting and restoring it."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:

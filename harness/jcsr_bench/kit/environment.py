@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
+import subprocess
+from pathlib import Path
 from typing import Any
 
 #: Distributions whose versions can change a computed number.
@@ -71,3 +73,15 @@ def fingerprint(device: str = "cpu") -> dict[str, Any]:
         "device": device,
         "versions": versions(),
     }
+
+
+def git_commit(folder: Path | None = None) -> str | None:
+    """The commit checked out in ``folder`` (default: the working directory), if any:
+    recorded with a run's results, so commands run outside the repository know it."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True,
+                              text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = done.stdout.strip()
+    return sha if done.returncode == 0 and sha else None

@@ -26,6 +26,10 @@ class StorageError(JcsrError):
     a file in the way, a damaged results store. Nothing already stored is touched."""
 
 
+class CacheWarning(UserWarning):
+    """A cache entry did not match its stored digest (changed on disk); it is recomputed."""
+
+
 def one_line(exc: BaseException) -> str:
     """An exception as one line (the class name too unless it is one of ours)."""
     text = " ".join(str(exc).split())

@@ -37,6 +37,25 @@ class RayCluster:
         self.gpus = float(gpus_per_worker)
         self.started = False
         self.workers, self.threads = self._connect(workers, threads_per_worker)
+        try:
+            self._check_resources()
+        except JcsrError:
+            self.close()
+            raise
+
+    def _check_resources(self) -> None:
+        """Refuse a task shape the cluster can never schedule: Ray would queue it forever
+        (``--gpus-per-worker 0.5`` on a machine without a GPU hung silently)."""
+        total = self.ray.cluster_resources()
+        cpus, gpus = float(total.get("CPU", 0)), float(total.get("GPU", 0))
+        where = f"the Ray cluster at {self.address}" if self.address else "the local Ray"
+        have = f"{where} has {cpus:g} CPU(s) and {gpus:g} GPU(s)"
+        if self.gpus > 0 and gpus < self.gpus:
+            raise JcsrError(f"--gpus-per-worker {self.gpus:g}: {have}, so no task could ever "
+                            "start; use --gpus-per-worker 0 (CPU) or a cluster with GPUs")
+        if cpus < self.threads:
+            raise JcsrError(f"--threads-per-worker {self.threads}: {have}, so no task could "
+                            f"ever start; use at most {cpus:g} threads per worker")
 
     def _connect(self, workers: int | None, threads: int | None) -> tuple[int, int]:
         """Join ``address`` (or the Ray session already open), else start a local Ray.

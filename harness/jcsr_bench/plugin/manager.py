@@ -55,6 +55,7 @@ class Registration:
     source: str  # plugin name, "jcsr-bench (built-in)" for built-ins
     description: str = ""
     params: dict[str, Any] | None = None  # optional schema: key -> type or tuple of types
+    opt_in: bool = False  # a metric computed only when named (--metrics, a suite, a preset)
 
 
 @dataclass
@@ -182,6 +183,7 @@ class PluginManager:
                     *,
                     description: str = "",
                     params: dict[str, Any] | None = None,
+                    opt_in: bool = False,
                     _kind: str = kind,
                     _source: str = source,
                     _pending: list[Registration] = pending,
@@ -195,7 +197,8 @@ class PluginManager:
                         raise PluginError(f"factory for {_kind} type {name!r} is not callable")
                     _check_params(_kind, name, params)
                     _pending.append(
-                        Registration(_kind, name, factory, _source, description, params)
+                        Registration(_kind, name, factory, _source, description, params,
+                                     bool(opt_in))
                     )
 
                 try:

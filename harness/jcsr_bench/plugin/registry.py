@@ -7,14 +7,17 @@ names override). Errors name the file, line, entry and key, with "did you mean".
 
 A registry is data from wherever the user stands (``./jcsr-bench.yaml`` is picked up
 automatically), so what it may expand to is bounded: YAML aliases that would expand
-past ``MAX_VALUES`` values (an alias bomb) or refer to themselves are refused, and the
-files loaded are recorded (``Registry.files``) for the run to announce.
+past ``MAX_VALUES`` values (an alias bomb) or refer to themselves are refused, so are
+files that are not regular files (``/dev/zero``, a FIFO) or are larger than
+``MAX_BYTES``, before they are read; the files loaded are recorded (``Registry.files``)
+for the run to announce.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +31,12 @@ from jcsr_bench.plugin.manager import KINDS, PluginManager, get_plugin_manager
 
 SHIPPED = Path(__file__).with_name("registry.yaml")
 PROJECT_LOCAL = "jcsr-bench.yaml"  # picked up from the working directory when present
-SECTIONS = (*KINDS, "suites")
+SECTIONS = (*KINDS, "suites", "presets")
 COMMON_KEYS = {"type", "description"}
 SUITE_KEYS = {"description": str, "datasets": list, "codecs": list, "sr": list,
               "anchor": dict, "qualities": dict, "tolerances": dict, "metrics": list}
 MAX_VALUES = 100_000  # YAML values a registry may hold once aliases are expanded
+MAX_BYTES = 1_000_000  # bytes a registry file may have (the shipped one is a few KB)
 ORIGINS = {"shipped": "shipped", "local": "from the current folder", "extra": "--registry"}
 TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true/false",
               list: "a list", dict: "a mapping"}
@@ -163,7 +167,19 @@ def _check_expansion(root: yaml.Node | None, path: Path) -> None:
 def _read(path: Path) -> tuple[dict[str, Any], _Lines, str]:
     """The file's data, its key lines and its SHA-256."""
     try:
-        raw = path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise RegistryError(f"registry file {path} is not a regular file (a device, FIFO "
+                                "or directory?); give a YAML file.")
+        if info.st_size > MAX_BYTES:
+            raise RegistryError(f"registry file {path} is {info.st_size:,} bytes, more than "
+                                f"the {MAX_BYTES:,} a registry may be; a registry is a few "
+                                "pages of YAML.")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise RegistryError(f"registry file {path} grew past {MAX_BYTES:,} bytes while "
+                                "being read.")
         text = raw.decode("utf-8")
     except OSError as exc:
         raise RegistryError(f"cannot read registry file {path}: {exc.strerror or exc}") from exc
@@ -209,6 +225,9 @@ class Registry:
         self.manager = manager
         self._instances: dict[str, dict[str, Instance]] = {kind: {} for kind in KINDS}
         self.suites: dict[str, Suite] = {}
+        #: named metric sets (``presets: {metrics: {jpeg-ai: [...]}}``), usable wherever a
+        #: metric name is (``--metrics jpeg-ai``, a suite's ``metrics``)
+        self.presets: dict[str, list[str]] = {}
         self.files: list[dict[str, str]] = []  # {path, origin, sha256} in load order
 
     # -- loading ---------------------------------------------------------------------
@@ -239,10 +258,22 @@ class Registry:
                 name = str(name)
                 if section == "suites":
                     self.suites[name] = self._suite(path, lines, name, entry)
+                elif section == "presets":
+                    self._preset(path, lines, name, entry)
                 else:
                     self._instances[section][name] = self._instance(
                         path, lines, section, name, entry
                     )
+
+    def _preset(self, path: Path, lines: _Lines, kind: str, entry: Any) -> None:
+        """``presets.metrics.NAME: [metric, ...]`` (only metric presets exist)."""
+        if kind != "metrics" or not isinstance(entry, dict) or not all(
+                isinstance(v, list) for v in entry.values()):
+            raise RegistryError(
+                f"{path}:{lines.at('presets', kind)}: presets.{kind}: expected "
+                "`metrics: {NAME: [metric, ...]}` (only metric presets exist).")
+        for name, items in entry.items():
+            self.presets[str(name)] = [str(x) for x in items]
 
     def _instance(self, path: Path, lines: _Lines, kind: str, name: str, entry: Any) -> Instance:
         here = f"{path}:{lines.at(kind, name)}: {kind}.{name}"
@@ -326,8 +357,9 @@ class Registry:
     def check_suites(self) -> None:
         """Every name a suite uses must resolve (after all files are merged)."""
         for suite in self.suites.values():
+            metrics = [m for item in suite.metrics for m in self.presets.get(item, [item])]
             for kind, names in (("datasets", suite.datasets), ("codecs", suite.codecs),
-                                ("sr", suite.sr), ("metrics", suite.metrics)):
+                                ("sr", suite.sr), ("metrics", metrics)):
                 for item in names:
                     self._check_name(kind, item, suite)
             if suite.anchor:
@@ -364,8 +396,11 @@ class Registry:
         )
 
     def expand(self, kind: str, spec: str | Sequence[str]) -> list[str]:
-        """Names from a comma list ("jpeg,bmshj") or a list; "all" = every instance."""
+        """Names from a comma list ("jpeg,bmshj") or a list; "all" = every instance; a
+        metric preset's name (``jpeg-ai``) stands for its metrics."""
         items = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+        if kind == "metrics":
+            items = [m for item in items for m in self.presets.get(item, [item])]
         names: list[str] = []
         for item in items:
             if not item:

@@ -27,15 +27,29 @@ from jcsr_bench.kit.suggest import did_you_mean
 from jcsr_bench.report.coverage import load_view
 from jcsr_bench.report.markdown import escape
 from jcsr_bench.report.text import count, format_seconds
+from jcsr_bench.results.aggregate import (
+    AGGREGATES,
+    DOMINANCE_FACTOR,
+    DOMINANCE_SHARE,
+    RATES,
+    Dominant,
+    dominant_images,
+    per_image,
+    pooled_curve,
+)
 from jcsr_bench.results.bd import METHODS, BDError, BDOverlapWarning, bd_quality, bd_rate
 from jcsr_bench.results.curves import Curve
 from jcsr_bench.results.labels import (
+    JPEG_AI_CONVENTIONS,
+    JPEG_AI_METRICS,
     PERCEPTUAL_CONVENTIONS,
     PERCEPTUAL_METRICS,
     QUALITY_METRICS,
     RATE,
+    TABLE_METRICS,
     QualitySpec,
     parse_label,
+    present_metrics,
     rd_series,
     reported_metrics,
     spec,
@@ -51,6 +65,8 @@ __all__ = [
     "render_leaderboard",
     "reported_metrics",
     "render_pairs",
+    "reporting_of",
+    "table_metrics",
 ]
 
 #: A weight file named in a "missing weights" reason (offline or failed-download wording).
@@ -59,6 +75,22 @@ _WEIGHT_FILE = re.compile(r"(?:weight file|file name) ([\w.+-]+\.(?:pth\.tar|pth
 TIMINGS = (("encode_s", "Encode"), ("decode_s", "Decode"), ("sr_s", "SR"))
 NOT_RANKED = "—"
 
+
+AGGREGATE_TEXT = {
+    "curve": "curve: BD of the mean curves, each point the mean over images (the paper's "
+             "and CompressAI's convention; change with --bd-aggregate per-image)",
+    "per-image": "per-image: one BD per image, then their mean over images (JPEG AI "
+                 "reporting); BD-Rate cells add the median and the bootstrap 95 % interval "
+                 "of the mean (seed 0); no image can dominate it",
+}
+RATE_TEXT = {
+    "mean": "mean of per-image bpp (the paper's and CompressAI's convention)",
+    "pooled": "pooled: total bits / total pixels of the images at each point (--rate "
+              "pooled; quality stays the mean of per-image values)",
+}
+DOMINANCE_RULE = (f"an image dominates when its share of a curve's mean bpp (summed over "
+                  f"the points) is more than {DOMINANCE_FACTOR:g}× its share of the pixels "
+                  f"and more than {DOMINANCE_SHARE:.0%}")
 
 METHOD_TEXT = {
     "pchip": "pchip: PCHIP fit on log10(bpp), integrated exactly (JVET/VCEG Excel method)",
@@ -171,11 +203,68 @@ def _bd_pair(anchor: Curve | None, test: Curve, metric: str, method: str) -> _BD
     return _BD(out["rate"], out["quality"])
 
 
+def _per_image_pair(anchor: Curve | None, test: Curve, metric: str, method: str) -> _BD:
+    """Mean of per-image BD-rate (with median and interval) and of per-image BD-quality."""
+    if anchor is None:
+        na = _Cell(None, reason="the anchor was not evaluated on this dataset")
+        return _BD(na, na)
+    rate = per_image(anchor, test, metric, method)
+    quality = per_image(anchor, test, metric, method, quality=True)
+    if rate.mean is None:
+        rate_cell = _Cell(None, reason=f"per-image BD-rate: {rate.why}")
+    else:
+        low, high = rate.interval or (math.nan, math.nan)
+        rate_cell = _Cell(rate.mean, f"{rate.mean:+.2f} (median {rate.median:+.2f}; "
+                          f"{low:+.2f} to {high:+.2f})")
+    quality_cell = (_Cell(None, reason=f"per-image BD-quality: {quality.why}")
+                    if quality.mean is None else _Cell(quality.mean, f"{quality.mean:+.3f}"))
+    return _BD(rate_cell, quality_cell)
+
+
+def _check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise JcsrError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def _dominance_lines(by_label: Mapping[str, Curve]) -> list[str]:
+    """The note under a table naming images that dominate a curve's mean rate."""
+    found: dict[str, list[tuple[str, Dominant]]] = {}
+    for label, curve in by_label.items():
+        for d in dominant_images(curve):
+            found.setdefault(d.image, []).append((label, d))
+    lines = []
+    for image, items in found.items():
+        worst = max(items, key=lambda item: item[1].rate_share)[1]
+        labels = ", ".join(label for label, _ in items)
+        lines.append(f"- {escape(image)} dominates the mean rate of {escape(labels)}: up to "
+                     f"{worst.rate_share:.0%} of the mean bpp from {worst.pixel_share:.1%} "
+                     "of the pixels")
+    if not lines:
+        return []
+    return ["Rate dominated by one image (" + DOMINANCE_RULE + "; the mean of per-image "
+            "bpp weighs a thumbnail like a large photo: compare with --bd-aggregate "
+            "per-image or --rate pooled):", "", *lines, ""]
+
+
+def table_metrics(curves: Iterable[Curve]) -> tuple[str, ...]:
+    """The quality metrics the results hold (a value or an n/a reason), in table order:
+    PSNR-RGB, PSNR-Y, MS-SSIM (or, without them, the two that lead instead), then the
+    perceptual distances holding a value."""
+    held = {m for c in curves for p in c.points for m in (*p.values, *p.reasons)}
+    valued = {m for c in curves for p in c.points for m, v in p.values.items()
+              if v is not None}
+    core = [m for m in ("psnr-rgb", "psnr-y", "ms-ssim-rgb") if m in held]
+    if not core:  # e.g. --metrics jpeg-ai: the metrics that lead instead (labels)
+        core = [m for m in reported_metrics(curves)[:2] if m in held]
+    return (*core, *(m for m in reported_metrics(curves) if m in PERCEPTUAL_METRICS
+                     and m in valued and m not in core))
+
+
 # ------------------------------------------------------------------------- header
 
 
 def _header(title: str, meta: Mapping, method: str, anchor_text: str, datasets: Sequence[str],
-            legend: Sequence[str] = ()) -> list[str]:
+            legend: Sequence[str] = (), reporting: Sequence[str] = ()) -> list[str]:
     plugins = meta.get("plugin_versions") or {}
     plugin_text = (
         ", ".join(f"{escape(n)} {escape(v)}" for n, v in sorted(plugins.items())) or "none"
@@ -193,6 +282,7 @@ def _header(title: str, meta: Mapping, method: str, anchor_text: str, datasets: 
         lines.append(f"- Dataset {escape(name)}: {_dataset_text(info.get(name) or {})}")
     lines += [
         f"- BD method: {escape(METHOD_TEXT.get(method, method))}",
+        *reporting,
         f"- Anchor: {anchor_text}",
         "- Sign: negative BD-Rate = the row needs fewer bits than the anchor at equal "
         "quality; positive BD-quality = the row is better at equal rate",
@@ -301,18 +391,21 @@ def _mean_time(curve: Curve, key: str) -> str:
 
 
 def _points(curve: Curve, metrics: Sequence[str], notes: _Notes) -> tuple[str, str | None]:
-    """``"19"``, or ``"0/19 [k]"`` with a note saying which values are n/a where and why;
-    returns the cell and the note's marker (``None`` when every point is usable)."""
+    """``"19"`` when every point has the rate and every metric; else the usable points
+    per metric (``"PSNR, PSNR-Y 19; MS-SSIM 0 [k]"``, or ``"0/19 [k]"`` when all counts
+    agree) with a note saying which values are n/a where and why; returns the cell and
+    the note's marker (``None`` when every point is usable)."""
     total = len(curve.points)
     gaps: dict[str, dict[str, list[str]]] = {}  # reason -> metric -> qualities
-    usable = 0
+    usable = dict.fromkeys(metrics, 0)
     for p in curve.points:
-        missing = [m for m in (RATE, *metrics) if p.values.get(m) is None]
-        usable += not missing
-        for m in missing:
-            why = p.reasons.get(m) or "no value stored"
-            gaps.setdefault(why, {}).setdefault(m, []).append(str(p.quality))
-    if usable == total:
+        for m in metrics:
+            usable[m] += p.values.get(RATE) is not None and p.values.get(m) is not None
+        for m in (RATE, *metrics):
+            if p.values.get(m) is None:
+                why = p.reasons.get(m) or "no value stored"
+                gaps.setdefault(why, {}).setdefault(m, []).append(str(p.quality))
+    if not gaps:
         return str(total), None
     parts = []
     for why, by_metric in gaps.items():
@@ -324,7 +417,15 @@ def _points(curve: Curve, metrics: Sequence[str], notes: _Notes) -> tuple[str, s
         parts += [f"{', '.join(names)} n/a at {where}: {why}" for where, names in
                   by_where.items()]
     ref = notes.ref("; ".join(parts))
-    return f"{usable}/{total} {ref}", ref
+    counts = set(usable.values())
+    if len(counts) <= 1:
+        return f"{counts.pop() if counts else 0}/{total} {ref}", ref
+    by_count: dict[int, list[str]] = {}
+    for m, n in usable.items():
+        by_count.setdefault(n, []).append(spec(m).short)
+    text = "; ".join(f"{', '.join(names)} {n}" for n, names in
+                     sorted(by_count.items(), key=lambda item: -item[0]))
+    return f"{text} {ref}", ref
 
 
 def _bpp_range(curve: Curve) -> str:
@@ -340,11 +441,17 @@ def render_leaderboard(
     method: str = "pchip",
     quality_metrics: Sequence[str] | None = None,
     anchor_note: str | None = None,
+    aggregate: str = "curve",
+    rate: str = "mean",
 ) -> str:
     """The leaderboard as Markdown: one table per dataset, rows sorted by BD-Rate.
 
-    ``quality_metrics`` defaults to :func:`reported_metrics` (PSNR, MS-SSIM, and the
-    perceptual distances when the results hold them).
+    ``quality_metrics`` defaults to :func:`table_metrics` (the metrics the results hold:
+    PSNR-RGB, PSNR-Y, MS-SSIM, and the perceptual distances with a value).
+    ``aggregate`` (``curve`` | ``per-image``) and ``rate`` (``mean`` | ``pooled``) choose
+    how per-image results become one BD number (:mod:`jcsr_bench.results.aggregate`);
+    the header says which. With ``curve`` and ``mean``, a note under a table names any
+    image that dominates a curve's mean rate.
 
     ``anchor`` is ``(codec, sr)``; ``None`` takes the first curve in ``curves``. The
     header says which anchor and why: ``anchor_note`` (e.g. "the anchor of suite
@@ -353,8 +460,14 @@ def render_leaderboard(
     n/a cell points to a numbered reason under its table. Deterministic.
     """
     _check_method(method)
+    _check_choice("--bd-aggregate", aggregate, AGGREGATES)
+    _check_choice("--rate", rate, RATES)
     if not curves:
         raise JcsrError("no results to render: the results store holds no curves")
+    raw = curves
+    if rate == "pooled":
+        curves = [pooled_curve(c) for c in curves]
+    bd_pair = _per_image_pair if aggregate == "per-image" else _bd_pair
     labels = [c.label for c in curves]
     if anchor is None:
         anchor_label = curves[0].label
@@ -368,7 +481,7 @@ def render_leaderboard(
                 + did_you_mean(anchor_label, labels)
             )
     anchor_text = escape(anchor_label) + (f" ({escape(anchor_note)})" if anchor_note else "")
-    quality_metrics = tuple(quality_metrics or reported_metrics(curves))
+    quality_metrics = tuple(quality_metrics or table_metrics(curves))
     datasets = _datasets(curves)
     headers = ["#", "Combination", *_bd_columns(quality_metrics), "Points", "bpp range"]
     headers += [name for _, name in TIMINGS]
@@ -384,7 +497,7 @@ def render_leaderboard(
         for label, curve in by_label.items():
             if label == anchor_label:
                 continue
-            bds = [_bd_pair(anchor_curve, curve, m, method) for m in quality_metrics]
+            bds = [bd_pair(anchor_curve, curve, m, method) for m in quality_metrics]
             ranked.append((bds[0].rate.value, label, curve, bds))
         ranked.sort(key=lambda r: (r[0] is None, r[0] if r[0] is not None else 0.0, r[1]))
         notes = _Notes()
@@ -414,12 +527,38 @@ def render_leaderboard(
         if anchor_curve is None:
             body += [f"Anchor {escape(anchor_label)} was not evaluated on this dataset.", ""]
         body += [_table(table, headers, align), "", *notes.lines()]
+        if aggregate == "curve" and rate == "mean":
+            body += _dominance_lines(_by_label(raw, dataset))
         any_notes |= bool(notes.texts)
+        body += metric_bd_table(anchor_curve, [curve for _, curve, bds in rows if bds],
+                                present_metrics(curves, TABLE_METRICS), method)
     legend = _legend(quality_metrics[0] if quality_metrics else None, overlap, any_notes)
-    lines = _header("jcsr-bench leaderboard", meta, method, anchor_text, datasets, legend)
+    reporting = [f"- BD aggregate: {escape(AGGREGATE_TEXT[aggregate])}",
+                 f"- Rate: {escape(RATE_TEXT[rate])}"]
+    lines = _header("jcsr-bench leaderboard", meta, method, anchor_text, datasets, legend,
+                    reporting)
     if any(m in PERCEPTUAL_METRICS for m in quality_metrics):
         lines[-1:] = [f"- Perceptual metrics: {PERCEPTUAL_CONVENTIONS}", ""]
+    if present_metrics(curves, JPEG_AI_METRICS):
+        lines[-1:] = [f"- JPEG AI metrics: {escape(JPEG_AI_CONVENTIONS)}", ""]
     return "\n".join(lines + body).rstrip("\n") + "\n"
+
+
+def metric_bd_table(anchor: Curve | None, curves: Sequence[Curve], metrics: Sequence[str],
+                    method: str) -> list[str]:
+    """A compact table under a dataset's main one: the BD-Rate of every metric of the
+    JPEG AI set and of SSIMULACRA 2 / CVVDP the results hold, per combination, in the
+    main table's order; each n/a numbered with its reason below.
+    Empty when there are none."""
+    if not metrics or not curves:
+        return []
+    notes = _Notes()
+    headers = ["Combination", *(f"BD-Rate {escape(spec(m).short)} (%)" for m in metrics)]
+    rows = [[escape(c.label), *(_bd_pair(anchor, c, m, method).rate.render(notes)
+                                for m in metrics)] for c in curves]
+    axes = "; ".join(f"{escape(spec(m).short)}: {escape(spec(m).axis)}" for m in metrics)
+    return [f"BD-Rate (%) per metric against the anchor, quality axes: {axes}.", "",
+            _table(rows, headers, ["left"] + ["right"] * len(metrics)), "", *notes.lines()]
 
 
 def _table(rows: list[list[str]], headers: list[str], align: list[str]) -> str:
@@ -484,17 +623,29 @@ def render_pairs(
 
 
 def leaderboard_from_store(
-    results: str | Path, *, anchor: str | None = None, method: str = "pchip"
+    results: str | Path, *, anchor: str | None = None, method: str = "pchip",
+    aggregate: str | None = None, rate: str | None = None,
 ) -> str:
     """Re-render a leaderboard from a results store (file or run folder), no recomputing.
 
     It covers what the folder's reports cover (:mod:`.coverage`): every stored
     combination, with true image counts. ``anchor`` is ``"codec+sr"``; without it, the
     anchor the runs recorded, else the first combination (the header says which and
-    why). The same store gives the same bytes as the run's ``leaderboard.md``.
+    why. ``aggregate`` and ``rate`` default to the latest run's (``run --bd-aggregate``,
+    ``--rate``), else ``curve`` and ``mean``. The same store gives the same bytes as the
+    run's ``leaderboard.md``.
     """
     view = load_view(results, anchor)
     if view.anchor is None:
         raise JcsrError("no results to render: the results store holds no curves")
+    aggregate, rate = reporting_of(view.meta, aggregate, rate)
     return render_leaderboard(view.curves, view.meta, anchor=view.anchor.pair, method=method,
-                              anchor_note=view.anchor.note)
+                              anchor_note=view.anchor.note, aggregate=aggregate, rate=rate)
+
+
+def reporting_of(meta: Mapping, aggregate: str | None = None, rate: str | None = None
+                 ) -> tuple[str, str]:
+    """(aggregate, rate): the given ones, else the latest run's, else curve and mean."""
+    config = meta.get("config") or {}
+    return (aggregate or config.get("bd_aggregate") or "curve",
+            rate or config.get("rate") or "mean")

@@ -14,6 +14,9 @@ makes intraword ``_`` emphasis); ``&`` only where it could start a character
 reference; ``#`` and ``>`` at the start (a heading or block quote when the text starts
 a line). So ``short side 8 px <= 160`` stays readable too. Line breaks and other
 control characters become spaces (a newline would end a table row).
+
+Where text goes to a terminal or CI log rather than a Markdown file, :func:`plain`
+keeps it on one line and escapes nothing.
 """
 
 from __future__ import annotations
@@ -50,3 +53,9 @@ def escape(text: object) -> str:
     """``text`` as Markdown that renders literally on one line (safe inside a table cell)."""
     s = _CONTROL.sub(" ", str(text)).strip()
     return _ACTIVE.sub(lambda m: _ENTITIES[m.group(0)[0]], s)
+
+
+def plain(text: object) -> str:
+    """``text`` on one line for a terminal or CI log: control characters become spaces,
+    nothing is escaped (character references would show literally there)."""
+    return _CONTROL.sub(" ", str(text)).strip()

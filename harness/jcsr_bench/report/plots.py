@@ -14,16 +14,25 @@ from typing import Any
 
 from jcsr_bench.kit.identity import safe_filename
 from jcsr_bench.results.curves import Curve
-from jcsr_bench.results.labels import PERCEPTUAL_METRICS, rd_series, reported_metrics, spec
+from jcsr_bench.results.labels import (
+    PERCEPTUAL_METRICS,
+    TABLE_METRICS,
+    present_metrics,
+    rd_series,
+    reported_metrics,
+    spec,
+)
 
-__all__ = ["BPP_LABEL", "STYLE", "new_figure", "plot_perception_distortion", "plot_rd",
-           "plot_reports", "plot_text", "save_figure"]
+__all__ = ["BPP_LABEL", "STYLE", "new_figure", "plot_fig6", "plot_perception_distortion",
+           "plot_rd", "plot_reports", "plot_text", "save_figure", "save_pdf"]
 
 BPP_LABEL = "Rate (bpp = bits / HR pixels)"
 _MARKERS = ("o", "s", "^", "v", "D", "P", "X", "<", ">", "h")
 _STYLES = ("-", "--", "-.", ":")
 # Reproducible SVG (fixed ids), text kept as text (searchable, smaller files).
-STYLE = {"svg.hashsalt": "jcsr-bench", "svg.fonttype": "none", "font.size": 10}
+# PDF fonts as TrueType (Type 42) programs, embedded: what journals' checkers want.
+STYLE = {"svg.hashsalt": "jcsr-bench", "svg.fonttype": "none", "font.size": 10,
+         "pdf.fonttype": 42}
 
 
 def plot_text(label: str) -> str:
@@ -42,12 +51,25 @@ def new_figure(width: float = 7.5, height: float = 5.0, dpi: int = 120) -> Any:
     return fig
 
 
-def save_figure(fig: Any, base: Path) -> list[Path]:
-    """``base``.png and ``base``.svg, with no software/date metadata (reproducible)."""
+def save_figure(fig: Any, base: Path, pdf: bool = False) -> list[Path]:
+    """``base``.png and ``base``.svg (and ``base``.pdf with its fonts embedded), with no
+    software/date metadata (reproducible)."""
     png, svg = base.with_name(base.name + ".png"), base.with_name(base.name + ".svg")
     fig.savefig(png, format="png", metadata={"Software": None})
     fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
-    return [png, svg]
+    if not pdf:
+        return [png, svg]
+    return [png, svg, save_pdf(fig, base.with_name(base.name + ".pdf"))]
+
+
+def save_pdf(fig: Any, path: Path) -> Path:
+    """``fig`` as a PDF with TrueType fonts embedded and no date (reproducible)."""
+    import matplotlib
+
+    with matplotlib.rc_context({"pdf.fonttype": 42}):
+        fig.savefig(path, format="pdf", metadata={"CreationDate": None, "Creator": None,
+                                                  "Producer": None})
+    return path
 
 
 def plot_rd(
@@ -57,10 +79,11 @@ def plot_rd(
     anchor: tuple[str, str] | None = None,
     quality_metrics: Sequence[str] | None = None,
 ) -> list[Path]:
-    """Write one PNG and one SVG per dataset and quality metric; return their paths.
+    """Write one PNG, SVG and PDF per dataset and quality metric; return their paths.
 
-    ``quality_metrics`` defaults to the leaderboard's (``reported_metrics``); perceptual
-    distances are plotted as −distance (up is better on every axis).
+    ``quality_metrics`` defaults to the leaderboard's (``reported_metrics``) and every
+    metric of its per-metric BD table the results hold (the JPEG AI set, SSIMULACRA 2,
+    CVVDP); distances are plotted as −distance (up is better on every axis).
 
     Each combination is one curve (markers at the measured points, in bpp order); the
     anchor (``(codec, sr)``) is drawn thick and black on top and marked in the legend.
@@ -71,53 +94,84 @@ def plot_rd(
     import matplotlib
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    quality_metrics = tuple(quality_metrics or reported_metrics(curves))
+    if not quality_metrics:
+        lead = reported_metrics(curves)
+        quality_metrics = (*lead, *(m for m in present_metrics(curves, TABLE_METRICS)
+                                    if m not in lead))
+    quality_metrics = tuple(quality_metrics)
     anchor_label = f"{anchor[0]}+{anchor[1]}" if anchor is not None else None
     datasets = list(dict.fromkeys(c.dataset for c in curves))
     written: list[Path] = []
-    colors = matplotlib.colormaps["tab10"].colors
     for dataset in datasets:
         group = [c for c in curves if c.dataset == dataset]
         for metric in quality_metrics:
-            s = spec(metric)
             with matplotlib.rc_context(STYLE):
                 fig = new_figure()
-                ax = fig.add_subplot()
-                # Anchor first (legend order) and underneath, thick: thinner coloured
-                # curves stay visible on top of it.
-                for curve in (c for c in group if c.label == anchor_label):
-                    _draw(
-                        ax,
-                        curve,
-                        metric,
-                        color="black",
-                        marker="o",
-                        linestyle="-",
-                        linewidth=3.5,
-                        alpha=0.8,
-                        zorder=1,
-                        suffix=" (anchor)",
-                    )
-                for i, curve in enumerate(c for c in group if c.label != anchor_label):
-                    _draw(
-                        ax,
-                        curve,
-                        metric,
-                        color=colors[i % len(colors)],
-                        marker=_MARKERS[i % len(_MARKERS)],
-                        linestyle=_STYLES[(i // len(colors)) % len(_STYLES)],
-                        linewidth=1.5,
-                        zorder=2,
-                        suffix="",
-                    )
-                ax.set_xlabel(BPP_LABEL)
-                ax.set_ylabel(s.axis)
-                ax.set_title(f"{plot_text(dataset)}: {s.short} vs rate")
-                ax.grid(True, alpha=0.3)
-                if group:
-                    ax.legend(loc="lower right", fontsize=8)
+                _rd_axes(fig.add_subplot(), dataset, group, metric, anchor_label)
                 written += save_figure(
-                    fig, out / f"rd-{safe_filename(dataset)}-{safe_filename(metric)}")
+                    fig, out / f"rd-{safe_filename(dataset)}-{safe_filename(metric)}", pdf=True)
+    return written
+
+
+def _rd_axes(ax: Any, dataset: str, group: Sequence[Curve], metric: str,
+             anchor_label: str | None) -> None:
+    """One RD plot: every curve of ``group``, the anchor thick and black underneath."""
+    import matplotlib
+
+    colors = matplotlib.colormaps["tab10"].colors
+    s = spec(metric)
+    # Anchor first (legend order) and underneath, thick: thinner coloured
+    # curves stay visible on top of it.
+    for curve in (c for c in group if c.label == anchor_label):
+        _draw(
+            ax,
+            curve,
+            metric,
+            color="black",
+            marker="o",
+            linestyle="-",
+            linewidth=3.5,
+            alpha=0.8,
+            zorder=1,
+            suffix=" (anchor)",
+        )
+    for i, curve in enumerate(c for c in group if c.label != anchor_label):
+        _draw(
+            ax,
+            curve,
+            metric,
+            color=colors[i % len(colors)],
+            marker=_MARKERS[i % len(_MARKERS)],
+            linestyle=_STYLES[(i // len(colors)) % len(_STYLES)],
+            linewidth=1.5,
+            zorder=2,
+            suffix="",
+        )
+    ax.set_xlabel(BPP_LABEL)
+    ax.set_ylabel(s.axis)
+    ax.set_title(f"{plot_text(dataset)}: {s.short} vs rate")
+    ax.grid(True, alpha=0.3)
+    if group:
+        ax.legend(loc="lower right", fontsize=8)
+
+
+def plot_fig6(curves: Sequence[Curve], out_dir: str | Path, *,
+              anchor: tuple[str, str] | None = None) -> list[Path]:
+    """The paper's Fig. 6 layout: PSNR and MS-SSIM RD side by side, one PDF per dataset."""
+    import matplotlib
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    anchor_label = f"{anchor[0]}+{anchor[1]}" if anchor is not None else None
+    written = []
+    for dataset in dict.fromkeys(c.dataset for c in curves):
+        group = [c for c in curves if c.dataset == dataset]
+        with matplotlib.rc_context(STYLE):
+            fig = new_figure(width=11.0, height=4.2)
+            left, right = fig.subplots(1, 2)
+            for ax, metric in ((left, "psnr-rgb"), (right, "ms-ssim-rgb")):
+                _rd_axes(ax, dataset, group, metric, anchor_label)
+            written.append(save_pdf(fig, out / f"fig6-{safe_filename(dataset)}.pdf"))
     return written
 
 
@@ -140,6 +194,7 @@ def plot_reports(
     """Every plot a run writes: RD plots, and perception–distortion plots when LPIPS
     (or DISTS) was computed."""
     written = plot_rd(curves, out_dir, anchor=anchor)
+    written += plot_fig6(curves, out_dir, anchor=anchor)
     perceptual = [m for m in reported_metrics(curves) if m in PERCEPTUAL_METRICS]
     if perceptual:
         written += plot_perception_distortion(curves, out_dir, anchor=anchor,
@@ -190,5 +245,5 @@ def plot_perception_distortion(
             ax.grid(True, alpha=0.3)
             ax.legend(loc="lower left", fontsize=8)
             written += save_figure(
-                fig, out / f"pd-{safe_filename(dataset)}-{safe_filename(distance)}")
+                fig, out / f"pd-{safe_filename(dataset)}-{safe_filename(distance)}", pdf=True)
     return written

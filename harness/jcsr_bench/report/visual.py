@@ -64,7 +64,8 @@ PSNR_DECIMALS, MSSSIM_DECIMALS = 2, 4
 PSNR_TOLERANCE_DB = 1e-6  # recomputed vs stored PSNR; above: a non-deterministic component
 _DPI = 110
 _TILE_IN = 2.3  # side of one crop tile, inches
-_RC = {"svg.hashsalt": "jcsr-bench", "svg.fonttype": "none", "font.size": 9}
+_RC = {"svg.hashsalt": "jcsr-bench", "svg.fonttype": "none", "font.size": 9,
+       "pdf.fonttype": 42}  # PDF fonts embedded as TrueType (Type 42)
 
 
 # -- pure rendering ------------------------------------------------------------------------

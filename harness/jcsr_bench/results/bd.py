@@ -72,17 +72,19 @@ def bd_rate(
     test_rate: Sequence[float],
     test_quality: Sequence[float],
     method: Method = "pchip",
+    names: tuple[str, str] = ("anchor", "test"),
 ) -> float:
     """Average rate difference of *test* vs *anchor* at equal quality, in percent.
 
     log10(rate) is fitted as a function of quality for each curve; the fits are
     integrated over the common quality interval and the mean difference Δ is reported
     as ``(10**Δ - 1) * 100``. Negative means the test saves bits. Points may come in
-    any order. Raises :class:`BDError` if the result would be meaningless.
+    any order. Raises :class:`BDError` if the result would be meaningless; ``names``
+    are the two curves' names in its messages (``compare`` says baseline and current).
     """
-    anchor = _curve("anchor", anchor_rate, anchor_quality, method)
-    test = _curve("test", test_rate, test_quality, method)
-    lo, hi = _overlap(anchor[1], test[1], "quality")
+    anchor = _curve(names[0], anchor_rate, anchor_quality, method)
+    test = _curve(names[1], test_rate, test_quality, method)
+    lo, hi = _overlap(anchor[1], test[1], "quality", names)
     diff = _mean(test[1], np.log10(test[0]), lo, hi, method) - _mean(
         anchor[1], np.log10(anchor[0]), lo, hi, method
     )
@@ -95,6 +97,7 @@ def bd_quality(
     test_rate: Sequence[float],
     test_quality: Sequence[float],
     method: Method = "pchip",
+    names: tuple[str, str] = ("anchor", "test"),
 ) -> float:
     """Average quality difference of *test* vs *anchor* at equal rate (quality units).
 
@@ -103,10 +106,10 @@ def bd_quality(
     (e.g. BD-PSNR in dB; positive means the test is better). Points may come in any
     order. Raises :class:`BDError` if the result would be meaningless.
     """
-    anchor = _curve("anchor", anchor_rate, anchor_quality, method)
-    test = _curve("test", test_rate, test_quality, method)
+    anchor = _curve(names[0], anchor_rate, anchor_quality, method)
+    test = _curve(names[1], test_rate, test_quality, method)
     xa, xt = np.log10(anchor[0]), np.log10(test[0])
-    lo, hi = _overlap(xa, xt, "log10(rate)")
+    lo, hi = _overlap(xa, xt, "log10(rate)", names)
     return float(_mean(xt, test[1], lo, hi, method) - _mean(xa, anchor[1], lo, hi, method))
 
 
@@ -165,13 +168,14 @@ def _dup(values: np.ndarray) -> str:
     return f"{values[i]:g}"
 
 
-def _overlap(a: np.ndarray, b: np.ndarray, axis: str) -> tuple[float, float]:
+def _overlap(a: np.ndarray, b: np.ndarray, axis: str,
+             names: tuple[str, str] = ("anchor", "test")) -> tuple[float, float]:
     """Common interval of two sorted axes; BDError if empty, warning if small."""
     lo, hi = max(a[0], b[0]), min(a[-1], b[-1])
     if not lo < hi:
         raise BDError(
-            f"the curves do not overlap in {axis}: anchor covers {a[0]:g} to {a[-1]:g}, "
-            f"test covers {b[0]:g} to {b[-1]:g}"
+            f"the curves do not overlap in {axis}: {names[0]} covers {a[0]:g} to "
+            f"{a[-1]:g}, {names[1]} covers {b[0]:g} to {b[-1]:g}"
         )
     union = max(a[-1], b[-1]) - min(a[0], b[0])
     fraction = (hi - lo) / union

@@ -17,6 +17,8 @@ class Point:
     values: dict[str, float | None]  # metric name ("bpp", "psnr-rgb", ...) -> mean
     reasons: dict[str, str] = field(default_factory=dict)  # metric -> why it is n/a
     images: int = 0
+    #: image -> its own values (ok cells only): for per-image BD, pooled rate, dominance
+    per_image: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
 
 @dataclass

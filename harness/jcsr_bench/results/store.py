@@ -404,7 +404,8 @@ def _point(quality: Any, rows: list[dict[str, Any]], metrics: list[str]) -> Poin
                                f"(first: {first['image']}: {why})")
         else:
             values[metric] = math.fsum(present) / len(present)
-    return Point(quality, values, reasons, images=len(ok))
+    return Point(quality, values, reasons, images=len(ok),
+                 per_image={r["image"]: dict(r["values"]) for r in ok})
 
 
 def load_rows(db_path: Path, *, cells: Iterable[CellNames] | None = None) -> list[dict[str, Any]]:

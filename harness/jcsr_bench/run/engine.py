@@ -15,9 +15,10 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
@@ -30,9 +31,10 @@ from jcsr_bench.kit.devices import (
     resolve_device,
     usable_cores,
 )
-from jcsr_bench.kit.environment import fingerprint, versions
+from jcsr_bench.kit.environment import fingerprint, git_commit, versions
 from jcsr_bench.kit.errors import JcsrError
 from jcsr_bench.kit.version import __version__
+from jcsr_bench.results.aggregate import AGGREGATES, RATES
 from jcsr_bench.results.store import Store, now_iso, quality_text
 from jcsr_bench.run.plan import Plan, Settings, make_plan, print_plan
 from jcsr_bench.run.preflight import check_run_paths
@@ -81,6 +83,8 @@ def run(
     threads_per_worker: int | None = None,
     gpus_per_worker: float = 0.0,
     ray_address: str | None = None,
+    bd_aggregate: str = "curve",
+    rate: str = "mean",
 ) -> RunSummary:
     """``jcsr-bench run``: evaluate every dataset x codec x quality x SR cell.
 
@@ -94,9 +98,13 @@ def run(
     ``threads`` torch threads when only ``threads`` is given) or ``ray``
     (``workers`` tasks at a time with ``threads_per_worker`` threads and
     ``gpus_per_worker`` GPUs each, on the cluster at ``ray_address`` or a local Ray).
-    Returns a :class:`RunSummary`.
+    ``bd_aggregate`` (``curve`` | ``per-image``) and ``rate`` (``mean`` | ``pooled``):
+    how the folder's leaderboard turns per-image results into BD numbers (recorded with
+    the run). Returns a :class:`RunSummary`.
     """
     started = time.perf_counter()
+    reporting = {"bd_aggregate": _choice("--bd-aggregate", bd_aggregate, AGGREGATES),
+                 "rate": _choice("--rate", rate, RATES)}
     stream = stream or sys.stdout
     check_threads(threads, "--threads")
     print(registry.files_text(), file=stream)  # an unexpected ./jcsr-bench.yaml is noticed
@@ -120,13 +128,13 @@ def run(
         summary.elapsed_s = time.perf_counter() - started
         return summary
     if plan.blocked:
-        raise missing_error(plan.missing)
+        raise missing_error(plan.missing, plan.downloads)
 
     runner = _executor(executor, threads, workers, threads_per_worker, gpus_per_worker,
                        ray_address, _unit_count(plan) if settings.device == "cpu" else 0)
     try:
         with _torch_threads(runner.threads):
-            recorder = _execute(plan, runner, registry, progress)
+            recorder = _execute(plan, runner, registry, progress, reporting)
     finally:
         close = getattr(runner, "close", None)
         if callable(close):
@@ -136,13 +144,21 @@ def run(
         states = {(r["dataset"], r["image"], r["codec"], quality_text(r["quality"]), r["sr"]): r
                   for r in store.rows(cells)}
     summary.computed = recorder.computed
+    summary.reporting = reporting
     summary.codec_runs, summary.codec_cache_hits = recorder.codec_runs, recorder.codec_hits
     summary.failed = [Failure(r["dataset"], r["image"], r["codec"], r["quality"], r["sr"],
                               r["error"] or "") for r in states.values() if r["status"] != "ok"]
-    return _report(plan, summary, states, recorder.stopped, stream, started)
+    summary = _report(plan, summary, states, recorder.stopped, stream, started, registry)
+    if recorder.interrupted:
+        print(f"jcsr-bench: interrupted (Ctrl-C or SIGTERM) after {recorder.computed} new "
+              "cell(s); the reports cover the results stored so far; run the same command "
+              "again to compute the rest.", file=stream)
+        summary.exit_code = EXIT_INTERRUPTED
+    return summary
 
 
 EXECUTORS = ("local", "ray")
+EXIT_INTERRUPTED = 130  # as for Ctrl-C; SIGTERM is treated the same (cli.main)
 
 
 def _executor(name: str, threads: int | None, workers: int | None,
@@ -216,7 +232,14 @@ def _trainer(registry: Any, device: str, stream: TextIO, executor: str,
     return train
 
 
-def _execute(plan: Plan, executor: Any, registry: Any, progress: bool | None) -> Any:
+def _choice(flag: str, value: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise JcsrError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _execute(plan: Plan, executor: Any, registry: Any, progress: bool | None,
+             reporting: dict[str, str]) -> Any:
     """Run every pending unit and record each result as it arrives."""
     settings = plan.settings
     context = UnitContext(settings.scale, settings.kernel, settings.device,
@@ -224,10 +247,16 @@ def _execute(plan: Plan, executor: Any, registry: Any, progress: bool | None) ->
     prepare = getattr(executor, "prepare", None)
     if callable(prepare):
         prepare(context)
-    with Recorder(plan, _metadata(plan, registry, executor), progress=progress) as recorder:
-        for result in executor.run(plan, context, recorder.cached):
-            if recorder.add(result):
-                break
+    meta = _metadata(plan, registry, executor)
+    meta["config"].update(reporting)
+    recorder = Recorder(plan, meta, progress=progress)
+    try:
+        with recorder:
+            for result in executor.run(plan, context, recorder.cached):
+                if recorder.add(result):
+                    break
+    except KeyboardInterrupt:  # the run row says 'interrupted'; the caller still reports
+        recorder.interrupted = True
     return recorder
 
 
@@ -239,7 +268,9 @@ def _metadata(plan: Plan, registry: Any, executor: Any) -> dict[str, Any]:
     return {
         "environment": fingerprint(settings.device),
         "harness_version": __version__,
+        "git_commit": git_commit(),  # the tree that produced the results, if in a repository
         "registry_files": registry.files,
+        "command": _command_line(),
         "plugin_versions": plugin_versions,
         "versions": versions,
         "datasets": {p.component.name: {"identity": p.component.obj.identity,
@@ -268,6 +299,15 @@ def _metadata(plan: Plan, registry: Any, executor: Any) -> dict[str, Any]:
         },
         "skipped": [s.__dict__ for s in plan.skipped],
     }
+
+
+def _command_line() -> str:
+    """How this run was started, for the HTML report's provenance."""
+    if not sys.argv:
+        return ""
+    name = Path(sys.argv[0]).name
+    name = "jcsr-bench" if name in ("main.py", "__main__.py") else name
+    return shlex.join([name, *sys.argv[1:]])
 
 
 def _device_text(device: str, execution: dict[str, Any]) -> str:
@@ -301,12 +341,25 @@ def _versions(manager: Any) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _report(plan: Plan, summary: RunSummary, states: dict, stopped: bool, stream: TextIO,
-            started: float) -> RunSummary:
-    """The folder's reports (all stored results, report.outputs), then the printed summary."""
+            started: float, registry: Any) -> RunSummary:
+    """The folder's reports (all stored results, report.outputs), then the printed summary;
+    report.html's images are recomputed by the same stages that scored them."""
     from jcsr_bench.report.outputs import write_reports
+    from jcsr_bench.run.cache import Cache
+    from jcsr_bench.run.recompute import Recompute
+
+    def warn(message: str) -> None:
+        print(f"note: report.html: {message}", file=stream)
+
+    def recompute(dataset: str, name: str, runs: dict, meta: dict) -> Recompute:
+        work = Recompute(registry, dataset, name, runs, meta, plan.settings.device, warn)
+        if plan.settings.cache_root is not None:  # the run's own codec cache
+            work.cache = Cache(plan.settings.cache_root)
+        return work
 
     cells = plan.cells
-    written = write_reports(summary.output, stream, f"jcsr-bench {__version__}")
+    written = write_reports(summary.output, stream, f"jcsr-bench {__version__}",
+                            recompute=recompute)
     summary.files, summary.reports = written.files, written.covers
     summary.exit_code = 1 if summary.failed or stopped else 0
     summary.elapsed_s = time.perf_counter() - started

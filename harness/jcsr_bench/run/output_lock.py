@@ -4,6 +4,9 @@ Two runs writing one folder would both recompute everything and the last would
 overwrite the other's leaderboard. The kernel drops a flock when its holder's process
 ends, however it ends (``kill -9`` included), so a lock file left behind never blocks;
 while held, the file names the holder (pid, host, start time, command) for the message.
+A folder the lock created that holds nothing else when the block ends (a run that
+stopped before any compute, e.g. on missing pieces) is removed again, lock file and
+all: no ``jcsr-results/`` holding only a lock file is left behind.
 """
 
 from __future__ import annotations
@@ -55,24 +58,14 @@ def output_lock(folder: Path, *, wait: bool = False,
     """Hold the folder's lock for the block; busy: raise :class:`OutputBusy` naming the
     holder, or with ``wait`` say so on ``stream`` and block until it is released."""
     folder = Path(folder)
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
     if fcntl is None:
         yield path
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _acquire(folder, path, wait, stream)
     try:
-        if not _try_lock(fd):
-            holder = _holder(fd)
-            if not wait:
-                raise OutputBusy(
-                    f"output folder {folder} is in use by another jcsr-bench run ({holder}). "
-                    "Let it finish and run again (finished cells are reused), add --wait to "
-                    "start as soon as it ends, or choose another --output."
-                )
-            print(f"jcsr-bench: waiting for the run using {folder} to finish ({holder})",
-                  file=stream or sys.stderr, flush=True)
-            fcntl.flock(fd, fcntl.LOCK_EX)
         info = {"pid": os.getpid(), "host": socket.gethostname(), "started": now_iso(),
                 "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv
                 else "python"}
@@ -82,5 +75,36 @@ def output_lock(folder: Path, *, wait: bool = False,
             yield path
         finally:
             os.ftruncate(fd, 0)  # a waiting run must not read this holder as its next one
+            if created and [p.name for p in folder.iterdir()] == [LOCK_NAME]:
+                with contextlib.suppress(OSError):  # still held: a waiter sees the unlink
+                    path.unlink()
+                    folder.rmdir()
     finally:
         os.close(fd)  # releases the lock
+
+
+def _acquire(folder: Path, path: Path, wait: bool, stream: TextIO | None) -> int:
+    """An fd holding the flock of the lock file that is ``path`` *now* (a holder that
+    removed its empty folder unlinked the file another run was waiting on: retry)."""
+    while True:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if not _try_lock(fd):
+                holder = _holder(fd)
+                if not wait:
+                    raise OutputBusy(
+                        f"output folder {folder} is in use by another jcsr-bench run "
+                        f"({holder}). Let it finish and run again (finished cells are "
+                        "reused), add --wait to start as soon as it ends, or choose another "
+                        "--output.")
+                print(f"jcsr-bench: waiting for the run using {folder} to finish ({holder})",
+                      file=stream or sys.stderr, flush=True)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            with contextlib.suppress(FileNotFoundError):
+                if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                    return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)

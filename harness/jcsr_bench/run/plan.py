@@ -16,12 +16,13 @@ changes that rule). The cells of one (image, codec, quality) form a work unit
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from jcsr_bench.components import missing_weights_of
+from jcsr_bench.components import consumes_latent, missing_weights_of, offers_latent
 from jcsr_bench.imaging.images import pixel_hash
 from jcsr_bench.kit.errors import (
     DataError,
@@ -42,6 +43,7 @@ from jcsr_bench.run.requirements import (
     add_missing,
     check_weights,
     print_missing,
+    print_skipped,
     skip_implicit,
     weights_ready,
 )
@@ -119,6 +121,10 @@ class DatasetPlan:
     by_name: bool  # images can be loaded one by one (``load(name)``)
 
 
+class TrainingImagesWarning(UserWarning):
+    """An adaptive SR model is evaluated on images it was trained on."""
+
+
 @dataclass
 class Plan:
     """Everything a run will do, before it does any of it."""
@@ -133,6 +139,8 @@ class Plan:
     skipped: list[Skipped]
     missing: list[Missing] = field(default_factory=list)
     downloads: list[Missing] = field(default_factory=list)
+    #: (dataset, codec+sr, cells, "N images x M qualities", by what) not in ``datasets``
+    blocked_cells: list[tuple[str, str, int, str, str]] = field(default_factory=list)
 
     @property
     def blocked(self) -> list[Missing]:
@@ -185,6 +193,7 @@ class Planner:
         self.downloads: list[Missing] = []  # a dry run online: fetched when the run starts
         self.metrics: list[tuple[str, Any, str]] = []
         self._adapted: dict[tuple[str, str, str], Any] = {}
+        self.refused: set[tuple[str, str]] = set()  # (sr, codec) pairs check_latents refused
 
     # -- components --------------------------------------------------------------------
     def build(self, kind: str, name: str, explicit: bool, **overrides: Any) -> Any:
@@ -229,16 +238,19 @@ class Planner:
         return comps
 
     def build_metrics(self, selected: list[str] | None = None, fetch: bool = True) -> None:
-        """The metrics to compute: ``selected`` (``--metrics``), else every registered type
-        plus registry instances. A metric whose weights are missing offline is skipped
-        with the remedy, or -- asked for by name -- a missing piece that stops the run.
+        """The metrics to compute: ``selected`` (``--metrics``, presets expanded), else every
+        registered type plus registry instances, but for opt-in types. A metric whose
+        weights are missing offline is skipped with the remedy, or -- asked for by name --
+        a missing piece that stops the run.
         Online, missing weights are downloaded (verified) first, except in a dry run."""
         manager = self.registry.manager
         if selected:
             names = self.registry.expand("metrics", selected)
-        else:
-            names = list(manager.types("metrics"))
-            names += [n for n in self.registry.instances("metrics") if n not in names]
+        else:  # every type and instance, except opt-in ones (named to be computed)
+            types = manager.types("metrics")
+            names = [n for n, reg in types.items() if not reg.opt_in]
+            names += [n for n, i in self.registry.instances("metrics").items()
+                      if n not in names and not getattr(types.get(i.type), "opt_in", False)]
         explicit = bool(selected)
         for name in names:
             instance = self.registry.resolve("metrics", name)
@@ -302,6 +314,28 @@ class Planner:
         codec.obj, codec.qualities = obj, requested
         return codec
 
+    def check_latents(self, codecs: list[Component], srs: list[Component]) -> set:
+        """Refuse a latent-consuming SR model after a codec that offers no latent: the
+        ``(sr, codec, quality)`` triples left out, each pair listed with the reason. An
+        explicitly requested model that no selected codec can feed is an error."""
+        left_out: set[tuple[str, str, str]] = set()
+        for sr in srs:
+            if not consumes_latent(sr.obj):
+                continue
+            refused = [codec for codec in codecs if not offers_latent(codec.obj)]
+            for codec in refused:
+                self.refused.add((sr.name, codec.name))
+                left_out.update((sr.name, codec.name, quality_text(q)) for q in codec.qualities)
+                self.skipped.append(Skipped("combination", f"{codec.name}+{sr.name}", (
+                    f"SR {sr.name} decodes from the codec's latent (joint decoding), and "
+                    f"codec {codec.name} offers none (no decode_latent/synthesize); pair it "
+                    "with a learned codec such as a compressai one")))
+            if sr.explicit and codecs and len(refused) == len(codecs):
+                raise JcsrError(f"SR {sr.name} decodes from the codec's latent, and no selected "
+                                f"codec ({', '.join(c.name for c in codecs)}) offers one; "
+                                "choose a learned codec (compressai)")
+        return left_out
+
     def check_scales(self, srs: list[Component]) -> list[Component]:
         """SR models must upscale by the run's scale, or be scale-1 (codec-only, ``none``)."""
         kept = []
@@ -320,6 +354,35 @@ class Planner:
                 raise JcsrError(f"SR {sr.name}: {reason}")
             self.skipped.append(Skipped("sr", sr.name, reason))
         return kept
+
+    def warn_training_images(self, srs: list[Component], datasets: list[DatasetPlan]) -> None:
+        """Warn when an adaptive SR model is evaluated on images of its own training
+        dataset (same content), naming them: its scores there are not held out."""
+        for sr in srs:
+            try:
+                name = getattr(sr.obj, "training_dataset", None)
+                if not name:
+                    continue
+                hashes = self._content_hashes(self.registry.build("datasets", name))
+            except Exception:  # noqa: BLE001 - an unreadable training set: nothing to compare
+                continue
+            seen = [f"{d.component.name}/{image.name}" for d in datasets for image in d.images
+                    if image.hash in hashes]
+            if seen:
+                warnings.warn(TrainingImagesWarning(
+                    f"sr {sr.name} is evaluated on {len(seen)} image(s) it was trained "
+                    f"on (training dataset {name}): {', '.join(seen)}; its scores there are "
+                    "not a held-out measure (evaluate it on images outside its training set, "
+                    "e.g. samples-test for samples-train)"), stacklevel=2)
+
+    @staticmethod
+    def _content_hashes(dataset: Any) -> set[str]:
+        """Every image's content hash, as :meth:`image_list` computes it (no limit)."""
+        names = getattr(dataset, "names", None)
+        if (isinstance(names, list | tuple) and callable(getattr(dataset, "load", None))
+                and callable(getattr(dataset, "content_hash", None))):
+            return {"file:" + dataset.content_hash(n) for n in names}
+        return {pixel_hash(image) for _, image in iterate(dataset, None)}
 
     # -- images and cells ----------------------------------------------------------------
     def image_list(self, dataset: Any) -> tuple[list[ImagePlan], bool]:
@@ -470,16 +533,51 @@ def make_plan(registry: Any, settings: Settings, *, suite: str | None,
     anchor_pair = parse_anchor(anchor, chosen)
     planner = Planner(registry, settings)
     comps = planner.components(selected, sr_options)
-    codecs = [c for c in (planner.set_qualities(c, qualities, chosen)
-                          for c in comps["codecs"]) if c is not None]
-    codecs, srs, left_out = check_weights(planner, codecs, comps["sr"], train=train,
+    requested = [c for c in (planner.set_qualities(c, qualities, chosen)
+                             for c in comps["codecs"]) if c is not None]
+    refused = planner.check_latents(requested, comps["sr"])
+    codecs, srs, left_out = check_weights(planner, requested, comps["sr"], train=train,
                                           fetch=fetch)
+    left_out |= refused
     srs = planner.check_scales(srs)
     planner.build_metrics(metrics or getattr(chosen, "metrics", None) or None, fetch=fetch)
     skip_implicit(planner)
     datasets = planner.cells(comps["datasets"], codecs, srs, left_out)
+    planner.warn_training_images(srs, datasets)
+    blocked = _blocked_cells(datasets, requested, comps["sr"], codecs, srs, left_out,
+                             planner.missing)
     return Plan(settings, chosen, anchor_pair, datasets, codecs, srs, planner.metrics,
-                planner.skipped, planner.missing, planner.downloads)
+                planner.skipped, planner.missing, planner.downloads, blocked)
+
+
+def _blocked_cells(datasets: list[DatasetPlan], codecs: list[Component],
+                   srs: list[Component], ok_codecs: list[Component], ok_srs: list[Component],
+                   left_out: set, missing: list[Missing]) -> list[tuple[str, str, int, str, str]]:
+    """The explicitly requested cells a missing piece keeps out of the plan, and why."""
+    good_codecs, good_srs = {c.name for c in ok_codecs}, {s.name for s in ok_srs}
+    untrained = {who for m in missing for who in m.needed_by}
+    found = []
+    for d in datasets:
+        n = len(d.images)
+        for codec in codecs:
+            for sr in srs:
+                if not (codec.explicit or sr.explicit):
+                    continue  # a default-suite component: listed as skipped instead
+                why = [f"codec {codec.name}'s weights"] if codec.name not in good_codecs else []
+                why += [f"sr {sr.name}'s weights"] if sr.name not in good_srs else []
+                if why and any(w.startswith(f"sr {sr.name} after codec {codec.name},")
+                               for w in untrained):
+                    why.append(f"sr {sr.name} untrained for codec {codec.name}")
+                qualities = list(codec.qualities)
+                if not why:
+                    qualities = [q for q in qualities
+                                 if (sr.name, codec.name, quality_text(q)) in left_out]
+                    why = [f"sr {sr.name} untrained for codec {codec.name}"]
+                if qualities:
+                    found.append((d.component.name, f"{codec.name}+{sr.name}",
+                                  n * len(qualities),
+                                  f"{n} images x {len(qualities)} qualities", ", ".join(why)))
+    return found
 
 
 def print_plan(plan: Plan, stream: TextIO) -> None:
@@ -506,8 +604,13 @@ def print_plan(plan: Plan, stream: TextIO) -> None:
     table = [[d, f"{c}+{s}", n, todo, done] for (d, c, s), (n, todo, done) in rows.items()]
     print(tabulate(table, headers=["dataset", "codec+sr", "cells", "to compute", "stored"]),
           file=stream)
-    for s in plan.skipped:
-        print(f"skipped {s.kind} {s.name}: {s.reason}", file=stream)
+    if plan.blocked_cells:
+        total = sum(b[2] for b in plan.blocked_cells)
+        print(f"\nblocked ({total} cells, until the missing pieces below are done):",
+              file=stream)
+        for dataset, label, cells, shape, why in plan.blocked_cells:
+            print(f"  {dataset}: {label}: {cells} cells ({shape}), by {why}", file=stream)
+    print_skipped(plan.skipped, stream)
     cells, pending = len(plan.cells), plan.pending
     print(f"\nplan: {cells} cells, {pending} to compute, {cells - pending} already stored; "
           f"codec runs needed: {stages - cached_stages} (+{cached_stages} in the disk cache); "

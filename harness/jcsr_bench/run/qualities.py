@@ -4,6 +4,8 @@ Accepted forms, comma-separated and mixed freely: a number (``5``, ``0.5``), an
 inclusive integer range ``LO..HI`` (``1..8``), a stepped range ``LO..HI..STEP``
 (``10..90..20`` = 10, 30, 50, 70, 90), or a named quality (a word, for codecs whose
 ladder has names). A repeated quality runs once; the caller is told which were repeated.
+At most ``MAX_QUALITIES`` rate points in all: a range is measured before it is expanded,
+so ``1..10**12`` is refused at once instead of filling memory.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from jcsr_bench.kit.errors import JcsrError
 
 FORMS = ("'1,4,8' (a list), '1..8' (an inclusive integer range), '10..90..20' (a range "
          "with a step), or leave --qualities out to use each codec's own ladder")
+
+
+MAX_QUALITIES = 1000
 
 
 class QualitiesError(JcsrError):
@@ -32,7 +37,7 @@ def _integer(text: str, value: str, part: str) -> int:
         raise _bad(value, f"{part!r} is not a range of whole numbers") from None
 
 
-def _range(part: str, value: str) -> list[int]:
+def _range(part: str, value: str, room: int) -> range:
     bounds = part.split("..")
     if len(bounds) > 3:
         raise _bad(value, f"{part!r} has more than three '..'-separated numbers")
@@ -42,7 +47,11 @@ def _range(part: str, value: str) -> list[int]:
         raise _bad(value, f"the step of {part!r} must be a positive whole number")
     if hi < lo:
         raise _bad(value, f"{part!r} is empty (it counts down); write {hi}..{lo}")
-    return list(range(lo, hi + 1, step))
+    points = range(lo, hi + 1, step)
+    if len(points) > room:
+        raise _bad(value, f"{part!r} names {len(points):,} points, more than the "
+                          f"{MAX_QUALITIES:,} qualities a run accepts; use a step ('LO..HI..STEP')")
+    return points
 
 
 def _number(part: str) -> int | float | str:
@@ -63,20 +72,24 @@ def parse_qualities(value: str) -> list[int | float | str]:
     for part in parts:
         if not part:
             raise _bad(value, "an empty item between commas")
-        out.extend(_range(part, value) if ".." in part else [_number(part)])
+        out.extend(_range(part, value, MAX_QUALITIES - len(out)) if ".." in part
+                   else [_number(part)])
+        if len(out) > MAX_QUALITIES:
+            raise _bad(value, f"more than the {MAX_QUALITIES:,} qualities a run accepts")
     return out
 
 
 def unique(qualities: Sequence[Any]) -> tuple[list[Any], list[Any]]:
-    """``(each quality once in first-seen order, the ones that were repeated)``."""
-    seen: list[Any] = []
-    repeated: list[Any] = []
+    """``(each quality once in first-seen order, the ones that were repeated)``, in linear
+    time (equal values such as ``1`` and ``1.0`` count as one, as ``==`` says)."""
+    seen: dict[Any, None] = {}
+    repeated: dict[Any, None] = {}
     for quality in qualities:
         if quality not in seen:
-            seen.append(quality)
-        elif quality not in repeated:
-            repeated.append(quality)
-    return seen, repeated
+            seen[quality] = None
+        else:
+            repeated[quality] = None
+    return list(seen), list(repeated)
 
 
 def normalise(value: str | Sequence[Any] | None, label: str,
@@ -88,6 +101,8 @@ def normalise(value: str | Sequence[Any] | None, label: str,
     parsed = parse_qualities(value) if isinstance(value, str) else list(value)
     if not parsed:
         raise _bad(value, "no quality given", label)
+    if len(parsed) > MAX_QUALITIES:
+        raise _bad(value, f"more than the {MAX_QUALITIES:,} qualities a run accepts", label)
     qualities, repeated = unique(parsed)
     if repeated:
         print(f"jcsr-bench: note: {label} {value!r} names {', '.join(map(str, repeated))} "

@@ -8,6 +8,9 @@ unit. Workers return cell records and fresh codec outputs; the driver's recorder
 the store and the cache. So workers need jcsr-bench (and any plugin) installed, but no
 shared filesystem, dataset or weight file. A worker that dies loses only its in-flight
 task, which Ray runs again (``max_retries``); a killed driver resumes like any run.
+A unit whose worker keeps dying (a plugin that crashes the process) is split: each of its
+SR models runs as a task of its own, once, so the healthy cells are computed and the
+failed one names the model it was running.
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ class RayExecutor(RayCluster):
         _load_weights(context, plan)
         run = _RayRun(ray, uuid.uuid4().hex, [ray.put(context)], self.threads, self.gpus,
                       plan.settings.scale, plan.settings.kernel)
-        flying: dict[Any, WorkUnit] = {}
+        flying: dict[Any, _Flying] = {}
         try:
             for dataset in plan.datasets:
                 for image, hr, error in pending_images(plan, dataset):
@@ -104,26 +107,47 @@ class RayExecutor(RayCluster):
                         pair = run.lr(hr, image.name)
                     for unit in units:
                         while len(flying) >= self.workers:
-                            yield from self._collect(flying)
-                        flying[run.unit(unit, pair, cached(unit.codec_key))] = unit
+                            yield from self._collect(flying, run)
+                        held = cached(unit.codec_key)
+                        flying[run.unit(unit, pair, held)] = _Flying(unit, pair, held)
             while flying:
-                yield from self._collect(flying)
+                yield from self._collect(flying, run)
         finally:
             for ref in flying:  # stopped early (fail-fast, Ctrl-C): drop the rest
                 ray.cancel(ref)
 
-    def _collect(self, flying: dict[Any, WorkUnit]) -> Iterator[UnitResult]:
-        """Wait for one task, then yield the results of every finished one."""
+    def _collect(self, flying: dict[Any, _Flying], run: _RayRun) -> Iterator[UnitResult]:
+        """Wait for one task, then yield the results of every finished one; a unit of
+        several SR models whose worker died is split into one task per model."""
         ray = self.ray
         ready, rest = ray.wait(list(flying), num_returns=1)
         if rest:
             ready += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
         for ref in ready:
-            unit = flying.pop(ref)
+            item = flying.pop(ref)
+            unit = item.unit
             try:
                 yield ray.get(ref)
             except Exception as exc:  # retries exhausted (worker lost) or a crash
-                yield failed(unit, f"Ray task: {one_line(exc)}")
+                if len(unit.cells) > 1 and not item.split:
+                    for cell in unit.cells:  # find the culprit, keep the healthy cells
+                        alone = dataclasses.replace(unit, cells=[cell])
+                        flying[run.unit(alone, item.pair, item.cached, split=True)] = \
+                            _Flying(alone, item.pair, item.cached, split=True)
+                    continue
+                where = (f" while computing codec {unit.codec} q={unit.quality} with SR "
+                         f"{unit.cells[0].sr} alone" if item.split else "")
+                yield failed(unit, f"Ray task: the worker failed{where}: {one_line(exc)}")
+
+
+@dataclasses.dataclass
+class _Flying:
+    """A submitted unit and what it was submitted with (to split it if it crashes)."""
+
+    unit: WorkUnit
+    pair: Any
+    cached: Any
+    split: bool = False
 
 
 class _RayRun:
@@ -134,13 +158,16 @@ class _RayRun:
         self.ray, self.key, self.holder, self.threads = ray, key, holder, threads
         self.scale, self.kernel = scale, kernel
         self.lr_task = ray.remote(_lr_task).options(num_cpus=threads, max_retries=RETRIES)
-        self.unit_task = ray.remote(_unit_task).options(num_cpus=threads, num_gpus=gpus,
-                                                        max_retries=RETRIES)
+        remote = ray.remote(_unit_task)
+        self.unit_task = remote.options(num_cpus=threads, num_gpus=gpus, max_retries=RETRIES)
+        self.split_task = remote.options(num_cpus=threads, num_gpus=gpus, max_retries=0)
 
     def lr(self, hr: Any, name: str) -> Any:
         """The reference to ``(mod-cropped HR, LR, error)``, made by one task."""
         return self.lr_task.remote(self.ray.put(hr), name, self.scale, self.kernel,
                                    self.threads)
 
-    def unit(self, unit: WorkUnit, pair: Any, cached: Any) -> Any:
-        return self.unit_task.remote(self.key, self.holder, unit, pair, cached, self.threads)
+    def unit(self, unit: WorkUnit, pair: Any, cached: Any, split: bool = False) -> Any:
+        """The unit's task; a split one (one SR model of a crashed unit) runs once."""
+        task = self.split_task if split else self.unit_task
+        return task.remote(self.key, self.holder, unit, pair, cached, self.threads)

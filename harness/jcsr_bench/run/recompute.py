@@ -130,8 +130,8 @@ class Recompute:
                 self.cache.save_codec(cell.codec_key, fresh, {
                     **codec_cache_info(unit, context.codecs[cell.codec]),
                     "by": "jcsr-bench visual"})
-            self._decoded[cell.codec_key] = output.decoded
-        return self._decoded[cell.codec_key]
+            self._decoded[cell.codec_key] = output
+        return self._decoded[cell.codec_key].decoded
 
     def sr(self, cell: StoredCell) -> Any:
         codec_identity = self.codec_identity(cell)
@@ -154,5 +154,7 @@ class Recompute:
         """(SR output, its reference image) for one stored cell, on the CPU."""
         _, unit_cell, context = self._unit(cell)
         hr, lr = self.pair(cell)
-        result, reference, _ = sr_stage(unit_cell, context, hr, lr, self.decoded(cell))
+        decoded = self.decoded(cell)
+        result, reference, _ = sr_stage(unit_cell, context, hr, lr, decoded,
+                                        self._decoded[cell.codec_key].latent, cell.codec)
         return result, reference

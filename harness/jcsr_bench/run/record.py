@@ -33,6 +33,7 @@ class Recorder:
         self.codecs = {c.name: c.obj for c in plan.codecs}
         self.computed = self.codec_runs = self.codec_hits = 0
         self.stopped = False
+        self.interrupted = False  # set by the engine on Ctrl-C / SIGTERM
         self.status = "interrupted"
 
     def __enter__(self) -> Recorder:

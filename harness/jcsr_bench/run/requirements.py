@@ -14,6 +14,7 @@ its starting weights, the perceptual loss's VGG19 and its training dataset
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
@@ -22,7 +23,8 @@ from jcsr_bench.components import missing_weights_of
 from jcsr_bench.kit.errors import DataError, WeightsError, one_line
 from jcsr_bench.kit.paths import offline
 from jcsr_bench.results.store import quality_text
-from jcsr_bench.training.needs import training_needs
+from jcsr_bench.training.config import resolve_config
+from jcsr_bench.training.needs import joint_start_notes, missing_weights, training_needs
 
 if TYPE_CHECKING:
     from jcsr_bench.run.plan import Component, Planner
@@ -61,15 +63,84 @@ def add_missing(found: list[Missing], needed_by: str, remedy: str, explicit: boo
     found.append(Missing({needed_by: (kind, name)}, remedy, explicit))
 
 
+#: A missing weight file's remedy (artifacts.weights wording), for grouping.
+_WEIGHT_REMEDY = re.compile(r"^(?P<pre>.*?)weight file (?P<file>\S+) is not in (?P<folder>\S+): "
+                            r"download it from (?P<url>\S+) into that folder(?P<tail>.*)$")
+
+
+def group_remedies(remedies: list[str]) -> list[str]:
+    """Remedies for several weight files of one folder whose URLs share a pattern
+    (``BASE/<file name>``) become one line naming the files; others stay as they are."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    out: list[str | tuple[str, str, str]] = []
+    for remedy in remedies:
+        m = _WEIGHT_REMEDY.match(remedy)
+        if not m or not m["url"].endswith("/" + m["file"]):
+            out.append(remedy)
+            continue
+        key = (m["folder"], m["url"][: -len(m["file"])], m["tail"])
+        if key not in groups:
+            groups[key] = []
+            out.append(key)
+        groups[key].append(m["file"])
+    lines = []
+    for item in out:
+        if isinstance(item, str):
+            lines.append(item)
+            continue
+        folder, base, tail = item
+        files = groups[item]
+        if len(files) == 1:
+            lines.append(next(r for r in remedies if files[0] in r))
+            continue
+        lines.append(f"{len(files)} weight files are not in {folder}: download each from "
+                     f"{base}<name> into that folder{tail}: {', '.join(files)}")
+    return lines
+
+
 def format_missing(found: list[Missing]) -> list[str]:
-    """``needed by: remedy`` lines, one per distinct piece."""
-    return [f"  {'; '.join(item.needed_by)}: {item.remedy}" for item in found]
+    """``needed by: remedy`` lines, one per distinct piece; a component's weight files
+    of one folder and URL pattern share one line."""
+    by_who: dict[str, list[str]] = {}
+    for item in found:
+        by_who.setdefault("; ".join(item.needed_by), []).append(item.remedy)
+    return [f"  {who}: {line}" for who, remedies in by_who.items()
+            for line in group_remedies(remedies)]
+
+
+def print_skipped(skipped: list[Skipped], stream: TextIO) -> None:
+    """The dry run's components left out (default suite), grouped per component."""
+    if not skipped:
+        return
+    print("\nskipped (not evaluated):", file=stream)
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for s in skipped:
+        grouped.setdefault((s.kind, s.name), []).append(s.reason)
+    for (kind, name), reasons in grouped.items():
+        prefix = "missing weights: "
+        weights = [r.removeprefix(prefix) for r in reasons if r.startswith(prefix)]
+        lines = [r for r in reasons if not r.startswith(prefix)]
+        lines += [prefix + line for line in group_remedies(weights)]
+        for line in lines:
+            print(f"  {kind} {name}: {line}", file=stream)
+
+
+def not_evaluated_line(skipped: list[Skipped]) -> str | None:
+    """A run's one short line for metrics left out for missing weights (the dry run has
+    the details), or None."""
+    names = list(dict.fromkeys(s.name for s in skipped if s.kind == "metric"
+                               and s.reason.startswith("missing weights")))
+    if not names:
+        return None
+    return (f"not evaluated: {', '.join(names)} -- `jcsr-bench run --dry-run` says what to "
+            "fetch")
 
 
 def print_missing(found: list[Missing], downloads: list[Missing], stream: TextIO) -> None:
     """The dry run's list of what must be done before the run can compute everything."""
     if downloads:
-        print(f"\nto download when the run starts ({len(downloads)}):", file=stream)
+        print(f"\nto download when the run (or its training) starts ({len(downloads)}):",
+              file=stream)
         for line in format_missing(downloads):
             print(line, file=stream)
     blocking = [m for m in found if m.explicit]
@@ -79,10 +150,16 @@ def print_missing(found: list[Missing], downloads: list[Missing], stream: TextIO
             print(line, file=stream)
 
 
-def missing_error(found: list[Missing]) -> MissingPieces:
+def missing_error(found: list[Missing], downloads: list[Missing] = ()) -> MissingPieces:
+    """The error of a run that cannot start; ``downloads``: what training (online) will
+    fetch, so that the list is the same, complete, whatever the network state."""
     blocking = [m for m in found if m.explicit]
-    return MissingPieces(f"{len(blocking)} missing piece(s), nothing was computed:\n"
-                         + "\n".join(format_missing(blocking)))
+    text = (f"{len(blocking)} missing piece(s), nothing was computed:\n"
+            + "\n".join(format_missing(blocking)))
+    if downloads:
+        text += (f"\nand to download when training starts ({len(downloads)}):\n"
+                 + "\n".join(format_missing(list(downloads))))
+    return MissingPieces(text)
 
 
 def check_weights(planner: Planner, codecs: list[Component], srs: list[Component], *,
@@ -142,6 +219,12 @@ def _report_untrained(planner: Planner, sr: Component, untrained: list[tuple]) -
     explicit = sr.explicit or any(codec.explicit for codec, _, _ in untrained)
     for need, remedy in training_needs(planner.registry, sr.name):
         add_missing(found, f"sr {sr.name} (training: {need})", remedy, explicit, "sr", sr.name)
+    if not offline():  # online, training downloads them: said all the same
+        adapt = planner.registry.resolve("sr", sr.name).params.get("adapt")
+        if isinstance(adapt, dict):
+            for need, remedy in missing_weights(planner.registry, resolve_config(adapt)):
+                add_missing(planner.downloads, f"sr {sr.name} (training: {need})", remedy,
+                            explicit, "sr", sr.name)
     for codec, qualities, texts in untrained:
         qs = ",".join(str(q) for q in qualities)
         who = f"sr {sr.name} after codec {codec.name}, quality {qs}"
@@ -149,6 +232,9 @@ def _report_untrained(planner: Planner, sr: Component, untrained: list[tuple]) -
         remedy = (f"train them: `jcsr-bench train-sr --sr {sr.name} --codec {codec.name} "
                   f"--qualities {qs}` (or add --train to this run)")
         add_missing(found, who, remedy, explicit_here, "sr", sr.name)
+        for note in joint_start_notes(planner.registry, sr.name, codec.name, codec.obj,
+                                      qualities):
+            add_missing(found, who, note, explicit_here, "sr", sr.name)
         # what kept the models from being looked up at all (e.g. an unreadable training
         # dataset: models are keyed by its content), unless a training need says it
         for is_untrained, text in texts:
@@ -199,6 +285,8 @@ def _untrained(planner: Planner, sr: Component, codecs: list[Component]) -> list
         TrainedWeightsMissing = WeightsError  # noqa: N806
     found = []
     for codec in codecs:
+        if (sr.name, codec.name) in planner.refused:  # latent consumer, latent-less codec
+            continue
         try:
             _ = codec.obj.identity
         except Exception:  # its own missing weights are reported already

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from jcsr_bench.components import NotApplicable
+from jcsr_bench.components import NotApplicable, consumes_latent
 from jcsr_bench.imaging.quality import compute_metric
 from jcsr_bench.kit.devices import timed
 from jcsr_bench.kit.errors import JcsrError, PluginError, one_line
@@ -136,12 +136,24 @@ def evaluate(unit: WorkUnit, context: UnitContext, hr: Any, lr: Any,
     return UnitResult(unit, records, fresh, cache_hit=fresh is None)
 
 
+def needs_latent(unit: WorkUnit, context: UnitContext) -> bool:
+    """Whether a model of the unit decodes from the codec's latent (baseline 3)."""
+    return any(consumes_latent(context.models.get(c.model_key)) for c in unit.cells)
+
+
 def codec_stage(unit: WorkUnit, context: UnitContext, lr: Any, cached: Any = None
                 ) -> tuple[Any, Any]:
     """``(codec output, the same when newly computed else None)``: ``cached`` when it
-    fits the LR image, else one encode + decode."""
+    fits the LR image, else one encode + decode. When a model of the unit consumes the
+    latent, the output carries it (a cached output without one gains it from its
+    payload: entropy decoding only, and the entry is stored again)."""
+    latent = needs_latent(unit, context)
     if cached is not None and list(cached.decoded.shape) == list(lr.shape):
-        return cached, None
+        if not latent or cached.latent is not None:
+            return cached, None
+        codec = context.on_device(context.codecs[unit.codec])
+        output = replace(cached, latent=codec.decode_latent(cached.payload))
+        return output, output
     codec = context.on_device(context.codecs[unit.codec])
     payload, encode_s = timed(codec.encode, lr, unit.quality, device=context.device)
     if not isinstance(payload, bytes | bytearray | memoryview):
@@ -149,18 +161,28 @@ def codec_stage(unit: WorkUnit, context: UnitContext, lr: Any, cached: Any = Non
     payload = bytes(payload)
     decoded, decode_s = timed(codec.decode, payload, device=context.device)
     decoded = stage_image(decoded, "the decoded image", lr.shape)
-    output = CodecOutput(payload, decoded, encode_s, decode_s)
+    output = CodecOutput(payload, decoded, encode_s, decode_s,
+                         codec.decode_latent(payload) if latent else None)
     return output, output
 
 
-def sr_stage(cell: UnitCell, context: UnitContext, hr: Any, lr: Any, decoded: Any
-             ) -> tuple[Any, Any, float]:
-    """``(SR output, its reference image, seconds)``: scale-1 models against the LR."""
+def sr_stage(cell: UnitCell, context: UnitContext, hr: Any, lr: Any, decoded: Any,
+             latent: Any = None, codec: str | None = None) -> tuple[Any, Any, float]:
+    """``(SR output, its reference image, seconds)``: scale-1 models against the LR.
+    A latent-consuming model gets ``latent`` and the codec (named ``codec``) instead of
+    the decoded image."""
     model = context.on_device(context.models[cell.model_key])
     scale = int(model.scale)
     if scale not in (1, context.scale):
         raise JcsrError(f"SR scale {scale} does not match the run's scale {context.scale}")
-    result, sr_s = timed(model.upscale, decoded, device=context.device)
+    if consumes_latent(model):
+        if latent is None or codec is None:
+            raise JcsrError(f"SR {cell.sr} decodes from the codec's latent, which this "
+                            "codec output does not carry")
+        result, sr_s = timed(model.upscale_latent, latent,
+                             context.on_device(context.codecs[codec]), device=context.device)
+    else:
+        result, sr_s = timed(model.upscale, decoded, device=context.device)
     reference = lr if scale == 1 else hr
     result = stage_image(result, f"the output of SR {cell.sr}", reference.shape)
     return result, reference, sr_s
@@ -175,7 +197,8 @@ def codec_cache_info(unit: WorkUnit, codec: Any) -> dict[str, Any]:
 def _score(unit: WorkUnit, cell: UnitCell, context: UnitContext, hr: Any, lr: Any,
            output: Any) -> CellRecord:
     try:
-        result, reference, sr_s = sr_stage(cell, context, hr, lr, output.decoded)
+        result, reference, sr_s = sr_stage(cell, context, hr, lr, output.decoded,
+                                           output.latent, unit.codec)
     except Exception as exc:
         return unit.record(cell, error=f"SR {cell.sr}: {one_line(exc)}")
     bits = 8 * len(output.payload)

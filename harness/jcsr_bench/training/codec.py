@@ -3,8 +3,9 @@
 Recipe (CompressAI's example trainer; docs/reproduction.md): random crops, loss
 ``lambda * 255^2 * MSE + bpp`` (or ``lambda * (1 - MS-SSIM) + bpp``) with the published
 lambda per quality, Adam 1e-4 on the network, a separate Adam (1e-3) on the entropy
-bottleneck's ``quantiles`` (the aux loss), gradient clipping at norm 1.0; constant
-learning rate (CompressAI's plateau schedule needs a validation set: not done here).
+bottleneck's ``quantiles`` (the aux loss), gradient clipping at norm 1.0; a constant
+learning rate, or -- ``milestones`` -- the network's learning rate times ``gamma`` at
+each milestone step (CompressAI's plateau schedule needs a validation set: not done).
 
 Patches that are not a multiple of the architecture's 64 (96x96, the paper's
 low-resolution patches) are handled exactly as the evaluation handles whole images
@@ -149,15 +150,21 @@ def fit_codec(
     log_every: int = 100,
     progress: bool = True,
     desc: str = "train-codec",
+    milestones: Sequence[int] = (),
+    gamma: float = 0.1,
 ) -> dict[str, Any]:
     """Rate-distortion training of ``net`` (in place) on random crops of ``images.hr``."""
     device = resolve_device(device)
     checkpoint.seed_everything(seed)
     net = net.to(device).train()
     opt, aux_opt = _optimisers(net, lr, aux_lr)
+    sched = (torch.optim.lr_scheduler.MultiStepLR(opt, [int(m) for m in milestones], gamma)
+             if milestones else None)
     criterion = RateDistortionLoss(lmbda, metric)
     config = {"lmbda": lmbda, "metric": metric, "patch": patch, "batch": batch, "lr": lr,
               "aux_lr": aux_lr, "clip": clip, "seed": seed}
+    if sched is not None:  # only then: states saved without a schedule still resume
+        config.update(milestones=[int(m) for m in milestones], gamma=gamma)
     crops = PairSet(images.names, images.hr, images.hr, 1, images.identity)
     step = 0
     if resume and state_path is not None and state_path.is_file():
@@ -169,6 +176,8 @@ def fit_codec(
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
         aux_opt.load_state_dict(state["aux_opt"])
+        if sched is not None:
+            sched.load_state_dict(state["sched"])
         checkpoint.set_rng_state(state["rng"])
         step = int(state["step"])
 
@@ -177,6 +186,7 @@ def fit_codec(
             checkpoint.atomic_save({"step": step, "config": config, "data": images.identity,
                                     "net": net.state_dict(), "opt": opt.state_dict(),
                                     "aux_opt": aux_opt.state_dict(),
+                                    **({"sched": sched.state_dict()} if sched else {}),
                                     "rng": checkpoint.rng_state(), "losses": last}, state_path)
 
     def one_step(step: int) -> tuple[dict[str, float], dict[str, Any]]:
@@ -194,6 +204,8 @@ def fit_codec(
         if clip > 0:
             nn.utils.clip_grad_norm_(net.parameters(), clip)
         opt.step()
+        if sched is not None:
+            sched.step()
         aux_opt.zero_grad(set_to_none=True)
         aux = net.aux_loss()
         aux.backward()
@@ -255,6 +267,8 @@ def train_codec(
     images: int | None = None,
     checkpoint_every: int | None = None,
     warm_start: Path | None = None,
+    milestones: Sequence[int] = (),
+    gamma: float = 0.1,
     progress: bool = True,
     log: Any = print,
 ) -> dict[int, Path]:
@@ -302,7 +316,7 @@ def train_codec(
             log_path=output / f"{stem}.log.jsonl", resume=resume,
             checkpoint_every=int(checkpoint_every or DEFAULTS["checkpoint_every"]),
             log_every=DEFAULTS["log_every"],
-            progress=progress, desc=f"{codec} q{q}")
+            progress=progress, desc=f"{codec} q{q}", milestones=milestones, gamma=gamma)
         if result["status"] == "interrupted":
             log(f"interrupted at step {result['step']} (q{q}); continue with --resume")
             break

@@ -33,6 +33,11 @@ quality). Every key is optional; the preset fills what is not given:
                        MATLAB bicubic).
 ``dataset``            training dataset instance (``--dataset`` overrides; default df2k).
 ``images``             use only the first N images of the dataset (null = all).
+``joint``              ``synthesis``: baseline 3, joint decoding -- the codec's synthesis
+                       transform is fine-tuned with the SR network from the latent
+                       (``jcsr_bench.training.joint``); ``init`` then names baseline 2's
+                       instance, ``augment`` is off (a flipped latent is not a flipped
+                       image) and ``patch`` must be a multiple of 64 (x4, 16x latent).
 
 With ``perceptual_weight`` and ``gan_weight`` both 0, or when every step is in the L1
 stage, neither VGG19 nor a discriminator is built.
@@ -95,7 +100,8 @@ CPU: dict[str, Any] = {
 
 PRESETS: dict[str, dict[str, Any]] = {"esrgan": ESRGAN, "cpu": CPU}
 META_KEYS = {"init", "preset"}
-KNOWN_KEYS = set(ESRGAN) | META_KEYS
+JOINT = ("synthesis",)  # what joint decoding fine-tunes besides SR
+KNOWN_KEYS = set(ESRGAN) | META_KEYS | {"joint"}
 
 
 def resolve_config(adapt: dict[str, Any] | None, **overrides: Any) -> dict[str, Any]:
@@ -117,6 +123,15 @@ def resolve_config(adapt: dict[str, Any] | None, **overrides: Any) -> dict[str, 
                 f"{', '.join(sorted(KNOWN_KEYS))} (see jcsr_bench.training.config)."
             )
     config = {**PRESETS[preset_name], **{k: v for k, v in adapt.items() if k not in META_KEYS}}
+    if "joint" in config:  # present only for baseline 3: B2's keys stay as they were
+        if config["joint"] not in JOINT:
+            raise RegistryError(f"adapt.joint: expected one of {list(JOINT)}, found "
+                                f"{config['joint']!r}.")
+        if adapt.get("augment"):
+            raise RegistryError("adapt.augment: joint decoding trains without flips (a "
+                                "flipped latent is not the latent of a flipped image); "
+                                "drop it.")
+        config["augment"] = False
     config.update({k: v for k, v in overrides.items() if v is not None})
     config["preset"] = preset_name
     config["init"] = adapt.get("init")

@@ -36,11 +36,14 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 class StopOnSigint:
-    """Turn the first Ctrl-C into a flag checked between steps (a second one aborts)."""
+    """Turn the first Ctrl-C or SIGTERM (schedulers, CI) into a flag checked between steps,
+    so the state is saved; a second one aborts."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.requested = False
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
 
     def _handler(self, signum: int, frame: Any) -> None:
         if self.requested:
@@ -49,12 +52,13 @@ class StopOnSigint:
 
     def __enter__(self) -> StopOnSigint:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handler)
+            self._previous = {s: signal.signal(s, self._handler) for s in self.SIGNALS}
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
+        self._previous = {}
 
 
 @contextlib.contextmanager

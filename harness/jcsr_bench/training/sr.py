@@ -23,7 +23,7 @@ import copy
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,17 +162,20 @@ def fit(
     feature_extractor: nn.Module | None = None,
     progress: bool = True,
     desc: str = "train-sr",
+    sampler: Callable[[int], tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> FitResult:
     """Train ``generator`` on ``pairs`` with ``config``; the ESRGAN loop, resumable.
 
     ``generator`` is modified in place. ``feature_extractor`` replaces VGG19 conv5_4
     for the perceptual loss (tests, other backbones); it is only needed when the GAN
-    stage has a perceptual weight. cuDNN autotuning is on during training only.
+    stage has a perceptual weight. ``sampler(step)`` replaces the aligned LR/HR crops
+    of ``pairs`` with other ``(input, HR)`` batches (joint decoding's latent crops;
+    ``pairs`` then only needs an ``identity``). cuDNN autotuning is on during training.
     """
     with cudnn_benchmark():
         return _fit(generator, pairs, config, device=device, state_path=state_path,
                     log_path=log_path, resume=resume, feature_extractor=feature_extractor,
-                    progress=progress, desc=desc)
+                    progress=progress, desc=desc, sampler=sampler)
 
 
 def _fit(
@@ -187,6 +190,7 @@ def _fit(
     feature_extractor: nn.Module | None,
     progress: bool,
     desc: str,
+    sampler: Callable[[int], tuple[torch.Tensor, torch.Tensor]] | None,
 ) -> FitResult:
     device = resolve_device(device)
     seed = int(config["seed"])
@@ -277,7 +281,8 @@ def _fit(
     w_pix, w_gan = float(config["pixel_weight"]), float(config["gan_weight"])
     w_percep = float(config["perceptual_weight"])
     def one_step(step: int) -> tuple[dict[str, float], dict[str, Any]]:
-        lr_b, hr_b = sample_batch(pairs, batch, patch, seed, step, augment)
+        lr_b, hr_b = (sampler(step) if sampler is not None else
+                      sample_batch(pairs, batch, patch, seed, step, augment))
         lr_b = lr_b.to(device, non_blocking=True)
         hr_b = hr_b.to(device, non_blocking=True)
         terms: dict[str, torch.Tensor] = {}
@@ -451,7 +456,14 @@ def train_sr(
     if executor not in ("local", "ray"):
         raise JcsrError(f"--executor must be local or ray, got {executor!r}")
 
-    instance, component, _ = _adaptive(registry, sr)
+    instance, component, adapt = _adaptive(registry, sr)
+    if adapt.get("joint"):  # baseline 3: synthesis + SR from the latent
+        from jcsr_bench.training.joint import train_joint
+
+        return train_joint(registry, sr, codec, dataset, qualities, steps=steps, batch=batch,
+                           patch=patch, device=device, resume=resume, seed=seed,
+                           only_missing=only_missing, feature_extractor=feature_extractor,
+                           progress=progress, log=log, executor=executor)
     key = component.training_identity(dataset=dataset, steps=steps, batch=batch,
                                       patch=patch, seed=seed)
     config = key.config

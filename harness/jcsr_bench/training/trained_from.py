@@ -85,7 +85,10 @@ def _init_source(registry: Any, config: dict[str, Any], network: Mapping[str, An
                 "identity": make_identity("random-init", seed=seed, network=dict(network))}
     try:
         component = registry.build("sr", str(name))
-        identity = getattr(component, "weights_identity", None)
+        # an adaptive init (baseline 3 starts from baseline 2): its configuration's key;
+        # each quality's start is then keyed by its checkpoint (training.joint)
+        identity = (getattr(component, "adapt_identity", None)
+                    or getattr(component, "weights_identity", None))
         if identity is None:
             raise JcsrError(f"type {registry.resolve('sr', str(name)).type!r} has no "
                             "weights to start from (an esrgan instance is expected)")

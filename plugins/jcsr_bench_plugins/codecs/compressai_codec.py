@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from jcsr_bench.artifacts import weights as wlayer
+from jcsr_bench.components import Latent
 from jcsr_bench.kit.errors import DataError, JcsrError, RegistryError, WeightsError
 from jcsr_bench.kit.identity import make_identity
 from jcsr_bench.kit.suggest import did_you_mean
@@ -186,9 +187,44 @@ def _pad(h: int, w: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return compute_padding(h, w, min_div=MIN_DIV)
 
 
-def _to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """[1, 3, H, W] float in [0, 1] -> [3, H, W] uint8 on CPU, rounded like the evaluator."""
+def _to_uint8(x: torch.Tensor, model: str) -> torch.Tensor:
+    """[1, 3, H, W] float in [0, 1] -> [3, H, W] uint8 on CPU, rounded like the evaluator.
+
+    NaN would become black pixels scored as a real result: refused, naming ``model``."""
+    if not bool(torch.isfinite(x).all()):
+        raise DataError(f"{model}: the decoded image holds NaN or infinite values (broken "
+                        "weights?); no result is scored from it")
     return x[0].mul(255).clamp(0, 255).round().to(torch.uint8).cpu()
+
+
+MAX_LATENT = 2.0**24  # |symbol| the range coder takes; beyond, int32 overflow loops forever
+
+
+def _guard_entropy_coders(net: Any, model: str) -> None:
+    """Check every latent before it reaches CompressAI's range coder.
+
+    NaN, infinite or huge latents (from broken weights) overflow the coder's int32
+    symbols and make ``encode_with_indexes`` loop forever, so each entropy model's
+    ``compress`` of this network checks its inputs first and raises instead.
+    """
+    from compressai.entropy_models import EntropyModel
+
+    for module in net.modules():
+        if isinstance(module, EntropyModel) and "compress" not in vars(module):
+            module.compress = _checked_compress(module.compress, model)
+
+
+def _checked_compress(compress: Any, model: str) -> Any:
+    def checked(inputs: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        for name, value in (("latent", inputs), ("means", kwargs.get("means"))):
+            if isinstance(value, torch.Tensor) and value.numel() and not (
+                    bool(torch.isfinite(value).all()) and float(value.abs().max()) < MAX_LATENT):
+                raise DataError(
+                    f"{model}: the encoder's {name} holds NaN, infinite or huge values "
+                    "(broken weights?); refusing to entropy-code it (the coder would hang)")
+        return compress(inputs, *args, **kwargs)
+
+    return checked
 
 
 def _as_quality(q: Any) -> int:
@@ -346,8 +382,17 @@ class CompressAICodec:
         net = self._models.get(q)
         if net is None:
             net = self._load(q).eval().to(self.device)
+            _guard_entropy_coders(net, self._model_label(q))
             self._models[q] = net
         return net
+
+    def _model_label(self, q: int) -> str:
+        """The model and its weight file, for errors about what it computed."""
+        src = self._sources[q]
+        if src is None:
+            return f"{self.arch} quality {q} (random init)"
+        where = (src.get("path") or src.get("url")) if isinstance(src, Mapping) else src
+        return f"{self.arch} quality {q} ({where})"
 
     def _load(self, q: int) -> Any:
         zoo = _zoo()
@@ -375,6 +420,13 @@ class CompressAICodec:
         if q not in self._published or not _has_cdf_tables(net):
             net.update(force=True)  # as the evaluator does for checkpoints
         return net
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without its loaded networks (some architectures, cheng2020-attn's
+        local classes, do not pickle); a copy reloads them, identically, on first use."""
+        state = dict(self.__dict__)
+        state["_models"] = {}
+        return state
 
     def to(self, device: Any) -> CompressAICodec:
         """Move loaded (and future) models to ``device``."""
@@ -429,7 +481,51 @@ class CompressAICodec:
                 f"payload inconsistent: latent {p.latent_shape} does not decode to "
                 f"{p.width}x{p.height}"
             )
-        return _to_uint8(x_hat)
+        return _to_uint8(x_hat, self._model_label(p.quality))
+
+    # latents (joint decoding, baseline 3) ---------------------------------------------
+
+    @torch.no_grad()
+    def decode_latent(self, data: bytes) -> Latent:
+        """The entropy-decoded latent y-hat of a payload, before the synthesis transform.
+
+        Runs the model's own ``decompress`` with ``g_s`` swapped for a recorder, so every
+        architecture's decoding (autoregressive context models included) yields exactly
+        the tensor its ``g_s`` would receive.
+        """
+        p = unpack_payload(data)
+        if p.quality not in self.qualities:
+            raise DataError(
+                f"payload was made at quality {p.quality}, which this {self.arch} codec does "
+                f"not have (valid: {self.qualities})"
+            )
+        net = self.model(p.quality)
+        recorder = _Recorder()
+        synthesis, net.g_s = net.g_s, recorder
+        try:
+            net.decompress([[s] for s in p.streams], torch.Size(p.latent_shape))
+        except Exception as exc:
+            raise DataError(f"{self.arch}: cannot decode payload: {exc}") from exc
+        finally:
+            net.g_s = synthesis
+        pad, _ = _pad(p.height, p.width)
+        y = recorder.seen.float().cpu()
+        stride = (p.height + pad[2] + pad[3]) // int(y.shape[-2])
+        return Latent(y, p.quality, (p.height, p.width), (pad[2], pad[0]), stride)
+
+    def synthesis_module(self, quality: int) -> torch.nn.Module:
+        """A trainable copy of the synthesis transform ``g_s`` at ``quality`` (on the CPU)."""
+        import copy
+
+        return copy.deepcopy(self.model(quality).g_s).cpu().float()
+
+    @torch.no_grad()
+    def synthesize(self, latent: Latent) -> torch.Tensor:
+        """The 8-bit RGB image of a latent: ``decode(p) == synthesize(decode_latent(p))``."""
+        net = self.model(self._check_quality(latent.quality))
+        x_hat = net.g_s(latent.y.to(self.device)).clamp_(0, 1)
+        (top, left), (h, w) = latent.offset, latent.size
+        return _to_uint8(x_hat[..., top : top + h, left : left + w])
 
     @property
     def reconstruct_exact(self) -> bool:
@@ -447,8 +543,16 @@ class CompressAICodec:
         net = self.model(quality)
         x, h, w = self._input(image)
         _, unpad = _pad(h, w)
-        x_hat = F.pad(net(x)["x_hat"].clamp(0, 1), unpad)
-        return _to_uint8(x_hat)
+        x_hat = F.pad(net(x)["x_hat"], unpad)
+        return _to_uint8(x_hat, self._model_label(quality))
+
+
+class _Recorder(torch.nn.Module):
+    """Stands in for ``g_s`` during ``decompress``: keeps its input, returns a dummy."""
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        self.seen = y.detach().clone()
+        return torch.zeros(1, device=y.device)
 
 
 def _has_cdf_tables(net: Any) -> bool:

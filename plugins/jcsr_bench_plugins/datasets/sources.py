@@ -270,7 +270,9 @@ def list_images(root: Path, glob: str | None = None, recursive: bool = True
     Without ``glob``, files with a known image extension (case-insensitive); with it,
     exactly the matching files. Hidden files and folders (``.*``, e.g. macOS ``._x.jpg``)
     are skipped. Names are the relative POSIX path without the extension, or with it
-    where two files would otherwise share a name (``a.png`` and ``a.jpg``).
+    where two files would otherwise share a name (``a.png`` and ``a.jpg``). A file name
+    that is not UTF-8 is named by its bytes with ``\\xNN`` escapes (a note says so); a
+    symbolic link is followed, with a note when its target lies outside ``root``.
     """
     pattern = glob or "*"
     found = root.rglob(pattern) if recursive else root.glob(pattern)
@@ -278,9 +280,38 @@ def list_images(root: Path, glob: str | None = None, recursive: bool = True
     rels = [r for r in rels if not _is_hidden(r)]
     if glob is None:
         rels = [r for r in rels if r.suffix.lower() in IMAGE_EXTENSIONS]
-    stems = [r.with_suffix("").as_posix() for r in rels]
+    _note_outside_links(root, rels)
+    stems = [_safe_name(r.with_suffix("").as_posix(), root / r) for r in rels]
     clash = {s for s in stems if stems.count(s) > 1}
-    return [(r.as_posix() if s in clash else s, root / r) for r, s in zip(rels, stems)]
+    return [(_safe_name(r.as_posix(), root / r) if s in clash else s, root / r)
+            for r, s in zip(rels, stems)]
+
+
+def _safe_name(name: str, path: Path) -> str:
+    """``name`` as text that any store, report or terminal takes: bytes that are not
+    UTF-8 (Python's surrogate escapes) become ``\\xNN``; the file itself is unchanged."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        safe = os.fsencode(name).decode("utf-8", "backslashreplace")
+        shown = os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+        warnings.warn(f"file name is not UTF-8: {shown}; its image is named {safe!r}",
+                      DataWarning, stacklevel=4)
+        return safe
+
+
+def _note_outside_links(root: Path, rels: Sequence[Path]) -> None:
+    """Links are followed (a dataset may be assembled from links), but one leading out of
+    the dataset folder is noted: the image read is not where the folder suggests."""
+    inside = root.resolve()
+    for rel in rels:
+        path = root / rel
+        target = path.resolve()
+        if target != path.absolute() and not target.is_relative_to(inside):
+            shown = os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+            warnings.warn(f"{shown} is a link to {target}, outside the dataset folder "
+                          f"{root}; it is read from there", DataWarning, stacklevel=3)
 
 
 class FolderDataset(ImageFilesDataset):

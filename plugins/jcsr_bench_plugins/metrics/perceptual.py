@@ -102,7 +102,6 @@ class _Perceptual:
         """The distance; a prepared reference keeps its float copy for the image's cells."""
         import torch
 
-
         reference, test = _check_pair(reference, test)
         net = self.network()
         device = next(net.parameters()).device

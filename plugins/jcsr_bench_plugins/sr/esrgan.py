@@ -119,6 +119,10 @@ class ESRGAN(tiling.TiledSR):
             return []
         return weights_remedies(self.weights)
 
+    def model_label(self) -> str:
+        """``esrgan (<weight file>)``, or the seeded random init."""
+        return f"esrgan ({self._path if self._path is not None else 'random init'})"
+
     def _require_static(self, what: str) -> None:
         if self.adapt is not None:
             raise JcsrError(
@@ -222,13 +226,30 @@ class ESRGAN(tiling.TiledSR):
             self._training = self.training_identity()
         return self._training.identity
 
+    @property
+    def consumes_latent(self) -> bool:
+        """True for joint decoding (``adapt.joint``, baseline 3): it decodes the latent."""
+        return bool(self.adapt and self.adapt.get("joint"))
+
+    @property
+    def training_dataset(self) -> str | None:
+        """The dataset instance the adapted models are trained on (None when static): a
+        run warns when it evaluates them on the same images."""
+        if self.adapt is None or self.adapt_identity is None or self._training is None:
+            return None
+        return str(self._training.config["dataset"])
+
     def checkpoint_path(self, codec_identity: str, quality: Any) -> Path:
         """Where ``train-sr`` stores this instance's weights for (codec, quality)."""
         if self.adapt is None:
             raise JcsrError("checkpoint_path is only defined for adaptive esrgan instances")
+        if self.consumes_latent:
+            from jcsr_bench.training.joint import joint_checkpoint_path
+
+            return joint_checkpoint_path(self._registry, self, codec_identity, quality)
         return trained.checkpoint_path(str(self.adapt_identity), codec_identity, quality)
 
-    def for_codec(self, codec_identity: str, quality: Any) -> ESRGAN:
+    def for_codec(self, codec_identity: str, quality: Any) -> Any:
         """The SR model to use after ``codec_identity`` at ``quality``.
 
         Static instances return themselves; adaptive ones load the trained checkpoint
@@ -239,6 +260,10 @@ class ESRGAN(tiling.TiledSR):
         path = self.checkpoint_path(codec_identity, quality)
         if not path.is_file():
             raise TrainedWeightsMissing(path, quality, codec_identity)
+        if self.consumes_latent:
+            from jcsr_bench.training.joint import JointModel
+
+            return JointModel(path).to(self.device)
         model = ESRGAN(
             weights=str(path),
             tile=self.tile,

@@ -45,7 +45,7 @@ class SpandrelSR(tiling.TiledSR):
         precision: str = "fp32",
     ) -> None:
         super().__init__(tile, tile_overlap, precision)
-        self._spandrel = import_spandrel()
+        import_spandrel()  # fails here, with the remedy, when it is not installed
         if not isinstance(weights, (str, Path, Mapping)):
             raise JcsrError(f"spandrel: weights must be a path or {{url, sha256}}, got {weights!r}")
         self.weights = dict(weights) if isinstance(weights, Mapping) else weights
@@ -60,16 +60,27 @@ class SpandrelSR(tiling.TiledSR):
             self._path = Path(weights.resolve(self.weights))
         return self._path
 
+    def model_label(self) -> str:
+        """``spandrel (<weight file>)`` for errors about its output."""
+        return f"spandrel ({self._path if self._path is not None else self.weights})"
+
     def missing_weights(self) -> list[str]:
         """Remedies for weights not available offline (empty: ready to run)."""
         return weights_remedies(self.weights)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the loaded network (spandrel's descriptors hold lambdas); a
+        copy loads it again from the same verified file on first use."""
+        state = dict(self.__dict__)
+        state["_descriptor"] = None
+        return state
 
     def _network(self) -> Any:
         if self._descriptor is None:
             from jcsr_bench.artifacts import weights
 
             path = self._resolve()
-            spandrel = self._spandrel
+            spandrel = import_spandrel()  # not kept: a module does not pickle (Ray)
             state = spandrel.canonicalize_state_dict(dict(weights.load_checkpoint(path)))
             try:
                 descriptor = spandrel.ModelLoader().load_from_state_dict(state)
@@ -110,7 +121,7 @@ class SpandrelSR(tiling.TiledSR):
             self._identity = make_identity(
                 "spandrel",
                 weights=weights.file_identity(self._resolve()),
-                spandrel=self._spandrel.__version__,
+                spandrel=import_spandrel().__version__,
                 **self._inference_fields(),
             )
         return self._identity
