@@ -1,23 +1,26 @@
-"""Benchmark: Ray workers vs one worker, and two local runs sharing a machine.
+"""Benchmark: whole `run` commands on one machine -- worker processes, one thread, Ray.
 
-1. The default suite offline (samples x jpeg, webp x bicubic, lanczos, every quality of
-   the ladders), cold cache each time: ``--executor ray`` with 2 workers x 1 thread vs
-   1 worker x 1 thread on one local Ray session (its start-up is timed separately).
-   Target on a 2-core machine: >= 1.6x faster.
-2. Two concurrent local runs (``--threads 1`` each, separate processes and caches) vs
-   one alone. Target: each <= 2.5x its solo time.
+1. The selection ``run --dataset samples --codec jpeg,webp --sr bicubic,lanczos``
+   (532 cells), cold cache, the whole command as a user types it (start-up, planning,
+   units, reports): the default (one worker process per core) and ``--executor ray
+   --workers 2 --threads-per-worker 1`` against ``--threads 1`` (one process, one
+   thread). Target on a 2-core machine: default >= 1.7x faster.
+2. ``--sizes 7,28,112``: the same codecs x SR on that many images (192 x 192 crops of
+   the bundled photos), wall and CPU per cell for ``--threads 1``, the default and Ray:
+   the cost per cell should stay flat.
 
-Pairs are interleaved and repeated; medians are reported. On a machine shared with
-other work the figures are noisy: report them with the load you saw.
+Runs are interleaved and repeated; medians are reported. CPU is the whole process tree
+(driver, forkserver, workers, Ray), sampled every 0.1 s. On a machine shared with other
+work the figures are noisy: report them with the load average printed.
 
-    python benchmarks/bench_scaling.py [--limit N] [--repeats R]
-    pytest benchmarks/bench_scaling.py -s          # asserts the targets (limit 3)
+    python benchmarks/bench_scaling.py [--repeats R] [--sizes 7,28,112] [--no-ray]
+                                       [--no-selection]
+    pytest benchmarks/bench_scaling.py -s          # asserts the target
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import statistics
 import subprocess
@@ -26,101 +29,132 @@ import tempfile
 import time
 from pathlib import Path
 
-SOLO_SCRIPT = """
-import io, sys, time
-from pathlib import Path
-from jcsr_bench.run.engine import run
-from jcsr_bench.plugin.registry import load_registry
-start = time.perf_counter()
-summary = run(registry=load_registry(), output=Path(sys.argv[1]), progress=False,
-              stream=io.StringIO(), device="cpu", threads=1,
-              limit=int(sys.argv[2]) if sys.argv[2] != "all" else None)
-assert summary.exit_code == 0 and summary.computed == summary.cells, summary.failed
-print(time.perf_counter() - start)
-"""
+SELECTION = ["--codec", "jpeg,webp", "--sr", "bicubic,lanczos"]
+CONFIGS = {
+    "--threads 1": ["--threads", "1"],
+    "default": [],
+    "ray 2x1": ["--executor", "ray", "--workers", "2", "--threads-per-worker", "1"],
+}
+CROP = 192
 
 
 def _env(cache: Path) -> dict[str, str]:
-    return dict(os.environ, JCSR_BENCH_CACHE=str(cache), JCSR_BENCH_OFFLINE="1",
-                JCSR_BENCH_LOAD_PLUGINS="", OMP_NUM_THREADS="1")
+    env = dict(os.environ, JCSR_BENCH_CACHE=str(cache), JCSR_BENCH_OFFLINE="1",
+               JCSR_BENCH_LOAD_PLUGINS="")
+    env.pop("OMP_NUM_THREADS", None)  # the defaults as a user gets them
+    return env
 
 
-def ray_run(workdir: Path, tag: str, workers: int, limit: int | None) -> float:
-    """One cold-cache default-suite run on the open Ray session; seconds."""
-    from jcsr_bench.plugin.registry import load_registry
-    from jcsr_bench.run.engine import run
+def whole_command(args: list[str], workdir: Path, tag: str) -> tuple[float, float, str]:
+    """One cold run of ``jcsr-bench run ARGS``: (wall s, CPU s of the process tree, summary)."""
+    import psutil
 
-    os.environ["JCSR_BENCH_CACHE"] = str(workdir / f"cache-{tag}")  # cold: a new cache
+    out, cache = workdir / f"out-{tag}", workdir / f"cache-{tag}"
     start = time.perf_counter()
-    summary = run(registry=load_registry(), output=workdir / f"out-{tag}", progress=False,
-                  stream=io.StringIO(), device="cpu", limit=limit, executor="ray",
-                  workers=workers, threads_per_worker=1)
-    elapsed = time.perf_counter() - start
-    assert summary.exit_code == 0 and summary.computed == summary.cells, summary.failed
-    return elapsed
+    proc = subprocess.Popen([sys.executable, "-m", "jcsr_bench.cli.main", "run", *args,
+                             "--output", str(out)], env=_env(cache), cwd=workdir,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    root, seen = psutil.Process(proc.pid), {}
+    while proc.poll() is None:
+        try:
+            for p in [root, *root.children(recursive=True)]:
+                times = p.cpu_times()
+                seen[p.pid] = times.user + times.system  # each live process sampled
+        except psutil.Error:
+            pass
+        time.sleep(0.1)
+    wall = time.perf_counter() - start
+    stdout = proc.stdout.read()
+    assert proc.returncode == 0, stdout[-2000:]
+    summary = next(line for line in stdout.splitlines() if " cells: " in line)
+    return wall, sum(seen.values()), summary
 
 
-def local_runs(workdir: Path, tag: str, count: int, limit: int | None) -> list[float]:
-    """``count`` local runs started together in their own processes; their seconds."""
-    script = workdir / "solo.py"
-    script.write_text(SOLO_SCRIPT)
-    procs = [subprocess.Popen([sys.executable, str(script), str(workdir / f"out-{tag}-{i}"),
-                               str(limit or "all")], stdout=subprocess.PIPE, text=True,
-                              env=_env(workdir / f"cache-{tag}-{i}")) for i in range(count)]
-    times = []
-    for proc in procs:
-        out, _ = proc.communicate()
-        assert proc.returncode == 0, out
-        times.append(float(out.strip().splitlines()[-1]))
-    return times
-
-
-def measure(workdir: Path, limit: int | None, repeats: int) -> dict[str, float]:
-    import ray
-
-    for key, value in _env(workdir).items():
-        os.environ.setdefault(key, value)
-    started = time.perf_counter()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             configure_logging=False)
-    ray_start_s = time.perf_counter() - started
-    one, two = [], []
-    try:
-        for r in range(repeats):
-            one.append(ray_run(workdir, f"1w-{r}", 1, limit))
-            two.append(ray_run(workdir, f"2w-{r}", 2, limit))
-    finally:
-        ray.shutdown()
-    solo, pair = [], []
+def selection(workdir: Path, repeats: int, ray: bool) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) per configuration on the samples selection, interleaved."""
+    times: dict[str, list[tuple[float, float]]] = {}
     for r in range(repeats):
-        solo += local_runs(workdir, f"solo-{r}", 1, limit)
-        pair += local_runs(workdir, f"pair-{r}", 2, limit)
-    return {"ray_start_s": ray_start_s, "one_worker_s": statistics.median(one),
-            "two_workers_s": statistics.median(two),
-            "speedup": statistics.median(one) / statistics.median(two),
-            "solo_s": statistics.median(solo), "concurrent_s": max(pair),
-            "concurrent_ratio": max(pair) / statistics.median(solo),
-            "load_1min": os.getloadavg()[0]}
+        for name, extra in CONFIGS.items():
+            if name.startswith("ray") and not ray:
+                continue
+            wall, cpu, _ = whole_command(["--dataset", "samples", *SELECTION, *extra],
+                                         workdir, f"sel-{name.replace(' ', '')}-{r}")
+            times.setdefault(name, []).append((wall, cpu))
+    return {name: (statistics.median(w for w, _ in ts), statistics.median(c for _, c in ts))
+            for name, ts in times.items()}
 
 
-def test_two_workers_scale_and_concurrent_runs_share_fairly(tmp_path):
-    numbers = measure(tmp_path, limit=3, repeats=1)
+def make_crops(folder: Path, count: int) -> Path:
+    """``count`` 192 x 192 crops of the bundled photos (offsets spread over each photo)."""
+    from PIL import Image
+
+    from jcsr_bench.plugin.registry import load_registry
+
+    photos = [image for _, image in load_registry().build("datasets", "samples")]
+    folder.mkdir(parents=True, exist_ok=True)
+    per = -(-count // len(photos))
+    for i in range(count):
+        image = photos[i % len(photos)]
+        k = i // len(photos)
+        h, w = image.shape[1:]
+        side = max(1, int(per ** 0.5 + 0.999))
+        top = (h - CROP) * (k // side) // max(1, side - 1) if side > 1 else 0
+        left = (w - CROP) * (k % side) // max(1, side - 1) if side > 1 else 0
+        crop = image[:, top:top + CROP, left:left + CROP].permute(1, 2, 0).numpy()
+        Image.fromarray(crop).save(folder / f"crop{i:04d}.png")
+    return folder
+
+
+def scaling(workdir: Path, sizes: list[int], ray: bool) -> list[tuple[int, str, float, float,
+                                                                      int]]:
+    """(images, configuration, wall s, CPU s, cells) for each size and configuration."""
+    rows = []
+    registry = workdir / "crops.yaml"
+    registry.write_text("datasets:\n" + "".join(
+        f"  crops{n}: {{type: folder, root: {make_crops(workdir / f'crops{n}', n)}}}\n"
+        for n in sizes))
+    for n in sizes:
+        for name, extra in CONFIGS.items():
+            if name.startswith("ray") and not ray:
+                continue
+            wall, cpu, summary = whole_command(
+                ["--registry", str(registry), "--dataset", f"crops{n}", *SELECTION, *extra],
+                workdir, f"crops{n}-{name.replace(' ', '')}")
+            rows.append((n, name, wall, cpu, int(summary.split(" cells:")[0])))
+    return rows
+
+
+def test_default_is_faster_than_one_thread(tmp_path):
+    numbers = selection(tmp_path, repeats=1, ray=False)
     print(f"\n{numbers}")
-    assert numbers["speedup"] >= 1.6, numbers
-    assert numbers["concurrent_ratio"] <= 2.5, numbers
+    assert numbers["--threads 1"][0] / numbers["default"][0] >= 1.7, numbers
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--limit", type=int, help="images per dataset (default: all 7)")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--sizes", help="also the scaling table, e.g. 7,28,112")
+    parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument("--no-selection", action="store_true", help="only the scaling table")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        result = measure(Path(tmp), args.limit, args.repeats)
-    print(f"default suite{'' if args.limit is None else f' (limit {args.limit})'}, cold cache, "
-          f"median of {args.repeats}; 1-min load average at the end {result['load_1min']:.1f}")
-    print(f"  Ray start-up: {result['ray_start_s']:.1f} s (not in the times below)")
-    print(f"  Ray 1 worker x 1 thread: {result['one_worker_s']:.1f} s; 2 workers x 1 thread: "
-          f"{result['two_workers_s']:.1f} s -> {result['speedup']:.2f}x")
-    print(f"  local --threads 1 alone: {result['solo_s']:.1f} s; two at once: slower one "
-          f"{result['concurrent_s']:.1f} s -> {result['concurrent_ratio']:.2f}x solo")
+        result = {} if args.no_selection else selection(Path(tmp), args.repeats,
+                                                        not args.no_ray)
+        if result:
+            print(f"run --dataset samples {' '.join(SELECTION)} (532 cells), cold cache, "
+                  f"whole command, median of {args.repeats}; 1-min load average at the end "
+                  f"{os.getloadavg()[0]:.1f}")
+        base = result.get("--threads 1", (1.0,))[0]
+        for name, (wall, cpu) in result.items():
+            print(f"  {name:12s} wall {wall:5.1f} s  CPU {cpu:5.1f} s  -> {base / wall:.2f}x "
+                  "vs --threads 1")
+        if args.sizes:
+            print(f"\nscaling ({CROP} x {CROP} crops; per cell in ms)")
+            print("| images | configuration | cells | wall s | CPU s | wall/cell | CPU/cell |")
+            print("|---|---|---|---|---|---|---|")
+            for n, name, wall, cpu, cells in scaling(Path(tmp), [int(s) for s in
+                                                                  args.sizes.split(",")],
+                                                     not args.no_ray):
+                print(f"| {n} | {name} | {cells} | {wall:.1f} | {cpu:.1f} | "
+                      f"{1000 * wall / cells:.1f} | {1000 * cpu / cells:.1f} |")
+            print(f"1-min load average at the end {os.getloadavg()[0]:.1f}")

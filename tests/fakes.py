@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import multiprocessing
 import os
+import signal
 import struct
 import time
 import types
@@ -33,8 +35,10 @@ class FakeCodec:
     """Quantises each sample to ``step * quality``; payload = header + zlib."""
 
     def __init__(self, step: int = 8, qualities=(1, 2), weights: str | None = None,
-                 delay: float = 0.0, fail_quality=None, missing: bool = False):
+                 delay: float = 0.0, fail_quality=None, missing: bool = False,
+                 crash_quality=None):
         self.step, self.delay, self.fail_quality = step, delay, fail_quality
+        self.crash_quality = crash_quality
         self.weights, self.missing = weights, missing
         wid = hashlib.sha256(Path(weights).read_bytes()).hexdigest() if weights else None
         self.identity = make_identity("fake-codec", step=step, weights=wid)
@@ -52,6 +56,8 @@ class FakeCodec:
                 handle.write(f"{self.identity} {quality}\n")
         if self.delay:
             time.sleep(self.delay)
+        if quality == self.crash_quality and multiprocessing.parent_process() is not None:
+            os.kill(os.getpid(), signal.SIGKILL)  # a worker process dies mid-unit
         if quality == self.fail_quality:
             raise RuntimeError(f"fake codec cannot do quality {quality}")
         step = self.step * quality
@@ -136,7 +142,8 @@ def make_plugin():
     def register_codecs(register):
         register("fake-codec", FakeCodec, params={"step": int, "qualities": list,
                                                   "weights": str, "delay": float,
-                                                  "fail_quality": int, "missing": bool})
+                                                  "fail_quality": int, "missing": bool,
+                                                  "crash_quality": int})
         register("fake-latent-codec", FakeLatentCodec, params={"step": int, "qualities": list})
 
     @hookimpl
@@ -162,6 +169,7 @@ codecs:
   slow-a: {type: fake-codec, step: 8, qualities: [1, 2], delay: DELAY}
   slow-b: {type: fake-codec, step: 12, qualities: [1, 2], delay: DELAY}
   flaky: {type: fake-codec, step: 8, qualities: [1, 2], fail_quality: 2}
+  crashy: {type: fake-codec, step: 8, qualities: [1, 2], crash_quality: 2}
   gone: {type: fake-codec, step: 9, qualities: [1], missing: true}
   weighted: {type: fake-codec, step: 8, qualities: [1, 2], weights: WEIGHTS}
 sr:

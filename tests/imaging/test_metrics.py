@@ -216,7 +216,7 @@ def test_a_run_prepares_each_reference_once_for_all_its_cells(tmp_path, monkeypa
     summary = run(registry=registry, datasets=["two"], codecs=["jpeg"],
                   srs=["bicubic", "lanczos"], qualities=[10, 50], output=tmp_path / "out",
                   progress=False, stream=io.StringIO(), device="cpu",
-                  cache_root=tmp_path / "cache")
+                  cache_root=tmp_path / "cache", workers=1)  # in-process: counted here
     assert summary.exit_code == 0 and summary.computed == 8
     assert len(built) == 2
     hr = torch.from_numpy(data.astronaut()[:176, :200].copy()).permute(2, 0, 1)

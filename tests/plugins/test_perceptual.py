@@ -203,7 +203,7 @@ def test_run_stores_perceptual_values(hub, tmp_path):
     summary = run(registry=registry, datasets=["samples"], codecs=["jpeg"], srs=["bicubic"],
                   qualities=[10, 80], limit=1, metrics=["psnr-rgb", "lpips-test"],
                   output=tmp_path / "out", progress=False, stream=io.StringIO())
-    assert summary.exit_code == 0
+    assert summary.exit_code == 0, summary.failed
     from jcsr_bench.results.store import Store
 
     with Store(tmp_path / "out" / "results.sqlite") as store:

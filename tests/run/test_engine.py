@@ -43,7 +43,7 @@ def registry(tmp_path):
 
 
 def test_codec_runs_once_per_codec_quality_image(registry, tmp_path):
-    summary = go(registry, tmp_path)
+    summary = go(registry, tmp_path, workers=1)  # in-process: ENCODES counts its calls
     assert summary.exit_code == 0, summary.failed
     assert summary.cells == 3 * 2 * 2 * 2 and summary.computed == 24
     # 2 codecs x 2 qualities x 3 images, each exactly once, whatever the 2 SR models
@@ -115,7 +115,7 @@ def test_swapping_weights_recomputes_only_that_codec(registry, tmp_path):
     ENCODES.clear()
     (tmp_path / "reg" / "weights.bin").write_bytes(b"version 2")
     registry2 = make_registry(tmp_path / "reg")
-    second = go(registry2, tmp_path, codecs=["weighted", "fb"])
+    second = go(registry2, tmp_path, codecs=["weighted", "fb"], workers=1)  # counted
     assert second.computed == 12 and second.cached == 12
     assert second.codec_runs == 6 and sum(ENCODES.values()) == 6
     new_identity = registry2.build("codecs", "weighted").identity
@@ -138,7 +138,7 @@ def test_failing_cells_are_stored_and_the_run_goes_on(registry, tmp_path):
     # fail-fast stops at the first failing cell
     ENCODES.clear()
     fast = go(registry, tmp_path, out="ff", codecs=["flaky"], srs=["up"], fail_fast=True,
-              overwrite="always")
+              overwrite="always", workers=1)  # one process: units in plan order
     assert fast.exit_code == 1 and fast.computed == 2  # q1 ok, q2 fails -> stop
     # a bad image fails its own cells only
     broken = go(registry, tmp_path, out="bad", datasets=["broken"], codecs=["fa"], srs=["up"])
@@ -236,7 +236,8 @@ from fakes import make_registry
 from jcsr_bench.run.engine import run
 registry = make_registry(Path(sys.argv[1]), delay=float(sys.argv[2]))
 summary = run(registry=registry, datasets=["tiny"], codecs=["slow-a", "slow-b"],
-              srs=["up", "bicubic"], output=Path(sys.argv[3]), progress=False, device="cpu")
+              srs=["up", "bicubic"], output=Path(sys.argv[3]), progress=False, device="cpu",
+              workers=int(sys.argv[4]) if len(sys.argv) > 4 else None)
 sys.exit(summary.exit_code)
 """
 
@@ -252,15 +253,15 @@ def _stored(db: Path) -> int:
 
 
 def kill_resume_script(tmp_path: Path, out: Path, delay: str,
-                       env: dict[str, str] | None = None) -> int:
-    """Run RESUME_SCRIPT into ``out`` in a subprocess, SIGKILL it once 5 cells are stored;
-    return how many cells it had stored."""
+                       env: dict[str, str] | None = None, workers: int | None = None) -> int:
+    """Run RESUME_SCRIPT into ``out`` in a subprocess (default or ``workers`` workers),
+    SIGKILL it once 5 cells are stored; return how many cells it had stored."""
     script = tmp_path / "run.py"
     text = RESUME_SCRIPT.format(tests=str(TESTS), root=str(TESTS.parent))
     script.write_text(textwrap.dedent(text))
     proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "reg"), delay,
-                             str(out)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+                             str(out)] + ([str(workers)] if workers else []), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 90
     while _stored(out / "results.sqlite") < 5:
         assert proc.poll() is None, proc.stderr.read().decode()

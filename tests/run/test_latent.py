@@ -39,7 +39,8 @@ def test_fake_latent_codec_conforms():
 
 def test_latent_consumer_gets_the_latent_and_the_cache_keeps_it(registry, tmp_path):
     ENCODES.clear()
-    summary = go(registry, tmp_path, codecs=["fl"], srs=["joint", "up"])
+    summary = go(registry, tmp_path, codecs=["fl"], srs=["joint", "up"],
+                 workers=1)  # in-process: ENCODES counts its calls
     assert summary.exit_code == 0, summary.failed
     rows = {(r["image"], r["quality"], r["sr"]): r for r in load_rows(summary.db_path)}
     assert len(rows) == 12

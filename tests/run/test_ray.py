@@ -268,7 +268,7 @@ def test_without_ray_the_error_names_the_extra(tmp_path, monkeypatch):
 
 def test_ray_flags_need_the_ray_executor(tmp_path):
     registry = fakes.make_registry(tmp_path / "reg")
-    with pytest.raises(JcsrError, match="--workers, --ray-address need.* --executor ray"):
+    with pytest.raises(JcsrError, match="--ray-address need.* --executor ray"):
         go(registry, tmp_path, workers=2, ray_address="auto")
     with pytest.raises(JcsrError, match="--threads must be a positive integer, got 0"):
         go(registry, tmp_path, threads=0)

@@ -50,15 +50,18 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--tile-overlap", type=int, metavar="N", help="tile overlap (default 16)")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"],
                    help="SR inference precision (default fp32; bf16/fp16 on CUDA)")
-    p.add_argument("--threads", type=int, metavar="N", help="torch threads of the local "
-                   "executor (default: $OMP_NUM_THREADS, else every usable core)")
+    p.add_argument("--threads", type=int, metavar="N", help="alone: run the units in this "
+                   "process with N torch threads (default: worker processes, see --workers)")
     p.add_argument("--executor", choices=["local", "ray"], default="local",
-                   help="where work units run: this process, or Ray tasks (default local)")
-    p.add_argument("--workers", type=int, metavar="N", help="Ray: units computed at once "
-                   "(default: the cluster's CPUs / --threads-per-worker)")
+                   help="where work units run: processes of this machine, or Ray tasks "
+                   "(default local)")
+    p.add_argument("--workers", type=int, metavar="N", help="units computed at once, each in "
+                   "its own process (local default: one per usable core when there is more "
+                   "than one unit; 1 = this process; Ray: the cluster's CPUs / "
+                   "--threads-per-worker)")
     p.add_argument("--threads-per-worker", type=int, metavar="N",
-                   help="Ray: torch threads (and CPUs reserved) per worker (default: an equal "
-                   "share of the CPUs)")
+                   help="torch threads (Ray: and CPUs reserved) per worker (local default 1; "
+                   "Ray: an equal share of the CPUs)")
     p.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="F",
                    help="Ray: GPUs per worker, fractions share one (e.g. 0.25; default 0 = "
                    "CPU)")

@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from jcsr_bench.imaging.images import pixel_hash
-from jcsr_bench.kit.devices import check_threads, default_threads, describe_device, resolve_device
+from jcsr_bench.kit.devices import (
+    check_threads,
+    default_threads,
+    describe_device,
+    resolve_device,
+    usable_cores,
+)
 from jcsr_bench.kit.environment import fingerprint, git_commit, versions
 from jcsr_bench.kit.errors import JcsrError
 from jcsr_bench.kit.version import __version__
@@ -87,7 +93,9 @@ def run(
     raise ``WeightsError`` before any compute. ``sr_options`` (``tile``,
     ``tile_overlap``, ``precision``) go to the SR types that declare them. ``metrics``
     chooses the metrics by name (default: all).
-    ``executor`` is ``local`` (this process, ``threads`` torch threads) or ``ray``
+    ``executor`` is ``local`` (``workers`` processes of this machine with
+    ``threads_per_worker`` threads each, default one per core; or this process with
+    ``threads`` torch threads when only ``threads`` is given) or ``ray``
     (``workers`` tasks at a time with ``threads_per_worker`` threads and
     ``gpus_per_worker`` GPUs each, on the cluster at ``ray_address`` or a local Ray).
     ``bd_aggregate`` (``curve`` | ``per-image``) and ``rate`` (``mean`` | ``pooled``):
@@ -123,7 +131,7 @@ def run(
         raise missing_error(plan.missing, plan.downloads)
 
     runner = _executor(executor, threads, workers, threads_per_worker, gpus_per_worker,
-                       ray_address)
+                       ray_address, _unit_count(plan) if settings.device == "cpu" else 0)
     try:
         with _torch_threads(runner.threads):
             recorder = _execute(plan, runner, registry, progress, reporting)
@@ -155,24 +163,42 @@ EXIT_INTERRUPTED = 130  # as for Ctrl-C; SIGTERM is treated the same (cli.main)
 
 def _executor(name: str, threads: int | None, workers: int | None,
               threads_per_worker: int | None, gpus_per_worker: float,
-              ray_address: str | None) -> Any:
-    """The executor named by ``--executor``, with its thread and worker settings."""
+              ray_address: str | None, units: int = 0) -> Any:
+    """The executor named by ``--executor``, with its worker and thread settings.
+
+    Local, by default: one single-threaded worker process per usable core when there is
+    more than one unit to compute on the CPU (measured: units are independent, so processes scale
+    where one process's torch threads do not); ``--threads N`` alone, or ``--workers 1``,
+    runs the units in this process with N torch threads.
+    """
+    check_threads(workers, "--workers")
+    check_threads(threads_per_worker, "--threads-per-worker")
     if name == "local":
-        given = [flag for flag, value in (("--workers", workers), ("--threads-per-worker",
-                 threads_per_worker), ("--gpus-per-worker", gpus_per_worker or None),
+        given = [flag for flag, value in (("--gpus-per-worker", gpus_per_worker or None),
                  ("--ray-address", ray_address)) if value is not None]
         if given:
-            raise JcsrError(f"{', '.join(given)} need(s) --executor ray (the local executor "
-                            "is one process; use --threads)")
-        from jcsr_bench.run.execute import LocalExecutor
+            raise JcsrError(f"{', '.join(given)} need(s) --executor ray")
+        from jcsr_bench.run.execute import LocalExecutor, PoolExecutor
 
-        return LocalExecutor(threads or default_threads())
+        if workers is None and threads is None and threads_per_worker is None:
+            workers = min(usable_cores(), units) if units > 1 else 1
+            if workers > 1:
+                return PoolExecutor(workers, 1, auto=True)
+        if workers is None or workers == 1:
+            return LocalExecutor(threads or threads_per_worker or default_threads())
+        return PoolExecutor(workers, threads_per_worker or threads or default_threads(workers))
     if name == "ray":
         from jcsr_bench.run.ray_executor import RayExecutor
 
         return RayExecutor(workers=workers, threads_per_worker=threads_per_worker or threads,
                            gpus_per_worker=gpus_per_worker, address=ray_address)
     raise JcsrError(f"--executor must be one of {', '.join(EXECUTORS)}, got {name!r}")
+
+
+def _unit_count(plan: Plan) -> int:
+    """How many work units the run has to compute (the auto worker count's ceiling)."""
+    return sum(len(plan.units(d, image)) for d in plan.datasets for image in d.images
+               if image.pending())
 
 
 @contextmanager
@@ -218,6 +244,9 @@ def _execute(plan: Plan, executor: Any, registry: Any, progress: bool | None,
     settings = plan.settings
     context = UnitContext(settings.scale, settings.kernel, settings.device,
                           {c.name: c.obj for c in plan.codecs}, plan.models(), plan.metrics)
+    prepare = getattr(executor, "prepare", None)
+    if callable(prepare):
+        prepare(context)
     meta = _metadata(plan, registry, executor)
     meta["config"].update(reporting)
     recorder = Recorder(plan, meta, progress=progress)
@@ -284,7 +313,11 @@ def _command_line() -> str:
 def _device_text(device: str, execution: dict[str, Any]) -> str:
     """The report header's device line: where the units ran, with how many threads."""
     if execution["executor"] == "local":
-        return f"{describe_device(device)}; local executor"
+        workers, threads = execution["workers"], execution["threads_per_worker"]
+        if workers == 1:
+            return f"{describe_device(device)}; local executor"
+        return (f"{device}: local executor, {workers} worker processes x {threads} "
+                f"thread{'s' if threads > 1 else ''}")
     workers, threads = execution["workers"], execution["threads_per_worker"]
     gpus = execution["gpus_per_worker"]
     return (f"{'cuda' if gpus else 'cpu'} on ray ({execution['ray_address']}): {workers} "
