@@ -148,7 +148,8 @@ def run(
     summary.codec_runs, summary.codec_cache_hits = recorder.codec_runs, recorder.codec_hits
     summary.failed = [Failure(r["dataset"], r["image"], r["codec"], r["quality"], r["sr"],
                               r["error"] or "") for r in states.values() if r["status"] != "ok"]
-    summary = _report(plan, summary, states, recorder.stopped, stream, started, registry)
+    with _torch_threads(threads or default_threads()):  # the report recomputes its images
+        summary = _report(plan, summary, states, recorder.stopped, stream, started, registry)
     if recorder.interrupted:
         print(f"jcsr-bench: interrupted (Ctrl-C or SIGTERM) after {recorder.computed} new "
               "cell(s); the reports cover the results stored so far; run the same command "
