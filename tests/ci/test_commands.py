@@ -20,6 +20,7 @@ def run_dir(tmp_path):
     return summary.output
 
 
+@pytest.mark.slow
 def test_baseline_then_compare_with_itself_is_unchanged(run_dir, tmp_path):
     out = io.StringIO()
     base = tmp_path / "base.json"

@@ -262,6 +262,7 @@ def test_removed_combination_is_exit_3_and_new_one_is_not_judged(tmp_path, basel
     assert code == 0 and "2 new (not judged)" in out.splitlines()[0]
 
 
+@pytest.mark.slow
 def test_pure_slowdown_only_warns_unless_fail_on_time(tmp_path, capsys, runs):
     fast = runs("fast")
     slow = runs("slow")

@@ -38,6 +38,7 @@ def _worse_nlpd(data, factor=1.05):
     return out
 
 
+@pytest.mark.slow
 def test_a_higher_nlpd_is_a_regression_named_by_its_metric(data):
     result = compare(data, _worse_nlpd(data))
     assert result.exit_code == 1

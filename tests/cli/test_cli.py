@@ -105,6 +105,7 @@ def test_allow_list_shows_only_the_named_plugin(installed_example):
     assert plugin["distribution"] == "jcsr-bench-posterize"
 
 
+@pytest.mark.slow
 def test_installed_plugin_passes_its_own_conformance_tests(installed_example):
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",

@@ -16,6 +16,7 @@ def run_toy(tmp_path, monkeypatch, cache):
                      output=tmp_path / f"out-{cache}", progress=False, log=lambda *a: None)
 
 
+@pytest.mark.slow
 def test_toy_protocol_trains_evaluates_and_writes_the_table(tmp_path, monkeypatch):
     first = run_toy(tmp_path, monkeypatch, "a")
     text = first.table.read_text()

@@ -25,6 +25,7 @@ def run_toy(tmp_path):
                      output=tmp_path / "out", progress=False, log=lambda *a: None)
 
 
+@pytest.mark.slow
 def test_toy_trains_the_codec_on_the_training_split_then_reuses_it(tmp_path, monkeypatch):
     monkeypatch.setenv("JCSR_BENCH_CACHE", str(tmp_path / "cache"))
     first = run_toy(tmp_path)

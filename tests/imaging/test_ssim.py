@@ -132,6 +132,7 @@ def test_window_and_size_bound_are_pytorch_msssims():
         ssim.ms_ssim(prepared, _tensor(_photo("astronaut")[:, :400]))
 
 
+@pytest.mark.slow
 def test_memory_is_bounded_by_bands():
     """3 megapixels: pytorch-msssim holds ~0.9 GB of float planes; the banded path's peak
     RSS grows by far less (bands of ~8 MB, float32 pyramids of a third of the image)."""

@@ -109,6 +109,7 @@ def as_float(image):
     return image.unsqueeze(0).float() / 255
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("net", ["alex", "vgg"])
 def test_lpips_equals_the_authors_package_on_the_same_files(hub, net):
     sources, published = hub
@@ -125,6 +126,7 @@ def test_lpips_equals_the_authors_package_on_the_same_files(hub, net):
             assert expected > 0
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::UserWarning")  # the package's torchvision `pretrained`
 def test_dists_equals_the_authors_package_on_the_same_files(hub, weight_files):
     sources, _ = hub
@@ -139,6 +141,7 @@ def test_dists_equals_the_authors_package_on_the_same_files(hub, weight_files):
         assert metric.compute(hr, test) == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["lpips", "dists"])
 def test_identical_is_zero_and_stronger_jpeg_is_farther(hub, kind):
     metric = ours(hub[0], kind)
@@ -190,6 +193,7 @@ def test_missing_weights_offline_skip_by_default_and_fail_by_name(tmp_path, caps
         assert file in err
 
 
+@pytest.mark.slow
 def test_run_stores_perceptual_values(hub, tmp_path):
     import yaml
 
@@ -252,6 +256,7 @@ def test_leaderboard_reports_bd_on_minus_distance():
     assert "LPIPS" not in plain  # no column without values
 
 
+@pytest.mark.slow
 def test_perception_distortion_plot(tmp_path):
     from jcsr_bench.report.plots import plot_reports
 
@@ -265,6 +270,7 @@ def test_perception_distortion_plot(tmp_path):
     assert "perception–distortion" in svg and "LPIPS (lower is better)" in svg
 
 
+@pytest.mark.slow
 def test_online_run_downloads_and_verifies_the_weights_first(hub_home, tmp_path, monkeypatch):
     """Online, a metric's missing files are fetched (file:// URLs here) and verified
     before the run, like codec and SR weights; a dry run only lists them."""

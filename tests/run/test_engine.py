@@ -95,6 +95,7 @@ def test_scale_one_with_no_sr_scores_against_the_codec_input(registry, tmp_path)
         go(registry, tmp_path, out="o2", codecs=["fa"], srs=["x2"], scale=1)
 
 
+@pytest.mark.slow
 def test_codec_outputs_come_from_the_disk_cache(registry, tmp_path):
     first = go(registry, tmp_path)
     assert first.codec_runs == 12
@@ -109,6 +110,7 @@ def test_codec_outputs_come_from_the_disk_cache(registry, tmp_path):
     assert (third.computed, third.codec_runs) == (12, 0)
 
 
+@pytest.mark.slow
 def test_swapping_weights_recomputes_only_that_codec(registry, tmp_path):
     first = go(registry, tmp_path, codecs=["weighted", "fb"])
     assert first.computed == 24
@@ -124,6 +126,7 @@ def test_swapping_weights_recomputes_only_that_codec(registry, tmp_path):
     assert len(rows) == 24  # replaced, not duplicated
 
 
+@pytest.mark.slow
 def test_failing_cells_are_stored_and_the_run_goes_on(registry, tmp_path):
     summary = go(registry, tmp_path, codecs=["flaky", "fb"])
     assert summary.exit_code == 1
@@ -147,6 +150,7 @@ def test_failing_cells_are_stored_and_the_run_goes_on(registry, tmp_path):
     assert "uint8" in broken.failed[0].error
 
 
+@pytest.mark.slow
 def test_overwrite_modes(registry, tmp_path):
     go(registry, tmp_path, codecs=["fa"], srs=["up"])
     ENCODES.clear()
@@ -272,6 +276,7 @@ def kill_resume_script(tmp_path: Path, out: Path, delay: str,
     return _stored(out / "results.sqlite")
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_identical_results(tmp_path, monkeypatch):
     ENCODES.clear()
     out = tmp_path / "killed"
@@ -297,6 +302,7 @@ def test_killed_run_resumes_to_identical_results(tmp_path, monkeypatch):
     assert [r[0] for r in runs] == ["running", "finished"]  # the killed one never ended
 
 
+@pytest.mark.slow
 def test_scale_one_no_sr_reproduces_compressai_evaluator(tmp_path):
     """``--scale 1 --sr none`` on sides that are multiples of 64 = CompressAI's evaluator."""
     import json
@@ -354,6 +360,7 @@ def test_scale_one_no_sr_reproduces_compressai_evaluator(tmp_path):
     assert set(exported["results"]) >= {"bpp", "psnr-rgb", "ms-ssim-rgb"}
 
 
+@pytest.mark.slow
 def test_cli_default_run_offline_writes_a_leaderboard(tmp_path):
     """The README's main-job command on the embedded default suite, offline (subprocess)."""
     from helpers import run_cli
@@ -396,6 +403,7 @@ def test_train_flag_trains_missing_adaptive_models_first(registry, tmp_path, mon
     assert summary.exit_code == 0 and summary.computed == 6
 
 
+@pytest.mark.slow
 def test_sr_options_reach_the_types_that_declare_them(registry, tmp_path):
     extra = tmp_path / "tiled.yaml"
     extra.write_text("sr:\n  rrdb: {type: esrgan, arch: {num_feat: 8, num_block: 1, "

@@ -104,6 +104,7 @@ def test_a_store_of_another_program_is_refused_unchanged(tmp_path, capsys):
     assert snapshot(out) == before
 
 
+@pytest.mark.slow
 def test_an_interrupted_store_with_its_log_still_resumes(registry, tmp_path):
     """A -wal left by a killed run is not damage: the check reads a copy, the run resumes."""
     first = go(registry, tmp_path, codecs=["fa"])
@@ -191,6 +192,7 @@ def _fail_after(calls: int, make_error):
     return check
 
 
+@pytest.mark.slow
 def test_disk_full_in_the_cache_mid_run_stops_keeps_and_resumes(registry, tmp_path,
                                                                 monkeypatch, capsys):
     import jcsr_bench.run.cache as cache_module
@@ -250,6 +252,7 @@ def test_disk_full_in_the_lr_cache_mid_run_stops_keeps_and_resumes(registry, tmp
     assert resumed.exit_code == 0 and resumed.computed == 16 and resumed.cached == 8
 
 
+@pytest.mark.slow
 def test_disk_full_in_the_store_mid_run_stops_keeps_and_resumes(registry, tmp_path,
                                                                 monkeypatch):
     """SQLite's own SQLITE_FULL (max_page_count caps the file) while recording cells."""
@@ -310,6 +313,7 @@ cp "$OUT/results.sqlite" "$D/resumed.sqlite"
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare to mount a tmpfs")
 @pytest.mark.parametrize("full, size", [("the codec cache", "640k"),
                                         ("the results store", "160k")])
+@pytest.mark.slow
 def test_a_real_full_disk_stops_cleanly_and_resumes_to_the_same_results(full, size, tmp_path):
     """A small tmpfs (in a private mount namespace) fills up mid-run, then grows: with
     only the codec cache on it, or only the output folder (SQLite meets the full disk)."""

@@ -37,6 +37,7 @@ def test_fake_latent_codec_conforms():
     check_codec(FakeLatentCodec())
 
 
+@pytest.mark.slow
 def test_latent_consumer_gets_the_latent_and_the_cache_keeps_it(registry, tmp_path):
     ENCODES.clear()
     summary = go(registry, tmp_path, codecs=["fl"], srs=["joint", "up"],
@@ -58,6 +59,7 @@ def test_latent_consumer_gets_the_latent_and_the_cache_keeps_it(registry, tmp_pa
     assert again.exit_code == 0 and not ENCODES
 
 
+@pytest.mark.slow
 def test_a_cached_output_without_latent_gains_it_without_encoding(registry, tmp_path):
     assert go(registry, tmp_path, codecs=["fl"], srs=["up"]).exit_code == 0
     assert not list((tmp_path / "cache" / "cells").rglob("latent.npy.z"))

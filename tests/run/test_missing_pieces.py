@@ -116,6 +116,7 @@ def test_a_piece_needed_twice_is_listed_once_naming_both(tmp_path):
     assert not ENCODES
 
 
+@pytest.mark.slow
 def test_cli_headline_dry_run_exits_2_without_traceback(tmp_path):
     from helpers import run_cli
 

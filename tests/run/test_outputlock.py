@@ -57,6 +57,7 @@ def test_a_second_run_stops_naming_the_other_process(holder, tmp_path):
     assert not (out / "results.sqlite").exists()
 
 
+@pytest.mark.slow
 def test_wait_starts_when_the_other_run_ends(holder, tmp_path):
     process, out, release = holder
     waiter = subprocess.Popen([sys.executable, "-m", "jcsr_bench.cli.main",

@@ -30,6 +30,7 @@ def registry(tmp_path):
     return make_registry(tmp_path / "reg")
 
 
+@pytest.mark.slow
 def test_worker_processes_store_bit_identical_results(registry, tmp_path):
     serial = go(registry, tmp_path, "serial", workers=1)
     pool = go(registry, tmp_path, "pool", workers=2, cache_root=tmp_path / "pool-cache")
@@ -54,6 +55,7 @@ def test_a_killed_worker_loses_only_its_unit(registry, tmp_path):
     assert all(r["status"] == "ok" for r in rows if r["quality"] == 1)
 
 
+@pytest.mark.slow
 def test_a_run_killed_with_workers_resumes_to_identical_results(tmp_path):
     out = tmp_path / "killed"
     stored = kill_resume_script(tmp_path, out, "0.3", dict(os.environ), workers=2)
@@ -138,6 +140,7 @@ def test_a_run_without_compressai_components_never_imports_it(tmp_path):
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
+@pytest.mark.slow
 def test_workers_see_the_environment_of_each_run(registry, tmp_path, monkeypatch):
     """The forkserver outlives a run: each worker takes the driver's current environment."""
     go(registry, tmp_path, "first", workers=2)  # the forkserver is running by now

@@ -54,6 +54,7 @@ def on_ray(registry, tmp_path, out, **kwargs):
               **kwargs)
 
 
+@pytest.mark.slow
 def test_ray_and_local_store_bit_identical_results_on_the_default_suite(ray_session,
                                                                           tmp_path):
     registry = load_registry([], manager=PluginManager(entry_points=False))
@@ -81,6 +82,7 @@ def test_ray_and_local_store_bit_identical_results_on_the_default_suite(ray_sess
                                                           "leaderboard.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_killed_local_run_resumes_on_ray(ray_session, tmp_path):
     ENCODES.clear()
     out = tmp_path / "killed"
@@ -93,6 +95,7 @@ def test_a_killed_local_run_resumes_on_ray(ray_session, tmp_path):
     assert _values(out / "results.sqlite") == _values(reference.db_path)
 
 
+@pytest.mark.slow
 def test_an_interrupted_ray_run_resumes_locally(ray_session, tmp_path, monkeypatch):
     from jcsr_bench.run.record import Recorder
 
@@ -155,6 +158,7 @@ def _pid_registry(tmp_path: Path, log: Path) -> Registry:
     return registry
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_run_loses_nothing(ray_session, tmp_path):
     log = tmp_path / "pids.log"
     log.touch()
@@ -312,6 +316,7 @@ def _trained(registry: Registry) -> dict:
                                )["params_ema"] for q in (10, 50)}
 
 
+@pytest.mark.slow
 def test_train_sr_on_ray_trains_each_quality_as_the_local_loop_does(ray_session, tmp_path):
     """Concurrent Ray tasks give the same checkpoints as one quality after another."""
     import torch

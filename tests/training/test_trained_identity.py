@@ -140,6 +140,7 @@ def _assert_untrained_then_retrained(setup, fits, keys, models, capsys):
         assert after[path] == data
 
 
+@pytest.mark.slow
 def test_changing_the_init_weights_retrains_b2(setup, fits, capsys):
     keys, models = _first_run(setup, fits)
     other = setup.root / "b1-other.pth"
@@ -151,6 +152,7 @@ def test_changing_the_init_weights_retrains_b2(setup, fits, capsys):
     assert len({r["identity"] for r in records}) == 2  # same name, two contents
 
 
+@pytest.mark.slow
 def test_changing_one_training_image_retrains_b2(setup, fits, capsys):
     keys, models = _first_run(setup, fits)
     save_image(_image(99, (64, 80)), setup.train / "t1.png")

@@ -242,6 +242,7 @@ def test_shipped_cpu_instance_needs_no_download():
     assert round(sum(p.numel() for p in net.parameters()) / 1e6, 2) == 0.76
 
 
+@pytest.mark.slow
 def test_train_sr_esrgan_b2_cpu_offline_end_to_end(capsys):
     # tiny overrides: 100 L1 steps (the preset's) and 2 GAN steps (discriminator, no VGG19)
     args = ["train-sr", "--sr", "esrgan-b2-cpu", "--codec", "jpeg", "--qualities", "30",
