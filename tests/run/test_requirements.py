@@ -64,3 +64,17 @@ def test_fmt_range_and_an_empty_summary(tmp_path):
     print_summary(tmp_path, [], summary, out, stopped=False)
     assert "0 cells: 0 computed, 0 already stored, 0 failed" in out.getvalue()
     assert f"results: {tmp_path}" in out.getvalue()
+
+
+def test_failed_downloads_of_one_folder_and_url_pattern_share_one_line():
+    from jcsr_bench.run.requirements import group_remedies
+
+    base = "https://compressai.s3.amazonaws.com/models/v1/"
+    remedies = [f"quality {q}: could not download {base}m-{q}.pth.tar: <urlopen error "
+                f"[Errno -2] Name or service not known>. Download it yourself into /c/ckpt "
+                f"(file name m-{q}.pth.tar), or check your connection." for q in (1, 2, 3)]
+    assert group_remedies(remedies) == [
+        "3 weight files could not be downloaded (<urlopen error [Errno -2] Name or service "
+        f"not known>): download each from {base}<name> into /c/ckpt yourself, or check your "
+        "connection: m-1.pth.tar, m-2.pth.tar, m-3.pth.tar"]
+    assert group_remedies(remedies[:1]) == remedies[:1]  # one file: its own line

@@ -66,19 +66,26 @@ def add_missing(found: list[Missing], needed_by: str, remedy: str, explicit: boo
 #: A missing weight file's remedy (artifacts.weights wording), for grouping.
 _WEIGHT_REMEDY = re.compile(r"^(?P<pre>.*?)weight file (?P<file>\S+) is not in (?P<folder>\S+): "
                             r"download it from (?P<url>\S+) into that folder(?P<tail>.*)$")
+#: The same piece online when the download failed (``artifacts.weights`` wording).
+_FAILED_DOWNLOAD = re.compile(r"^(?P<pre>.*?)could not download (?P<url>\S+): (?P<error>.*)\. "
+                              r"Download it yourself into (?P<folder>\S+) \(file name "
+                              r"(?P<file>\S+)\), or check your connection\.$")
 
 
 def group_remedies(remedies: list[str]) -> list[str]:
     """Remedies for several weight files of one folder whose URLs share a pattern
-    (``BASE/<file name>``) become one line naming the files; others stay as they are."""
-    groups: dict[tuple[str, str, str], list[str]] = {}
-    out: list[str | tuple[str, str, str]] = []
+    (``BASE/<file name>``) become one line naming the files; others stay as they are.
+    Offline remedies and failed downloads (the same error) group alike."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    out: list[str | tuple[str, ...]] = []
     for remedy in remedies:
-        m = _WEIGHT_REMEDY.match(remedy)
+        m = _WEIGHT_REMEDY.match(remedy) or _FAILED_DOWNLOAD.match(remedy)
         if not m or not m["url"].endswith("/" + m["file"]):
             out.append(remedy)
             continue
-        key = (m["folder"], m["url"][: -len(m["file"])], m["tail"])
+        kind = "offline" if m.re is _WEIGHT_REMEDY else "failed"
+        detail = m["tail"] if kind == "offline" else m["error"]
+        key = (kind, m["folder"], m["url"][: -len(m["file"])], detail)
         if key not in groups:
             groups[key] = []
             out.append(key)
@@ -88,13 +95,17 @@ def group_remedies(remedies: list[str]) -> list[str]:
         if isinstance(item, str):
             lines.append(item)
             continue
-        folder, base, tail = item
+        kind, folder, base, detail = item
         files = groups[item]
         if len(files) == 1:
             lines.append(next(r for r in remedies if files[0] in r))
-            continue
-        lines.append(f"{len(files)} weight files are not in {folder}: download each from "
-                     f"{base}<name> into that folder{tail}: {', '.join(files)}")
+        elif kind == "offline":
+            lines.append(f"{len(files)} weight files are not in {folder}: download each from "
+                         f"{base}<name> into that folder{detail}: {', '.join(files)}")
+        else:
+            lines.append(f"{len(files)} weight files could not be downloaded ({detail}): "
+                         f"download each from {base}<name> into {folder} yourself, or check "
+                         f"your connection: {', '.join(files)}")
     return lines
 
 
