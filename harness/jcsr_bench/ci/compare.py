@@ -23,7 +23,7 @@ from typing import Any
 
 from jcsr_bench.kit.errors import JcsrError
 from jcsr_bench.kit.suggest import did_you_mean
-from jcsr_bench.results.aggregate import bootstrap_interval, summarise
+from jcsr_bench.results.aggregate import bootstrap_interval, rd_pairs, summarise
 from jcsr_bench.results.bd import BDError, bd_quality, bd_rate
 from jcsr_bench.results.labels import QUALITY_METRICS, spec
 
@@ -239,23 +239,10 @@ def mean_point(point: dict[str, Any], metric: str) -> tuple[float | None, str]:
 
 
 def _image_series(combo: dict[str, Any], image: str, metric: str) -> tuple[list, list]:
-    transform = _quality_transform(metric)
-    rates, quals = [], []
-    for point in combo["points"]:
-        cell = point["images"].get(image)
-        if cell is None or cell["status"] != "ok":
-            continue
-        r, q = cell["values"].get(RATE), cell["values"].get(metric)
-        if r is None or q is None:
-            continue
-        try:
-            q = transform(q)
-        except ValueError:
-            continue
-        if math.isfinite(q):
-            rates.append(r)
-            quals.append(q)
-    return rates, quals
+    cells = [point["images"].get(image) for point in combo["points"]]
+    values = [cell["values"] for cell in cells if cell is not None and cell["status"] == "ok"]
+    return rd_pairs(((v.get(RATE), v.get(metric)) for v in values),
+                    _quality_transform(metric))
 
 
 def bd_pair(base_rq: tuple[list, list], cur_rq: tuple[list, list], method: str,

@@ -21,8 +21,9 @@ from __future__ import annotations
 import math
 import statistics
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -98,16 +99,12 @@ def summarise(values: Mapping[str, float | None], *, seed: int = 0,
                     bootstrap_interval(defined, seed=seed))
 
 
-def image_series(curve: Curve, image: str, metric: str) -> tuple[list[float], list[float]]:
-    """(bpp, quality) of one image along ``curve`` (quality as BD uses it); points where
-    the image lacks a value are left out."""
-    from jcsr_bench.results.labels import spec
-
-    transform = spec(metric).transform or (lambda v: v)
+def rd_pairs(pairs: Iterable[tuple[Any, Any]], transform: Callable[[float], float]
+             ) -> tuple[list[float], list[float]]:
+    """(rates, qualities) of ``(rate, value)`` pairs, the value on its BD axis
+    (``transform``); pairs missing either, or off the axis, are left out."""
     rates, quals = [], []
-    for p in curve.points:
-        values = p.per_image.get(image) or {}
-        r, q = values.get(RATE), values.get(metric)
+    for r, q in pairs:
         if r is None or q is None:
             continue
         try:
@@ -118,6 +115,16 @@ def image_series(curve: Curve, image: str, metric: str) -> tuple[list[float], li
             rates.append(r)
             quals.append(q)
     return rates, quals
+
+
+def image_series(curve: Curve, image: str, metric: str) -> tuple[list[float], list[float]]:
+    """(bpp, quality) of one image along ``curve`` (quality as BD uses it); points where
+    the image lacks a value are left out."""
+    from jcsr_bench.results.labels import spec
+
+    transform = spec(metric).transform or (lambda v: v)
+    values = [p.per_image.get(image) or {} for p in curve.points]
+    return rd_pairs(((v.get(RATE), v.get(metric)) for v in values), transform)
 
 
 def per_image(anchor: Curve, test: Curve, metric: str, method: str, *, seed: int = 0,
