@@ -48,6 +48,27 @@ sys.path.insert(0, str(BENCHMARKS))
 from metric_cases import implementation, pair  # noqa: E402
 
 
+def _peak_rss_mib(tmp_path: Path, args: list[str]) -> float:
+    """Peak RSS (MiB) of one whole ``jcsr-bench run`` on the ``big`` dataset, one thread."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "JCSR_BENCH_CACHE": str(tmp_path / "cache")}
+    argv = ["jcsr-bench", "run", "--offline", "--registry", str(tmp_path / "reg.yaml"),
+            "--dataset", "big", "--codec", "jpeg", "--sr", "bicubic", *args,
+            "--output", str(tmp_path / "out")]
+    script = textwrap.dedent(f"""
+        import resource, runpy, sys
+        sys.argv = {argv!r}
+        try:
+            runpy.run_module("jcsr_bench.cli.main", run_name="__main__")
+        except SystemExit as exit:
+            assert not exit.code, exit.code
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], check=True, env=env,
+                         capture_output=True, text=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+
 def _peak_growth_mib(metric: str, kind: str, size: tuple[int, int]) -> float:
     """Peak-RSS growth (MiB) of one call in a fresh single-threaded process."""
     script = textwrap.dedent(f"""
@@ -122,22 +143,7 @@ def test_24mp_run_peak_rss(tmp_path):
     Image.fromarray(x.permute(1, 2, 0).numpy()).save(photos / "big.png")
     del x
     (tmp_path / "reg.yaml").write_text(f"datasets:\n  big: {{type: folder, root: {photos}}}\n")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "JCSR_BENCH_CACHE": str(tmp_path / "cache")}
-    argv = ["jcsr-bench", "run", "--offline", "--registry", str(tmp_path / "reg.yaml"),
-            "--dataset", "big", "--codec", "jpeg", "--sr", "bicubic", "--qualities", "10,50",
-            "--output", str(tmp_path / "out")]
-    script = textwrap.dedent(f"""
-        import resource, runpy, sys
-        sys.argv = {argv!r}
-        try:
-            runpy.run_module("jcsr_bench.cli.main", run_name="__main__")
-        except SystemExit as exit:
-            assert not exit.code, exit.code
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    """)
-    out = subprocess.run([sys.executable, "-c", script], check=True, env=env,
-                         capture_output=True, text=True)
-    peak_mib = float(out.stdout.strip().splitlines()[-1])
+    peak_mib = _peak_rss_mib(tmp_path, ["--qualities", "10,50"])
     print(f"\n24 MP run: peak RSS {peak_mib:.0f} MiB")
     assert peak_mib <= 1.5 * 1024
 
@@ -202,22 +208,7 @@ def test_24mp_jpeg_ai_run_peak_rss(tmp_path):
     Image.fromarray(x.permute(1, 2, 0).numpy()).save(photos / "big.png")
     del x
     (tmp_path / "reg.yaml").write_text(f"datasets:\n  big: {{type: folder, root: {photos}}}\n")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "JCSR_BENCH_CACHE": str(tmp_path / "cache")}
-    argv = ["jcsr-bench", "run", "--offline", "--registry", str(tmp_path / "reg.yaml"),
-            "--dataset", "big", "--codec", "jpeg", "--sr", "bicubic", "--qualities", "50",
-            "--metrics", "jpeg-ai", "--output", str(tmp_path / "out")]
-    script = textwrap.dedent(f"""
-        import resource, runpy, sys
-        sys.argv = {argv!r}
-        try:
-            runpy.run_module("jcsr_bench.cli.main", run_name="__main__")
-        except SystemExit as exit:
-            assert not exit.code, exit.code
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    """)
-    out = subprocess.run([sys.executable, "-c", script], check=True, env=env,
-                         capture_output=True, text=True)
-    peak_mib = float(out.stdout.strip().splitlines()[-1])
+    peak_mib = _peak_rss_mib(tmp_path, ["--qualities", "50", "--metrics", "jpeg-ai"])
     print(f"\n24 MP run --metrics jpeg-ai: peak RSS {peak_mib:.0f} MiB")
     assert peak_mib <= 2 * 1024
 

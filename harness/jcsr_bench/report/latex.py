@@ -15,13 +15,13 @@ from jcsr_bench.kit.errors import JcsrError
 from jcsr_bench.kit.suggest import did_you_mean
 from jcsr_bench.report.leaderboard import (
     METHOD_TEXT,
+    _bd_columns,
     _bd_pair,
     _by_label,
     _check_method,
     table_metrics,
 )
 from jcsr_bench.results.curves import Curve
-from jcsr_bench.results.labels import spec
 
 __all__ = ["escape_latex", "render_latex", "render_latex_pairs"]
 
@@ -67,12 +67,7 @@ def _cell(cell, notes: _Notes) -> str:
 
 
 def _columns(metrics: Sequence[str]) -> list[str]:
-    out = []
-    for m in metrics:
-        s = spec(m)
-        unit = f" ({escape_latex(s.unit)})" if s.unit else ""
-        out += [f"BD-Rate {escape_latex(s.short)} (\\%)", f"BD-{escape_latex(s.short)}{unit}"]
-    return out
+    return _bd_columns(metrics, escape_latex, r"\%")
 
 
 def _table(head: list[str], rows: list[list[str]], align: str, caption: str, label: str,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -355,12 +355,15 @@ def _by_label(curves: Sequence[Curve], dataset: str) -> dict[str, Curve]:
     return found
 
 
-def _bd_columns(quality_metrics: Sequence[str]) -> list[str]:
+def _bd_columns(quality_metrics: Sequence[str], esc: Callable[[str], str] = escape,
+                percent: str = "%") -> list[str]:
+    """The two BD column names of each metric; ``esc``/``percent`` for the output format
+    (Markdown here, LaTeX in ``report.latex``)."""
     cols = []
     for m in quality_metrics:
         s = spec(m)
-        unit = f" ({s.unit})" if s.unit else ""
-        cols += [f"BD-Rate {escape(s.short)} (%)", f"BD-{escape(s.short)}{unit}"]
+        unit = f" ({esc(s.unit)})" if s.unit else ""
+        cols += [f"BD-Rate {esc(s.short)} ({percent})", f"BD-{esc(s.short)}{unit}"]
     return cols
 
 
