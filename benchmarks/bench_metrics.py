@@ -196,8 +196,6 @@ def test_opt_in_metric_cost(metric):
 
 
 @pytest.mark.skipif("24mp" not in SIZES, reason="set JCSR_BENCH_24MP=1")
-@pytest.mark.xfail(reason="measured 7229 MiB: piq, vmaf-torch, pytorch-msssim and psnr-hvsm "
-                   "work on the whole image (docs/metrics.md, Cost)", strict=False)
 def test_24mp_jpeg_ai_run_peak_rss(tmp_path):
     """``run --metrics jpeg-ai`` on one 24-megapixel photo: peak RSS (issue 28: < 2 GB)."""
     from PIL import Image

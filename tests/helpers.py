@@ -60,3 +60,18 @@ def tiny_registry(root: Path) -> Path:
     registry = root / "tiny.yaml"
     registry.write_text(f"datasets:\n  tiny: {{type: folder, root: '{photos}'}}\n")
     return registry
+
+
+def table_row(markdown: str, name: str) -> dict[str, str]:
+    """The cells of the first Markdown table row in ``markdown`` with a cell ``name`` (a
+    combination), keyed by that table's header: {column: cell text}."""
+    lines = markdown.splitlines()
+    for index, line in enumerate(lines):
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("|") and name in cells:
+            start = index
+            while start > 0 and lines[start - 1].startswith("|"):
+                start -= 1
+            header = [cell.strip() for cell in lines[start].strip().strip("|").split("|")]
+            return dict(zip(header, cells, strict=True))
+    raise AssertionError(f"no table row {name!r}")

@@ -332,3 +332,26 @@ def test_vmaf_of_identical_images_is_not_100_without_the_motion_feature():
     pytest.importorskip("vmaf_torch")
     _, ref, _ = CASES[0]
     assert _score(jpeg_ai.VMAF(), ref, ref) == pytest.approx(97.43, abs=0.01)
+
+
+# ------------------------------------------------------------------ a whole run
+
+@pytest.mark.slow
+def test_run_with_the_jpeg_ai_preset_gives_a_bd_rate_for_every_ctc_metric(tmp_path):
+    """Acceptance: ``run --metrics jpeg-ai`` on samples with JPEG and WebP writes a BD-Rate
+    for every CTC metric (here one image, four qualities)."""
+    from jcsr_bench.plugin.registry import load_registry
+    from jcsr_bench.run.engine import run
+
+    summary = run(registry=load_registry([]), datasets=["samples"], codecs=["jpeg", "webp"],
+                  srs=["bicubic"], qualities=[10, 30, 50, 75], limit=1, metrics=["jpeg-ai"],
+                  output=tmp_path, progress=False, stream=io.StringIO())
+    assert summary.exit_code == 0, summary.failed
+    from helpers import table_row
+
+    below = (tmp_path / "leaderboard.md").read_text().split("BD-Rate (%) per metric", 1)[1]
+    cells = table_row(below, "webp+bicubic")
+    for short in ("PSNR-Y709", "PSNR-U709", "PSNR-V709", "MS-SSIM-Y", "VIF", "FSIM", "NLPD",
+                  "IW-SSIM", "VMAF", "PSNR-HVS"):
+        value = cells[f"BD-Rate {short} (%)"].split()[0]
+        assert float(value) < 0, (short, cells)  # WebP beats JPEG on every axis here

@@ -301,3 +301,31 @@ def test_online_run_downloads_and_verifies_the_weights_first(hub_home, tmp_path,
     assert run(**common, stream=io.StringIO()).exit_code == 0
     assert sorted(p.name for p in hub.iterdir()) == sorted(
         remote(role)["filename"] for role in ("lpips-alex", "alexnet"))
+
+
+@pytest.mark.slow
+def test_run_with_the_perceptual_preset_gives_a_bd_rate_for_each_metric(hub, tmp_path):
+    """Acceptance: ``run --metrics perceptual`` on samples with JPEG and WebP writes a
+    BD-Rate for LPIPS, DISTS, SSIMULACRA 2 and CVVDP. Offline the published LPIPS/DISTS
+    files cannot be had, so a user registry points ``lpips`` and ``dists`` at local files
+    (random weights in the published formats: the values measure nothing, the path is
+    the real one)."""
+    import yaml
+
+    sources, _ = hub
+    user = tmp_path / "user.yaml"
+    user.write_text(yaml.safe_dump({"metrics": {
+        "lpips": {"type": "lpips", "weights": sources["lpips-alex"],
+                  "backbone": sources["alexnet"]},
+        "dists": {"type": "dists", "weights": sources["dists"], "backbone": sources["vgg16"]},
+    }}))
+    summary = run(registry=load_registry([user]), datasets=["samples"],
+                  codecs=["jpeg", "webp"], srs=["bicubic"], qualities=[10, 30, 50, 75],
+                  limit=1, metrics=["perceptual"], output=tmp_path / "out", progress=False,
+                  stream=io.StringIO())
+    assert summary.exit_code == 0, summary.failed
+    from helpers import table_row
+
+    cells = table_row((tmp_path / "out" / "leaderboard.md").read_text(), "webp+bicubic")
+    for short in ("LPIPS", "DISTS", "SSIMULACRA2", "CVVDP"):
+        assert float(cells[f"BD-Rate {short} (%)"].split()[0]) < 0, (short, cells)

@@ -40,10 +40,34 @@ def yuv709(image: torch.Tensor) -> torch.Tensor:
     Computed in float64 a band of rows at a time; stored in float32 (every 10-bit code
     k/1023 keeps its code exactly: ``round(v * 1023) == k``).
     """
+    return _yuv709_bands(image, codes=False)
+
+
+def yuv709_codes(image: torch.Tensor) -> torch.Tensor:
+    """8-bit RGB ``[3, H, W]`` -> the integer codes 0..1023 of :func:`yuv709` as int16:
+    half the memory of the float planes (what a prepared 24 MP image keeps)."""
+    return _yuv709_bands(image, codes=True)
+
+
+def from_codes(codes: torch.Tensor) -> torch.Tensor:
+    """Integer codes -> float32 in [0, 1], the values :func:`yuv709` stores (k/1023 in
+    float64, rounded once to float32), a band at a time."""
+    import torch
+
+    out = torch.empty(codes.shape, dtype=torch.float32, device=codes.device)
+    flat, target = codes.reshape(-1), out.view(-1)
+    for start in range(0, flat.numel(), BAND_PIXELS):
+        stop = start + BAND_PIXELS
+        target[start:stop] = flat[start:stop].to(torch.float64).div_(PEAK)
+    return out
+
+
+def _yuv709_bands(image: torch.Tensor, *, codes: bool) -> torch.Tensor:
     import torch
 
     height, width = image.shape[1:]
-    out = torch.empty((3, height, width), dtype=torch.float32, device=image.device)
+    dtype = torch.int16 if codes else torch.float32
+    out = torch.empty((3, height, width), dtype=dtype, device=image.device)
     rows = max(1, BAND_PIXELS // max(width, 1))
     for top in range(0, height, rows):
         band = slice(top, min(top + rows, height))
@@ -51,7 +75,8 @@ def yuv709(image: torch.Tensor) -> torch.Tensor:
         r, g, b = rgb
         y = KR * r + (1 - KR - KB) * g + KB * b
         planes = torch.stack([y, (b - y) / CB_SCALE + 0.5, (r - y) / CR_SCALE + 0.5])
-        out[:, band] = _round10(planes.clamp_(0.0, 1.0))
+        planes = planes.clamp_(0.0, 1.0)
+        out[:, band] = planes.mul_(PEAK).round_() if codes else _round10(planes)
     return out
 
 

@@ -129,13 +129,13 @@ class _ReferenceLevel:
         return self._stats(*self.bands[index], window)
 
 
-def _level_sums(reference: _ReferenceLevel, y: torch.Tensor, window: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def _level_sums(reference: _ReferenceLevel, y: torch.Tensor, window: torch.Tensor,
+                data_range: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel means (float64) of the SSIM and contrast-structure maps of one level."""
     import torch
 
-    c1 = (K1 * DATA_RANGE) ** 2
-    c2 = (K2 * DATA_RANGE) ** 2
+    c1 = (K1 * data_range) ** 2
+    c2 = (K2 * data_range) ** 2
     channels, height, width = y.shape
     ssim_sum = torch.zeros(channels, dtype=torch.float64)
     cs_sum = torch.zeros(channels, dtype=torch.float64)
@@ -165,7 +165,7 @@ def _downsample(image: torch.Tensor, band_pixels: int) -> torch.Tensor:
 
     Padding an odd side by one zero on both ends and pooling 2x2 windows never reaches the
     far padding, so a zero row on top and a zero column on the left are all it needs; the
-    result is exact in float32 (sums of at most 4**4 8-bit values, divided by 4).
+    result is exact in float32 (sums of at most 4**4 8- or 10-bit values, divided by 4).
     """
     import torch
     import torch.nn.functional as F
@@ -205,15 +205,20 @@ class SSIMReference:
     filtered mean, mean² and variance (48 bytes per pixel): a comparison then filters 9
     planes per band instead of 15. Larger images recompute those per comparison, so memory
     stays bounded. On CUDA it holds the float32 image for pytorch-msssim.
+
+    ``image`` holds integer sample values (any integer or float dtype) in
+    ``0..data_range``: 8-bit RGB at 255, 10-bit codes at 1023 (JPEG AI's ``ms-ssim-y``).
     """
 
     def __init__(self, image: torch.Tensor, *, levels: int = len(WEIGHTS),
-                 band_pixels: int = BAND_PIXELS, keep_stats: bool | None = None) -> None:
+                 band_pixels: int = BAND_PIXELS, keep_stats: bool | None = None,
+                 data_range: float = DATA_RANGE) -> None:
         import torch
 
         _check(image, None, levels)
         self.shape = tuple(image.shape)
         self.levels = levels
+        self.data_range = float(data_range)
         self.band_pixels = band_pixels
         self.device = image.device
         if image.is_cuda:
@@ -240,7 +245,7 @@ class SSIMReference:
         means = []
         with torch.no_grad():
             for level, reference in enumerate(self.pyramid):
-                means.append(_level_sums(reference, test, self.window))
+                means.append(_level_sums(reference, test, self.window, self.data_range))
                 if level < self.levels - 1:
                     test = _downsample(test, self.band_pixels)
         return means
@@ -299,5 +304,5 @@ def _on_cuda(reference: SSIMReference, test: torch.Tensor, *, ms: bool) -> float
     fn = reference_ms_ssim if ms else reference_ssim
     with torch.no_grad(), exact_fp32("cuda"):
         value = fn(reference.float, test.to(reference.device).float().unsqueeze(0),
-                   data_range=DATA_RANGE)
+                   data_range=reference.data_range)
     return float(value.item())

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from jcsr_bench.imaging.images import pixel_hash
+from jcsr_bench.imaging.quality import release_prepared
 from jcsr_bench.kit.devices import (
     check_threads,
     default_threads,
@@ -258,6 +259,8 @@ def _execute(plan: Plan, executor: Any, registry: Any, progress: bool | None,
                     break
     except KeyboardInterrupt:  # the run row says 'interrupted'; the caller still reports
         recorder.interrupted = True
+    finally:
+        release_prepared()  # the reports that follow need none of it
     return recorder
 
 

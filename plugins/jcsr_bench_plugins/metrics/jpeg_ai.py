@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from collections.abc import Iterator
 from typing import Any
 
 from jcsr_bench.components import NotApplicable
@@ -24,6 +25,9 @@ from jcsr_bench.kit.identity import make_identity
 INSTALL = 'pip install "jcsr-bench[jpeg-ai]"'
 MS_SSIM_MIN_SIDE = 160  # pytorch-msssim: 5 scales need a short side > 160 px
 IW_SSIM_MIN_SIDE = 161  # piq: information_weighted_ssim needs >= 161 x 161
+TILE_PIXELS = 3_000_000  # VIF, IW-SSIM, VMAF: whole images up to ~DIV2K size, tiles above
+ADM_TILE_PIXELS = 6_000_000  # VMAF's ADM (~30 MB per megapixel): whole up to 6 MP
+BAND_PIXELS = 1 << 20  # PSNR, PSNR-HVS, FSIM's pooling: rows worked on at a time
 
 
 def lib_version(dist: str) -> str:
@@ -37,18 +41,53 @@ def lib_version(dist: str) -> str:
         return f"{dist} (absent)"
 
 
-def _planes(image: Any) -> Any:
-    return image.derived("yuv709-10bit", color.yuv709)
+def _codes(image: Any) -> Any:
+    """The BT.709 10-bit Y, U, V codes ``[3, H, W]`` int16, derived once per prepared image
+    (144 MB for a 24 MP photo: half the float planes)."""
+    return image.derived("yuv709-codes", color.yuv709_codes)
 
 
-def _y(image: Any) -> Any:
-    """The 10-bit BT.709 Y plane as ``[1, 1, H, W]`` float32 in [0, 1]."""
-    return _planes(image)[0][None, None]
+def _y(image: Any, region: tuple[slice, slice] = (slice(None), slice(None))) -> Any:
+    """The 10-bit BT.709 Y plane (or a region of it) as ``[1, 1, h, w]`` float32 in [0, 1]."""
+    return color.from_codes(_codes(image)[0][region])[None, None]
 
 
-def _y_codes(image: Any) -> Any:
-    """The 10-bit BT.709 Y plane as ``[1, 1, H, W]`` float32 integer codes 0..1023."""
-    return (_y(image) * color.PEAK).round_()
+def _y_codes(image: Any, region: tuple[slice, slice] = (slice(None), slice(None))) -> Any:
+    """The 10-bit BT.709 Y plane (or a region) as ``[1, 1, h, w]`` float32 codes 0..1023."""
+    return _codes(image)[0][region].float()[None, None]
+
+
+def tiles(height: int, width: int, max_pixels: int) -> list[tuple[slice, slice]]:
+    """A near-square grid of tiles of at most ``max_pixels`` covering the image (the whole
+    image when it fits): the regions a whole-image library is run on, one at a time."""
+    rows = cols = 1
+    while math.ceil(height / rows) * math.ceil(width / cols) > max_pixels:
+        if math.ceil(height / rows) >= math.ceil(width / cols):
+            rows += 1
+        else:
+            cols += 1
+    row_cuts = [height * i // rows for i in range(rows + 1)]
+    col_cuts = [width * j // cols for j in range(cols + 1)]
+    return [(slice(r0, r1), slice(c0, c1)) for r0, r1 in zip(row_cuts, row_cuts[1:])
+            for c0, c1 in zip(col_cuts, col_cuts[1:])]
+
+
+def tiled_mean(reference: Any, test: Any, score: Any, share: float = 1.0) -> float:
+    """``score(region)`` of a library that holds whole-image float planes: on the whole
+    image up to ``TILE_PIXELS``, above on tiles of at most ``share * TILE_PIXELS``,
+    averaged weighted by tile area.
+
+    Why: piq's VIFp and IW-SSIM keep 25-60 float32 planes of the image alive (2.5-5.6 GB
+    for 24 MP); tiles bound that. Above ``TILE_PIXELS`` the value is the tiles' mean, not
+    the whole image's: docs/metrics.md states the measured difference.
+    """
+    height, width = reference.image.shape[1:]
+    limit = TILE_PIXELS if height * width <= TILE_PIXELS else int(share * TILE_PIXELS)
+    total = 0.0
+    for rows, cols in tiles(height, width, limit):
+        area = (rows.stop - rows.start) * (cols.stop - cols.start)
+        total += area * float(score((rows, cols)))
+    return total / (height * width)
 
 
 class _JpegAIMetric:
@@ -94,12 +133,11 @@ class PSNR709(_JpegAIMetric):
 
     def _score(self, reference: Any, test: Any) -> float:
         index = "yuv".index(self.channel)
-        a = _planes(reference)[index]
-        b = _planes(test)[index]
-        sse = 0.0
-        for ra, rb in zip(a.split(1024), b.split(1024), strict=True):
-            sse += float((ra * color.PEAK).round_().sub_((rb * color.PEAK).round_())
-                         .double().square_().sum())
+        a = _codes(reference)[index].reshape(-1)
+        b = _codes(test)[index].reshape(-1)
+        sse = 0  # exact: integer squared differences summed in int64
+        for ra, rb in zip(a.split(BAND_PIXELS), b.split(BAND_PIXELS), strict=True):
+            sse += int((ra.int() - rb.int()).square_().sum())
         if sse == 0:
             return math.inf
         return 10.0 * math.log10(color.PEAK ** 2 * a.numel() / sse)
@@ -127,7 +165,11 @@ class PSNRV709(PSNR709):
 
 
 class MSSSIMY(_JpegAIMetric):
-    """MS-SSIM (pytorch-msssim, 5 scales) on the 10-bit BT.709 Y, data range 1023."""
+    """MS-SSIM (pytorch-msssim, 5 scales) on the 10-bit BT.709 Y codes, data range 1023.
+
+    On the CPU through :mod:`jcsr_bench.imaging.ssim` (pytorch-msssim's float32 arithmetic
+    in row bands: bounded memory, the reference's pyramid prepared once per image); on
+    CUDA pytorch-msssim itself."""
 
     name = "ms-ssim-y"
     requires = ("pytorch_msssim",)
@@ -136,24 +178,26 @@ class MSSSIMY(_JpegAIMetric):
                              impl=lib_version("pytorch-msssim"), v=1)
 
     def _score(self, reference: Any, test: Any) -> float:
-        import pytorch_msssim
+        from jcsr_bench.imaging import ssim
 
         side = min(reference.image.shape[1:])
         if side <= MS_SSIM_MIN_SIDE:
             raise NotApplicable(f"short side {side} px <= {MS_SSIM_MIN_SIDE}: the 5-scale "
                                 "MS-SSIM needs a short side > 160 px")
-        return pytorch_msssim.ms_ssim(_y_codes(reference), _y_codes(test),
-                                      data_range=color.PEAK).item()
+        prepared = reference.derived("ms-ssim-y", lambda image: ssim.SSIMReference(
+            _codes(reference)[:1], data_range=color.PEAK))
+        return ssim.ms_ssim(prepared, _codes(test)[:1])
 
 
 class VIF(_JpegAIMetric):
-    """VIFp (pixel-domain VIF, piq.vif_p) on the 10-bit BT.709 Y in [0, 1]."""
+    """VIFp (pixel-domain VIF, piq.vif_p) on the 10-bit BT.709 Y in [0, 1]; images above
+    ``TILE_PIXELS`` in tiles (:func:`tiled_mean`)."""
 
     name = "vif"
     requires = ("piq",)
     library = "piq"
     identity = make_identity("metric:vif", impl=lib_version("piq"), fn="vif_p", bits=10,
-                             matrix="bt709-full", v=1)
+                             matrix="bt709-full", tiles=TILE_PIXELS, v=1)
 
     def _score(self, reference: Any, test: Any) -> float:
         import piq
@@ -161,11 +205,35 @@ class VIF(_JpegAIMetric):
         side = min(reference.image.shape[1:])
         if side < 41:
             raise NotApplicable(f"short side {side} px < 41: VIFp's 4 scales need 41 px")
-        return piq.vif_p(_y(test), _y(reference), data_range=1.0).item()
+        return tiled_mean(reference, test, lambda region: piq.vif_p(
+            _y(test, region), _y(reference, region), data_range=1.0))
+
+
+def fsim_input(image: Any) -> Any:
+    """What piq.fsim works on after its first two steps, made a band of rows at a time:
+    the 10-bit-rounded RGB scaled to [0, 255] (``x / data_range * 255``) and average-pooled
+    by ``round(short side / 256)`` (piq's own factor), as ``[1, 3, h, w]`` float32.
+
+    Why: piq converts and pools the whole float image (~1 GB for 24 MP); pooled first,
+    FSIM holds a ~0.1 MP image. piq then finds a pooling factor of 1 (the pooled short side
+    lies in 192..383 px) and its ``/ 255 * 255`` moves a value by at most one float32 ulp.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    height, width = image.shape[1:]
+    k = max(1, round(min(height, width) / 256))
+    out = torch.empty((3, height // k, width // k), device=image.device)
+    rows = max(k, BAND_PIXELS // max(width, 1) // k * k)
+    for top in range(0, height // k * k, rows):
+        band = image[:, top:min(top + rows, height // k * k)]
+        scaled = color.rgb10(band).div_(1.0).mul_(255)
+        out[:, top // k:(top + band.shape[1]) // k] = F.avg_pool2d(scaled[None], k)[0]
+    return out[None]
 
 
 class FSIM(_JpegAIMetric):
-    """FSIMc (piq.fsim, chromatic) on 10-bit-rounded RGB in [0, 1]."""
+    """FSIMc (piq.fsim, chromatic) on 10-bit-rounded RGB, pooled by :func:`fsim_input`."""
 
     name = "fsim"
     requires = ("piq",)
@@ -175,19 +243,20 @@ class FSIM(_JpegAIMetric):
     def _score(self, reference: Any, test: Any) -> float:
         import piq
 
-        ref = reference.derived("rgb-10bit", color.rgb10)[None]
-        return piq.fsim(color.rgb10(test.image)[None], ref, data_range=1.0,
-                        chromatic=True).item()
+        ref = reference.derived("fsim-input", fsim_input)
+        return piq.fsim(fsim_input(test.image), ref, data_range=255.0, chromatic=True).item()
 
 
 class IWSSIM(_JpegAIMetric):
-    """IW-SSIM (piq.information_weighted_ssim) on the 10-bit BT.709 Y in [0, 1]."""
+    """IW-SSIM (piq.information_weighted_ssim) on the 10-bit BT.709 Y in [0, 1]; images
+    above ``TILE_PIXELS`` in tiles of half that (:func:`tiled_mean`: IW-SSIM holds ~230 MB
+    per megapixel, twice VIFp)."""
 
     name = "iw-ssim"
     requires = ("piq",)
     library = "piq"
     identity = make_identity("metric:iw-ssim", impl=lib_version("piq"), bits=10,
-                             matrix="bt709-full", v=1)
+                             matrix="bt709-full", tiles=[TILE_PIXELS, TILE_PIXELS // 2], v=1)
 
     def _score(self, reference: Any, test: Any) -> float:
         import piq
@@ -198,7 +267,8 @@ class IWSSIM(_JpegAIMetric):
             raise NotApplicable(f"short side {side} px < {IW_SSIM_MIN_SIDE}: IW-SSIM's 5 "
                                 "scales need 161 px")
         try:
-            return piq.information_weighted_ssim(_y(test), _y(reference), data_range=1.0).item()
+            return tiled_mean(reference, test, lambda region: piq.information_weighted_ssim(
+                _y(test, region), _y(reference, region), data_range=1.0), share=0.5)
         except torch.linalg.LinAlgError as exc:
             raise NotApplicable("IW-SSIM is undefined on a flat image (its local covariance "
                                 "is singular)") from exc
@@ -220,26 +290,49 @@ _SIGMAS = (0.0248, 0.0185, 0.0179, 0.0191, 0.0220, 0.2782)
 NLPD_MIN_SIDE = 64  # six pyramid levels with a 5-tap reflect pad: 2**6 px
 
 
-def nlpd_pyramid(y: Any) -> list[Any]:
-    """The divisively normalised Laplacian pyramid of ``[1, 1, H, W]`` (6 levels)."""
+def _conv(x: Any, weight: Any, stride: int = 1) -> Any:
+    """``F.conv2d(x, weight, stride=stride)`` of one ``[1, 1, H, W]`` plane, computed a band
+    of output rows at a time (the same values: each output reads only its own window).
+
+    Why: the CPU convolution unfolds its input, 25 floats per pixel for a 5x5 filter
+    (2.4 GB for one 24 MP plane); a band bounds that to ``BAND_PIXELS`` outputs.
+    """
+    import torch.nn.functional as F
+
+    size_h, size_w = weight.shape[-2:]
+    out_h = (x.shape[2] - size_h) // stride + 1
+    out_w = (x.shape[3] - size_w) // stride + 1
+    out = x.new_empty((1, 1, out_h, out_w))
+    rows = max(1, BAND_PIXELS // max(out_w, 1))
+    for top in range(0, out_h, rows):
+        bottom = min(out_h, top + rows)
+        band = x[:, :, top * stride:(bottom - 1) * stride + size_h]
+        out[:, :, top:bottom] = F.conv2d(band, weight, stride=stride)
+    return out
+
+
+def nlpd_pyramid(y: Any) -> Iterator[Any]:
+    """The divisively normalised Laplacian pyramid of ``[1, 1, H, W]``, level by level (6),
+    each intermediate freed as soon as it is used (the level-0 peak is ~4 planes)."""
     import torch
     import torch.nn.functional as F
 
-    filt = torch.tensor(_LAPLACIAN, dtype=y.dtype, device=y.device)[None, None]
-    out = []
+    dtype, device = y.dtype, y.device
+    filt = torch.tensor(_LAPLACIAN, dtype=dtype, device=device)[None, None]
     level = y
+    del y  # the caller's plane is freed with level 0
     for dn, sigma in zip(_DN, _SIGMAS, strict=True):
-        low = F.conv2d(F.pad(level, (2, 2, 2, 2), mode="reflect"), filt, stride=2)
-        up = F.interpolate(low, scale_factor=2, mode="bilinear", align_corners=True)
-        up = F.conv2d(F.pad(up, (2, 2, 2, 2), mode="reflect"), filt)
+        low = _conv(F.pad(level, (2, 2, 2, 2), mode="reflect"), filt, stride=2)
+        # nested calls: each temporary is freed as soon as the next step has read it
+        up = _conv(F.pad(F.interpolate(low, scale_factor=2, mode="bilinear",
+                                       align_corners=True), (2, 2, 2, 2), mode="reflect"), filt)
         if up.shape != level.shape:
             up = F.interpolate(up, list(level.shape[2:]))
-        band = level - up
-        weights = torch.tensor(dn, dtype=y.dtype, device=y.device)[None, None]
-        local = F.conv2d(F.pad(band.abs(), (1, 1, 1, 1), mode="reflect"), weights)
-        out.append(band / (sigma + local))
+        band = torch.sub(level, up, out=up)
         level = low
-    return out
+        weights = torch.tensor(dn, dtype=dtype, device=device)[None, None]
+        local = _conv(F.pad(band, (1, 1, 1, 1), mode="reflect").abs_(), weights)
+        yield band.div_(local.add_(sigma))
 
 
 class NLPD(_JpegAIMetric):
@@ -258,8 +351,8 @@ class NLPD(_JpegAIMetric):
         if side < NLPD_MIN_SIDE:
             raise NotApplicable(f"short side {side} px < {NLPD_MIN_SIDE}: NLPD's 6 pyramid "
                                 "levels need 64 px")
-        ref = reference.derived("nlpd-pyramid", lambda image: nlpd_pyramid(_y(reference)))
-        levels = [torch.sqrt(((a - b) ** 2).mean()) for a, b in
+        ref = reference.derived("nlpd-pyramid", lambda image: list(nlpd_pyramid(_y(reference))))
+        levels = [torch.sub(b, a, out=b).square_().mean().sqrt_() for a, b in
                   zip(ref, nlpd_pyramid(_y(test)), strict=True)]
         return torch.stack(levels).mean().item()
 
@@ -279,21 +372,39 @@ class PSNRHVS(_JpegAIMetric):
                                       impl=lib_version("psnr-hvsm"), v=1)
 
     @staticmethod
-    def _padded(plane: Any) -> Any:
+    def _padded(codes: Any) -> Any:
+        """Rows of Y codes -> the float64 plane the library reads (the float32 [0, 1]
+        values, replicate-padded on the right to a multiple of 8)."""
         import numpy as np
 
-        y = plane.detach().cpu().double().numpy()
-        h, w = y.shape
-        return np.pad(y, ((0, -h % 8), (0, -w % 8)), mode="edge")
+        y = color.from_codes(codes).cpu().double().numpy()
+        return np.pad(y, ((0, 0), (0, -y.shape[1] % 8)), mode="edge")
 
     def _score(self, reference: Any, test: Any) -> float:
-        import numpy as np
-        from psnr_hvsm import psnr_hvs_hvsm
+        import contextlib
+        import io
 
-        ref = reference.derived("psnr-hvs-y", lambda image: self._padded(_planes(reference)[0]))
-        with np.errstate(invalid="ignore", divide="ignore"):  # masked by the library itself
-            hvs, hvs_m = psnr_hvs_hvsm(ref, self._padded(_planes(test)[0]))
-        return float(hvs_m if self.masking else hvs)
+        import numpy as np
+
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints about its torch backend
+            from psnr_hvsm import hvs_hvsm_mse_tiles
+
+        a, b = _codes(reference)[0], _codes(test)[0]
+        height, width = a.shape
+        # Bands of whole 8-row blocks: the library's mean over blocks, summed band by band
+        # (the bottom padding is the last band's own replicated last row).
+        rows = max(8, BAND_PIXELS // max(width, 1) // 8 * 8)
+        sums, blocks = np.zeros(2), 0
+        for top in range(0, height, rows):
+            pad = ((0, -min(rows, height - top) % 8), (0, 0))
+            with np.errstate(invalid="ignore", divide="ignore"):  # masked by the library
+                hvs, hvs_m = hvs_hvsm_mse_tiles(
+                    np.pad(self._padded(a[top:top + rows]), pad, mode="edge"),
+                    np.pad(self._padded(b[top:top + rows]), pad, mode="edge"))
+            sums += (hvs.sum(), hvs_m.sum())
+            blocks += hvs.size
+        mse = sums[1 if self.masking else 0] / blocks
+        return 100.0 if mse == 0 else float(10.0 * np.log10(1.0 / mse))
 
 
 class PSNRHVSM(PSNRHVS):
@@ -305,14 +416,21 @@ class PSNRHVSM(PSNRHVS):
 
 class VMAF(_JpegAIMetric):
     """VMAF v0.6.1 (vmaf-torch, one frame, no motion) on the 10-bit BT.709 Y scaled to
-    [0, 255] (code / 4), as libvmaf reads 10-bit input."""
+    [0, 255] (code / 4), as libvmaf reads 10-bit input.
+
+    Large images are scored in tiles (vmaf-torch holds ~100 MB per megapixel), with the
+    features pooled as the whole image pools them and the SVM run once: above
+    ``TILE_PIXELS`` VIF's numerators and denominators are summed over a partition; above
+    ``ADM_TILE_PIXELS`` ADM runs on :func:`adm_tiles` and its Minkowski (p = 3) sums are
+    pooled in p = 3. What remains of a difference is the tiles' own borders (and ADM's
+    three orientations pooled together): docs/metrics.md gives its size.
+    """
 
     name = "vmaf"
     requires = ("vmaf_torch",)
     library = "vmaf-torch"
     identity = make_identity("metric:vmaf", model="vmaf_v0.6.1", impl=lib_version("vmaf-torch"),
-                             bits=10,
-                             matrix="bt709-full", v=1)
+                             bits=10, matrix="bt709-full", tiles=TILE_PIXELS, v=1)
     MIN_SIDE = 17  # vmaf-torch's reflect padding of its coarsest scale fails at 16 px
 
     def __init__(self) -> None:
@@ -329,5 +447,42 @@ class VMAF(_JpegAIMetric):
             self._net = Net(temporal_pooling=False, enable_motion=False, clip_score=True).eval()
         device = reference.image.device
         net = self._net.to(device)
-        score = net(_y_codes(reference) / 4.0, _y_codes(test) / 4.0)
-        return score.item()
+        height, width = reference.image.shape[1:]
+        vif = [net.vif.vif_num_den(_y_codes(reference, r) / 4.0, _y_codes(test, r) / 4.0)
+               for r in tiles(height, width, TILE_PIXELS)]
+        vif_num, vif_den = (sum(part) for part in zip(*vif, strict=True))
+        grid = tiles(height, width, ADM_TILE_PIXELS)
+        rows, cols = len({r.start for r, _ in grid}), len({c.start for _, c in grid})
+        adm = [net.adm.adm_num_den(_y_codes(reference, r) / 4.0, _y_codes(test, r) / 4.0)
+               for r in adm_tiles(height, width, rows, cols)]
+        adm_num, adm_den = (part[0] if len(part) == 1 else
+                            (sum(v.double() ** 3 for v in part) ** (1 / 3)).float()
+                            for part in zip(*adm, strict=True))
+        motion = vif_num.new_zeros((1, 1))  # one frame: no motion feature
+        return net.predict(_adm_score(adm_num, adm_den, width * height), motion,
+                           vif_num / vif_den).item()
+
+
+def adm_tiles(height: int, width: int, rows: int, cols: int) -> list[tuple[slice, slice]]:
+    """VMAF's ADM tiles: a ``rows`` x ``cols`` grid overlapping by each tile's own border.
+
+    ADM leaves out a 10 % border on each side of what it is given; a tile 1.25x its core
+    (an eighth of the core added on each side) counts just its core, and the cores
+    partition the whole image's counted 80 % x 80 % centre. One tile is the whole image.
+    """
+    def cuts(size: int, parts: int) -> list[slice]:
+        span = 0.8 * size / parts
+        return [slice(max(0, round(0.1 * size + span * (i - 0.125))),
+                      min(size, round(0.1 * size + span * (i + 1.125)))) for i in range(parts)]
+
+    return [(r, c) for r in cuts(height, rows) for c in cuts(width, cols)]
+
+
+def _adm_score(num: Any, den: Any, pixels: int) -> Any:
+    """vmaf-torch's ``ADM.adm_score`` from the (tile-summed) per-scale sums."""
+    num_sum = num.sum(dim=-1, keepdim=True)
+    den_sum = den.sum(dim=-1, keepdim=True)
+    limit = 1e-10 * pixels / (1920 * 1080)
+    num_sum = num_sum.masked_fill(num_sum < limit, 0.0)
+    den_sum = den_sum.masked_fill(den_sum < limit, 0.0)
+    return (num_sum / den_sum).masked_fill(den_sum == 0.0, 1.0)
