@@ -49,10 +49,12 @@ from metric_cases import implementation, pair  # noqa: E402
 
 
 def _peak_rss_mib(tmp_path: Path, args: list[str]) -> float:
-    """Peak RSS (MiB) of one whole ``jcsr-bench run`` on the ``big`` dataset, one thread."""
+    """Peak RSS (MiB) of one whole ``jcsr-bench run`` on the ``big`` dataset: one process
+    (``--workers 1``: the local pool's workers would each hold their own image), one
+    thread."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "JCSR_BENCH_CACHE": str(tmp_path / "cache")}
     argv = ["jcsr-bench", "run", "--offline", "--registry", str(tmp_path / "reg.yaml"),
-            "--dataset", "big", "--codec", "jpeg", "--sr", "bicubic", *args,
+            "--dataset", "big", "--codec", "jpeg", "--sr", "bicubic", "--workers", "1", *args,
             "--output", str(tmp_path / "out")]
     script = textwrap.dedent(f"""
         import resource, runpy, sys
