@@ -40,6 +40,9 @@ def test_toy_trains_the_codec_on_the_training_split_then_reuses_it(tmp_path, mon
                    "codec seed 0", "this run trained 2 of its 2 models",
                    "bmshj-samples vs jpeg (codec only)", "| jpeg ", "q20: ", "q60: ",
                    "`samples-test`", "Time taken", "B3 vs B2", "B3 vs B1",
+                   "Per seed (its B1, B2, B3 training and evaluation): seed 0 ",
+                   "so one seed from scratch (seed 0) took ",
+                   "bmshj-samples vs jpeg (both + bicubic x4, at HR)",
                    "Baseline 3 (joint decoding): `bmshj-samples`'s synthesis transform",
                    "2 steps per quality (L1 only, batch 2, HR patch 64, latent crops"):
         assert needle in text, needle

@@ -347,7 +347,7 @@ def render_table(*, budget: Budget, codec: str, qualities: list[Any],
                  comparisons: list[Comparison], seeds: Sequence[int], model: str,
                  method: str, seconds: float, device: str, test_images: int,
                  train_images: str, trained_here: int, trained_total: int,
-                 environment: dict[str, Any], joint: str = "") -> str:
+                 environment: dict[str, Any], joint: str = "", timing: str = "") -> str:
     """The paper-style Markdown table with the full statement of the setting, including
     the environment fingerprint within which the numbers repeat exactly."""
     from tabulate import tabulate
@@ -384,7 +384,7 @@ def render_table(*, budget: Budget, codec: str, qualities: list[Any],
         "(-10·log10(1 - MS-SSIM)); negative BD-rate = the first model needs fewer bits.",
         f"- Time taken: {seconds / 60:.1f} min on {device}, training {trained_here} of the "
         f"{trained_total} models in that time (the rest came from the trained-weights "
-        f"store); jcsr-bench {__version__}.",
+        f"store); jcsr-bench {__version__}.{timing}",
         "",
         tabulate(rows, headers=headers, tablefmt="pipe", disable_numparse=True),
         "",
@@ -395,6 +395,22 @@ def render_table(*, budget: Budget, codec: str, qualities: list[Any],
         "",
     ]
     return "\n".join(lines)
+
+
+def _seed_times(seed_seconds: dict[int, float], once_seconds: float, joint: bool) -> str:
+    """Each seed's measured time, and what one seed costs from scratch: its own time plus
+    what a run pays once (the learned codec's training and its codec-only standing)."""
+    if not seed_seconds:
+        return ""
+    parts = ", ".join(f"seed {seed} {sec / 60:.1f} min" for seed, sec in seed_seconds.items())
+    text = (f" Per seed (its B1, B2{', B3' if joint else ''} training and evaluation): "
+            f"{parts}.")
+    if once_seconds:
+        first, first_seconds = next(iter(seed_seconds.items()))
+        text += (f" Paid once per run (the learned codec's training and codec-only "
+                 f"evaluation): {once_seconds / 60:.1f} min; so one seed from scratch "
+                 f"(seed {first}) took {(once_seconds + first_seconds) / 60:.1f} min.")
+    return text
 
 
 def reproduce(
@@ -424,24 +440,39 @@ def reproduce(
     qualities = _qualities(spec, codec, registry)
     work = work or cache_dir() / "reproduce" / f"{codec}-{budget}"
     learned = _learned_codec(registry, spec, codec, qualities, work, device, progress, log)
-    names, trained = _train_models(registry, spec, codec, qualities, seed_list, work,
-                                   device, progress, log)
+    joint = offers_latent(registry.build("codecs", codec))
+    names: dict[int, tuple[str, str]] = {}
     b3_names: dict[int, str] = {}
-    if offers_latent(registry.build("codecs", codec)):
-        b3_names, joint_trained = _train_joint(registry, spec, codec, qualities, names, work,
-                                               device, progress, log)
-        trained += joint_trained
-    srs = ["bicubic", *dict.fromkeys(n for pair in names.values() for n in pair),
-           *dict.fromkeys(b3_names.values())]
-    summary = engine.run(registry=registry, datasets=[spec.test], codecs=[codec], srs=srs,
-                         qualities=qualities, limit=spec.test_limit, device=device,
-                         output=work / "run", progress=progress)
-    if summary.exit_code:
-        raise JcsrError(f"the evaluation had failing cells; see {summary.output}")
+    trained: list[Any] = []
+    seed_seconds: dict[int, float] = {}
+    for seed in seed_list:
+        # One seed at a time, trained and evaluated, so each seed's time is measured
+        # (the table states what one seed costs from scratch).
+        seed_started = time.perf_counter()
+        seed_names, seed_trained = _train_models(registry, spec, codec, qualities, [seed],
+                                                 work, device, progress, log)
+        names.update(seed_names)
+        trained += seed_trained
+        seed_b3: dict[int, str] = {}
+        if joint:
+            seed_b3, joint_trained = _train_joint(registry, spec, codec, qualities,
+                                                  seed_names, work, device, progress, log)
+            b3_names.update(seed_b3)
+            trained += joint_trained
+        srs = ["bicubic", *dict.fromkeys(seed_names[seed]), *seed_b3.values()]
+        # The same output folder: bicubic's cells, computed for the first seed, are re-used.
+        summary = engine.run(registry=registry, datasets=[spec.test], codecs=[codec],
+                             srs=srs, qualities=qualities, limit=spec.test_limit,
+                             device=device, output=work / "run", progress=progress)
+        if summary.exit_code:
+            raise JcsrError(f"the evaluation had failing cells; see {summary.output}")
+        seed_seconds[seed] = time.perf_counter() - seed_started
     curves, meta = load_curves(summary.db_path)
+    standing_started = time.perf_counter()
     standing = (None if learned is None else
                 _codec_standing(registry, spec, codec, qualities, work, device, progress,
                                 method))
+    standing_seconds = time.perf_counter() - standing_started
     by_sr = {c.sr: c for c in curves if c.codec == codec and c.dataset == spec.test}
     comparisons = _compare(by_sr, names, method, b3_names)
     b1_first, b2_first = names[seed_list[0]]
@@ -464,6 +495,8 @@ def reproduce(
         trained_here=sum(r.status == "done" for r in trained), trained_total=len(trained),
         environment=fingerprint(describe_device(resolve_device(device))),
         joint=_joint_line(spec, codec, bool(b3_names)),
+        timing=_seed_times(seed_seconds, 0.0 if learned is None else
+                           learned.seconds + standing_seconds, bool(b3_names)),
     ) + ("" if learned is None or standing is None else
          render_standing(learned, standing, spec.test))
       + f"\nRD plots (seed {seed_list[0]}): "
@@ -507,31 +540,44 @@ def _learned_codec(registry: Any, budget: Budget, codec: str, qualities: list[An
 
 @dataclass
 class Standing:
-    """The codec alone (``--sr none``) against JPEG on the test split."""
+    """The codec against JPEG on the test split: alone (``--sr none``), and after the same
+    fixed bicubic x4 at HR, where MS-SSIM is defined even when the LR images are too small
+    for its five scales."""
 
     curves: dict[str, Curve]  # codec name -> its codec-only curve
-    bd: dict[str, float | str]  # COLUMNS title -> the codec vs JPEG
+    bd: dict[str, float | str]  # COLUMNS title -> the codec vs JPEG, codec only
+    bicubic_bd: dict[str, float | str]  # COLUMNS title -> the same after bicubic x4, at HR
 
 
 def _codec_standing(registry: Any, budget: Budget, codec: str, qualities: list[Any],
                     work: Path, device: str, progress: bool, method: str) -> Standing:
-    """Codec-only curves of ``codec`` and JPEG (each at its budget qualities) on the test
-    split, and BD of ``codec`` against JPEG: how strong the learned codec is."""
+    """Codec-only and codec + bicubic curves of ``codec`` and JPEG (each at its budget
+    qualities) on the test split, and BD of ``codec`` against JPEG: how strong the learned
+    codec is."""
     from jcsr_bench.run import engine
 
-    curves: dict[str, Curve] = {}
-    for name, ladder in ((codec, qualities), ("jpeg", _qualities(budget, "jpeg", registry))):
+    curves: dict[tuple[str, str], Curve] = {}
+    ladders = ((codec, qualities), ("jpeg", _qualities(budget, "jpeg", registry)))
+    for name, ladder in ladders:
         summary = engine.run(registry=registry, datasets=[budget.test], codecs=[name],
-                             srs=["none"], qualities=ladder, limit=budget.test_limit,
-                             device=device, output=work / f"codec-only-{safe_filename(name)}",
+                             srs=["none", "bicubic"], qualities=ladder,
+                             limit=budget.test_limit, device=device,
+                             output=work / f"codec-only-{safe_filename(name)}",
                              progress=progress)
         if summary.exit_code:
             raise JcsrError(f"the codec-only evaluation had failing cells; see "
                             f"{summary.output}")
         found, _ = load_curves(summary.db_path)
-        curves[name] = next(c for c in found if c.codec == name and c.dataset == budget.test)
-    return Standing(curves, {title: _bd(curves["jpeg"], curves[codec], kind, metric, method)
-                             for title, kind, metric in COLUMNS})
+        for sr in ("none", "bicubic"):
+            curves[name, sr] = next(c for c in found if c.codec == name and c.sr == sr
+                                    and c.dataset == budget.test)
+
+    def against_jpeg(sr: str) -> dict[str, float | str]:
+        return {title: _bd(curves["jpeg", sr], curves[codec, sr], kind, metric, method)
+                for title, kind, metric in COLUMNS}
+
+    return Standing({name: curves[name, "none"] for name, _ in ladders},
+                    against_jpeg("none"), against_jpeg("bicubic"))
 
 
 def _point_text(point: Any) -> str:
@@ -582,11 +628,14 @@ def render_standing(learned: TrainedCodec, standing: Standing, test: str) -> str
         f"{learned.trained_here} of its {len(learned.weights)} models in "
         f"{learned.seconds / 60:.1f} min (the rest came from the store).",
         "",
-        f"Codec only (`--sr none`: decoded LR scored against the LR input) on `{test}`, "
-        f"`{learned.name}` against JPEG:",
+        f"`{learned.name}` against JPEG on `{test}`: codec only (`--sr none`: decoded LR "
+        "scored against the LR input), and both followed by the same fixed bicubic x4 "
+        "(scored at HR against the original, where MS-SSIM's five scales fit):",
         "",
         tabulate([[f"{learned.name} vs jpeg (codec only)",
-                   *(_fmt(standing.bd[t], digits[t]) for t, _, _ in COLUMNS)]],
+                   *(_fmt(standing.bd[t], digits[t]) for t, _, _ in COLUMNS)],
+                  [f"{learned.name} vs jpeg (both + bicubic x4, at HR)",
+                   *(_fmt(standing.bicubic_bd[t], digits[t]) for t, _, _ in COLUMNS)]],
                  headers=["Comparison", *(t for t, _, _ in COLUMNS)], tablefmt="pipe",
                  disable_numparse=True),
         "",
