@@ -133,9 +133,12 @@ def test_full_budget_trains_b3_from_each_seeds_b2(tmp_path, monkeypatch):
 def test_seed_times_state_each_seed_and_what_one_seed_costs_from_scratch():
     from jcsr_bench.experiments.reproduce import _seed_times
 
-    text = _seed_times({0: 600.0, 1: 540.0}, 300.0, joint=True)
+    text = _seed_times({0: 600.0, 1: 540.0}, 300.0, joint=True, from_scratch=True)
     assert "(its B1, B2, B3 training and evaluation): seed 0 10.0 min, seed 1 9.0 min." in text
     assert "Paid once per run (the learned codec's training and codec-only evaluation): " \
         "5.0 min; so one seed from scratch (seed 0) took 15.0 min." in text
-    assert "Paid once" not in _seed_times({0: 60.0}, 0.0, joint=False)
-    assert _seed_times({}, 0.0, joint=False) == ""
+    assert "Paid once" not in _seed_times({0: 60.0}, 0.0, joint=False, from_scratch=True)
+    # models from the store: no from-scratch claim
+    cached = _seed_times({0: 60.0}, 30.0, joint=True, from_scratch=False)
+    assert "not from-scratch times" in cached and "from scratch (seed" not in cached
+    assert _seed_times({}, 0.0, joint=False, from_scratch=True) == ""
