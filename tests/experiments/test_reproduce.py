@@ -115,11 +115,11 @@ def test_full_budget_evaluates_the_b2_it_trained_for_each_seed(tmp_path, monkeyp
 def test_full_budget_trains_b3_from_each_seeds_b2(tmp_path, monkeypatch):
     """B3's start is the seed's own B2: the registry's esrgan-b3 for seed 0 (its adapt
     section already says so), a registered copy naming the seed's B2 otherwise."""
-    import jcsr_bench.training.sr as training
+    import jcsr_bench.training.joint as training
     from jcsr_bench.experiments.reproduce import _train_joint
 
     calls = []
-    monkeypatch.setattr(training, "train_sr", lambda registry, sr, codec, dataset, qualities,
+    monkeypatch.setattr(training, "train_joint", lambda registry, sr, codec, dataset, qualities,
                         **kw: calls.append(sr) or [])
     registry = load_registry()
     names = {0: ("esrgan-b1", "esrgan-b2"), 1: ("esrgan-b1", "esrgan-b2-df2k-seed1")}

@@ -243,7 +243,7 @@ def _train_joint(registry: Any, budget: Budget, codec: str, qualities: list[Any]
                  log: Callable[..., Any]) -> tuple[dict[int, str], list[Any]]:
     """Train B3 (joint decoding, from each seed's B2) for a codec offering its latent;
     return ``{seed: b3 instance}`` and the ``TrainResult``s."""
-    from jcsr_bench.training.sr import train_sr
+    from jcsr_bench.training.joint import train_joint
 
     b3_names: dict[int, str] = {}
     results: list[Any] = []
@@ -264,7 +264,7 @@ def _train_joint(registry: Any, budget: Budget, codec: str, qualities: list[Any]
             _add_registry(registry, work / f"registry-{b3}.yaml", {b3: entry})
         log(f"seed {seed}: fine-tuning B3 (joint decoding: {codec}'s synthesis + SR from "
             f"the latent) at qualities {qualities}")
-        results += train_sr(registry, b3, codec, None, qualities, device=device,
+        results += train_joint(registry, b3, codec, None, qualities, device=device,
                             only_missing=True, progress=progress, log=log)
         b3_names[seed] = b3
     _stop_if_interrupted(results)
