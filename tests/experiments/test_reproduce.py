@@ -26,6 +26,9 @@ def test_toy_protocol_trains_evaluates_and_writes_the_table(tmp_path, monkeypatc
         assert needle in text
     assert "Baseline 3 (joint decoding) does not apply: codec `jpeg` offers no latent" in text
     assert "B3 vs" not in text
+    # each seed is timed; JPEG needs no training paid once per run
+    assert "Per seed (its B1, B2 training and evaluation): seed 0 " in text
+    assert "Paid once per run" not in text
     assert "training 3 of the 3 models" in text  # B1 + B2 at two qualities
     assert_environment_recorded(text)
     assert {p.suffix for p in first.plots} == {".pdf", ".png", ".svg"}
@@ -112,11 +115,11 @@ def test_full_budget_evaluates_the_b2_it_trained_for_each_seed(tmp_path, monkeyp
 def test_full_budget_trains_b3_from_each_seeds_b2(tmp_path, monkeypatch):
     """B3's start is the seed's own B2: the registry's esrgan-b3 for seed 0 (its adapt
     section already says so), a registered copy naming the seed's B2 otherwise."""
-    import jcsr_bench.training.sr as training
+    import jcsr_bench.training.joint as training
     from jcsr_bench.experiments.reproduce import _train_joint
 
     calls = []
-    monkeypatch.setattr(training, "train_sr", lambda registry, sr, codec, dataset, qualities,
+    monkeypatch.setattr(training, "train_joint", lambda registry, sr, codec, dataset, qualities,
                         **kw: calls.append(sr) or [])
     registry = load_registry()
     names = {0: ("esrgan-b1", "esrgan-b2"), 1: ("esrgan-b1", "esrgan-b2-df2k-seed1")}
@@ -125,3 +128,17 @@ def test_full_budget_trains_b3_from_each_seeds_b2(tmp_path, monkeypatch):
     assert b3 == {0: "esrgan-b3", 1: "esrgan-b3-df2k-seed1"} and calls == list(b3.values())
     copy = registry.resolve("sr", "esrgan-b3-df2k-seed1").params["adapt"]
     assert copy["init"] == "esrgan-b2-df2k-seed1" and copy["joint"] == "synthesis"
+
+
+def test_seed_times_state_each_seed_and_what_one_seed_costs_from_scratch():
+    from jcsr_bench.experiments.reproduce import _seed_times
+
+    text = _seed_times({0: 600.0, 1: 540.0}, 300.0, joint=True, from_scratch=True)
+    assert "(its B1, B2, B3 training and evaluation): seed 0 10.0 min, seed 1 9.0 min." in text
+    assert "Paid once per run (the learned codec's training and codec-only evaluation): " \
+        "5.0 min; so one seed from scratch (seed 0) took 15.0 min." in text
+    assert "Paid once" not in _seed_times({0: 60.0}, 0.0, joint=False, from_scratch=True)
+    # models from the store: no from-scratch claim
+    cached = _seed_times({0: 60.0}, 30.0, joint=True, from_scratch=False)
+    assert "not from-scratch times" in cached and "from scratch (seed" not in cached
+    assert _seed_times({}, 0.0, joint=False, from_scratch=True) == ""

@@ -378,7 +378,7 @@ def test_cli_default_run_offline_writes_a_leaderboard(tmp_path):
 
 
 def test_train_flag_trains_missing_adaptive_models_first(registry, tmp_path, monkeypatch):
-    import jcsr_bench.training.sr as training
+    import jcsr_bench.training.adaptive as training
     from jcsr_bench.artifacts.trained_store import TrainedWeightsMissing
 
     trained: set = set()

@@ -67,7 +67,7 @@ def test_train_sr_then_adaptive_model_resolves_each_quality(setup, capsys):
     with pytest.raises(Exception, match="train-sr"):
         component.for_codec(codec.identity, 90)
     # a second `train_missing` finds both qualities present and trains nothing
-    from jcsr_bench.training.sr import train_missing
+    from jcsr_bench.training.adaptive import train_missing
 
     results = train_missing(registry, "b2-tiny", "jpeg", [10, 50], device="cpu")
     assert [r.status for r in results] == ["exists", "exists"]

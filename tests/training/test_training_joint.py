@@ -12,7 +12,7 @@ from jcsr_bench.plugin.registry import load_registry
 from jcsr_bench.results.store import load_rows
 from jcsr_bench.run.engine import run
 from jcsr_bench.training import joint
-from jcsr_bench.training.sr import train_sr
+from jcsr_bench.training.adaptive import train_adaptive
 
 TINY = {"num_feat": 8, "num_block": 1, "num_grow_ch": 4}
 REGISTRY = """
@@ -47,8 +47,8 @@ def registry(tmp_path):
 @pytest.mark.slow
 def test_b3_trains_from_the_latent_and_is_keyed_by_its_start(registry):
     logs = []
-    (result,) = train_sr(registry, "b3", "tiny", None, [1], device="cpu", progress=False,
-                         log=logs.append)
+    (result,) = train_adaptive(registry, "b3", "tiny", None, [1], device="cpu",
+                               progress=False, log=logs.append)
     assert result.status == "done" and result.step == 3
     assert any("b2 has no model for this codec at q1; SR starts from b1" in str(m)
                for m in logs)
@@ -65,12 +65,13 @@ def test_b3_trains_from_the_latent_and_is_keyed_by_its_start(registry):
     out = model.upscale_latent(codec.decode_latent(codec.encode(image, 1)), codec)
     assert out.dtype == torch.uint8 and out.shape == (3, 160, 224)
     # B2 trained now: B3 starts from it, so the old B3 model is not the one asked for
-    train_sr(registry, "b2", "tiny", None, [1], device="cpu", progress=False, log=logs.append)
+    train_adaptive(registry, "b2", "tiny", None, [1], device="cpu", progress=False,
+                   log=logs.append)
     with pytest.raises(TrainedWeightsMissing):
         b3.for_codec(codec.identity, 1)
     logs.clear()
-    (again,) = train_sr(registry, "b3", "tiny", None, [1], device="cpu", progress=False,
-                        log=logs.append)
+    (again,) = train_adaptive(registry, "b3", "tiny", None, [1], device="cpu",
+                              progress=False, log=logs.append)
     assert again.checkpoint != result.checkpoint
     assert any("SR starts from b2's model for this codec" in str(m) for m in logs)
 
@@ -126,8 +127,14 @@ def test_joint_config_errors_and_ray_refusal(registry):
     with pytest.raises(RegistryError, match="adapt.augment: joint decoding trains without"):
         resolve_config({"joint": "synthesis", "augment": True})
     with pytest.raises(JcsrError, match="--executor local only"):
-        train_sr(registry, "b3", "tiny", None, [1], device="cpu", executor="ray",
-                 progress=False, log=lambda *a: None)
+        train_adaptive(registry, "b3", "tiny", None, [1], device="cpu", executor="ray",
+                       progress=False, log=lambda *a: None)
     with pytest.raises(JcsrError, match="codec 'jpeg' offers no latent"):
-        train_sr(registry, "b3", "jpeg", None, [10], device="cpu", progress=False,
+        train_adaptive(registry, "b3", "jpeg", None, [10], device="cpu", progress=False,
+                       log=lambda *a: None)
+    # B2's trainer never trains a B3 instance as if it were a B2
+    from jcsr_bench.training.sr import train_sr
+
+    with pytest.raises(JcsrError, match="adapt.joint.*train_adaptive"):
+        train_sr(registry, "b3", "tiny", None, [1], device="cpu", progress=False,
                  log=lambda *a: None)

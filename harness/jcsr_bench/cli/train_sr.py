@@ -115,7 +115,7 @@ def save_entry(name: str, entry: dict[str, Any], registry: Any,
 
 def handle(args: argparse.Namespace) -> int:
     from jcsr_bench.kit.errors import JcsrError
-    from jcsr_bench.training.sr import train_sr
+    from jcsr_bench.training.adaptive import train_adaptive
 
     registry = options.registry(args)
     overrides = {"dataset": args.dataset, "steps": args.steps, "batch": args.batch,
@@ -127,7 +127,7 @@ def handle(args: argparse.Namespace) -> int:
                         "evaluates these models")
     if args.save_as:
         check_free(args.save_as, registry)  # before any training
-    results = train_sr(
+    results = train_adaptive(
         registry,
         args.sr,
         args.codec,

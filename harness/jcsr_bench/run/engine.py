@@ -224,7 +224,7 @@ def _trainer(registry: Any, device: str, stream: TextIO, executor: str,
                 "ray_address": ray_address} if executor == "ray" else {})
 
     def train(missing: list) -> None:
-        from jcsr_bench.training.sr import train_missing
+        from jcsr_bench.training.adaptive import train_missing
 
         for sr, codec, qualities in missing:
             print(f"training {sr.name} for codec {codec.name} at qualities "

@@ -24,7 +24,8 @@ from jcsr_bench.kit.errors import DataError, WeightsError, one_line
 from jcsr_bench.kit.paths import offline
 from jcsr_bench.results.store import quality_text
 from jcsr_bench.training.config import resolve_config
-from jcsr_bench.training.needs import joint_start_notes, missing_weights, training_needs
+from jcsr_bench.training.joint import joint_start_notes
+from jcsr_bench.training.needs import missing_weights, training_needs
 
 if TYPE_CHECKING:
     from jcsr_bench.run.plan import Component, Planner

@@ -45,7 +45,9 @@ from jcsr_bench.kit.identity import digest, make_identity, safe_filename
 from jcsr_bench.kit.paths import cache_dir
 from jcsr_bench.kit.version import __version__
 from jcsr_bench.training import TRAINING_CODE_VERSION, checkpoint
+from jcsr_bench.training import sr as srt
 from jcsr_bench.training.config import needs_vgg, resolve_config
+from jcsr_bench.training.loop import resolve_device
 from jcsr_bench.training.pairs import LazyArrays, PairSet, _save_npy, _shapes, prepare_pairs
 
 MARGIN = 1  # latent pixels synthesised around each training crop, then cut away
@@ -190,6 +192,26 @@ def joint_start(registry: Any, component: Any, codec_identity: str, quality: Any
                       f"start from baseline 2)", None, name)
 
 
+def joint_start_notes(registry: Any, sr: str, codec_name: str, codec: Any,
+                      qualities: list[Any]) -> list[str]:
+    """Baseline 3 only: the qualities whose B2 model is not trained, so that B3 would
+    start from B2's own start instead (said in the dry run, with the command)."""
+    component = registry.build("sr", sr)
+    if not getattr(component, "consumes_latent", False):
+        return []
+    init = (component.adapt or {}).get("init")
+    starts = {q: joint_start(registry, component, str(codec.identity), q) for q in qualities}
+    absent = [q for q, start in starts.items() if start.fallback is not None]
+    if not absent:
+        return []
+    qs = ",".join(str(q) for q in absent)
+    what = registry.build("sr", init).training_identity().init.get("name") or (
+        "its seeded random initialisation")
+    return [f"{init} has no model for codec {codec_name} at q{qs}, so baseline 3 would start "
+            f"from {what} there (not blocking); for it to start from baseline 2, first "
+            f"`jcsr-bench train-sr --sr {init} --codec {codec_name} --qualities {qs}`"]
+
+
 def joint_checkpoint_path(registry: Any, component: Any, codec_identity: str, quality: Any,
                           adapt_identity: str | None = None) -> Path:
     """The trained-weights store file of (B3 configuration, start, codec, quality)."""
@@ -200,14 +222,12 @@ def joint_checkpoint_path(registry: Any, component: Any, codec_identity: str, qu
 
 
 def _start_network(registry: Any, start: JointStart, config: dict[str, Any]) -> nn.Module:
-    from jcsr_bench.training.sr import initial_generator
-
     if start.path is not None:
         return load_rrdbnet(start.path).train()
     if start.fallback is not None:
         instance = registry.resolve("sr", start.fallback)
-        return initial_generator(registry, instance, resolve_config(instance.params["adapt"]))
-    return initial_generator(registry, registry.resolve("sr", config["init"]),
+        return srt.initial_generator(registry, instance, resolve_config(instance.params["adapt"]))
+    return srt.initial_generator(registry, registry.resolve("sr", config["init"]),
                              {**config, "init": config["init"]})
 
 
@@ -223,9 +243,6 @@ def train_joint(registry: Any, sr: str, codec: str, dataset: str | None,
                 log: Any = print, executor: str = "local", **_ray: Any) -> list[Any]:
     """``train_sr`` for an instance with ``adapt.joint``: one (synthesis, SR) pair per
     quality, written to the trained-weights store (see the module docstring)."""
-    from jcsr_bench.training import sr as srt
-    from jcsr_bench.training.loop import resolve_device
-
     if executor != "local":
         raise JcsrError(f"sr.{sr}: joint decoding trains with --executor local only (each "
                         "quality starts from its own models); Ray is not supported for it")

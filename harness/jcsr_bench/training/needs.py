@@ -59,24 +59,3 @@ def training_needs(registry: Any, sr: str) -> list[tuple[str, str]]:
         needs.append((f"training dataset {config['dataset']}", one_line(exc)))
     return needs
 
-
-def joint_start_notes(registry: Any, sr: str, codec_name: str, codec: Any,
-                      qualities: list[Any]) -> list[str]:
-    """Baseline 3 only: the qualities whose B2 model is not trained, so that B3 would
-    start from B2's own start instead (said in the dry run, with the command)."""
-    component = registry.build("sr", sr)
-    if not getattr(component, "consumes_latent", False):
-        return []
-    from jcsr_bench.training.joint import joint_start
-
-    init = (component.adapt or {}).get("init")
-    starts = {q: joint_start(registry, component, str(codec.identity), q) for q in qualities}
-    absent = [q for q, start in starts.items() if start.fallback is not None]
-    if not absent:
-        return []
-    qs = ",".join(str(q) for q in absent)
-    what = registry.build("sr", init).training_identity().init.get("name") or (
-        "its seeded random initialisation")
-    return [f"{init} has no model for codec {codec_name} at q{qs}, so baseline 3 would start "
-            f"from {what} there (not blocking); for it to start from baseline 2, first "
-            f"`jcsr-bench train-sr --sr {init} --codec {codec_name} --qualities {qs}`"]

@@ -457,13 +457,9 @@ def train_sr(
         raise JcsrError(f"--executor must be local or ray, got {executor!r}")
 
     instance, component, adapt = _adaptive(registry, sr)
-    if adapt.get("joint"):  # baseline 3: synthesis + SR from the latent
-        from jcsr_bench.training.joint import train_joint
-
-        return train_joint(registry, sr, codec, dataset, qualities, steps=steps, batch=batch,
-                           patch=patch, device=device, resume=resume, seed=seed,
-                           only_missing=only_missing, feature_extractor=feature_extractor,
-                           progress=progress, log=log, executor=executor)
+    if adapt.get("joint"):  # baseline 3 trains synthesis + SR from the latent instead
+        raise JcsrError(f"sr.{sr} decodes from the codec's latent (adapt.joint): train it "
+                        "with jcsr_bench.training.adaptive.train_adaptive")
     key = component.training_identity(dataset=dataset, steps=steps, batch=batch,
                                       patch=patch, seed=seed)
     config = key.config
@@ -571,16 +567,3 @@ def _note_overrides(sr: str, component: Any, key: Any, log: Any) -> None:
         f"their own key in the trained-weights store ({key.identity}); `run --sr {sr}` "
         f"keeps using the registry configuration's ({component.adapt_identity}).")
 
-
-def train_missing(
-    registry: Any, sr: str, codec: str, qualities: Sequence[Any] | None, *,
-    device: str | torch.device = "auto", **ray_options: Any,
-) -> list[TrainResult]:
-    """Train the qualities of ``sr`` x ``codec`` with no checkpoint yet (``run --train``).
-
-    Uses the ``adapt`` section as is (its ``dataset`` and preset); an unfinished state
-    from an earlier run is resumed. ``ray_options`` (``executor``, ``gpus_per_job``,
-    ``ray_address``) as for :func:`train_sr`.
-    """
-    return train_sr(registry, sr, codec, None, qualities, device=device, only_missing=True,
-                    **ray_options)
