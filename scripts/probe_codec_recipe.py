@@ -39,7 +39,8 @@ def main(overrides: dict) -> None:
     print(f"trained {learned.trained_here} models in {trained_s / 60:.1f} min")
     for split in (budget.test, budget.train):
         summary = engine.run(registry=registry, datasets=[split], codecs=["bmshj-samples"],
-                             srs=["none"], qualities=qualities, device="cpu",
+                             srs=["none"], qualities=qualities, metrics=["psnr-rgb"],
+                             device="cpu",
                              output=work / f"run-{learned.key[-8:]}-{split}", progress=False)
         curves, _ = load_curves(summary.db_path)
         curve = next(c for c in curves if c.dataset == split)

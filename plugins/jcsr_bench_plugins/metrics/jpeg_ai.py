@@ -57,15 +57,21 @@ def _y_codes(image: Any, region: tuple[slice, slice] = (slice(None), slice(None)
     return _codes(image)[0][region].float()[None, None]
 
 
-def tiles(height: int, width: int, max_pixels: int) -> list[tuple[slice, slice]]:
-    """A near-square grid of tiles of at most ``max_pixels`` covering the image (the whole
-    image when it fits): the regions a whole-image library is run on, one at a time."""
+def grid(height: int, width: int, max_pixels: int) -> tuple[int, int]:
+    """Rows and columns of the near-square grid whose tiles hold at most ``max_pixels``."""
     rows = cols = 1
     while math.ceil(height / rows) * math.ceil(width / cols) > max_pixels:
         if math.ceil(height / rows) >= math.ceil(width / cols):
             rows += 1
         else:
             cols += 1
+    return rows, cols
+
+
+def tiles(height: int, width: int, max_pixels: int) -> list[tuple[slice, slice]]:
+    """The tiles of :func:`grid` covering the image (the whole image when it fits): the
+    regions a whole-image library is run on, one at a time."""
+    rows, cols = grid(height, width, max_pixels)
     row_cuts = [height * i // rows for i in range(rows + 1)]
     col_cuts = [width * j // cols for j in range(cols + 1)]
     return [(slice(r0, r1), slice(c0, c1)) for r0, r1 in zip(row_cuts, row_cuts[1:])
@@ -227,7 +233,7 @@ def fsim_input(image: Any) -> Any:
     rows = max(k, BAND_PIXELS // max(width, 1) // k * k)
     for top in range(0, height // k * k, rows):
         band = image[:, top:min(top + rows, height // k * k)]
-        scaled = color.rgb10(band).div_(1.0).mul_(255)
+        scaled = color.rgb10(band).mul_(255)  # piq's / data_range is / 1.0 here
         out[:, top // k:(top + band.shape[1]) // k] = F.avg_pool2d(scaled[None], k)[0]
     return out[None]
 
@@ -374,11 +380,11 @@ class PSNRHVS(_JpegAIMetric):
     @staticmethod
     def _padded(codes: Any) -> Any:
         """Rows of Y codes -> the float64 plane the library reads (the float32 [0, 1]
-        values, replicate-padded on the right to a multiple of 8)."""
+        values, replicate-padded to multiples of 8)."""
         import numpy as np
 
         y = color.from_codes(codes).cpu().double().numpy()
-        return np.pad(y, ((0, 0), (0, -y.shape[1] % 8)), mode="edge")
+        return np.pad(y, ((0, -y.shape[0] % 8), (0, -y.shape[1] % 8)), mode="edge")
 
     def _score(self, reference: Any, test: Any) -> float:
         import contextlib
@@ -392,15 +398,13 @@ class PSNRHVS(_JpegAIMetric):
         a, b = _codes(reference)[0], _codes(test)[0]
         height, width = a.shape
         # Bands of whole 8-row blocks: the library's mean over blocks, summed band by band
-        # (the bottom padding is the last band's own replicated last row).
+        # (only the last band is padded at the bottom: the image's own replicated last row).
         rows = max(8, BAND_PIXELS // max(width, 1) // 8 * 8)
         sums, blocks = np.zeros(2), 0
         for top in range(0, height, rows):
-            pad = ((0, -min(rows, height - top) % 8), (0, 0))
             with np.errstate(invalid="ignore", divide="ignore"):  # masked by the library
-                hvs, hvs_m = hvs_hvsm_mse_tiles(
-                    np.pad(self._padded(a[top:top + rows]), pad, mode="edge"),
-                    np.pad(self._padded(b[top:top + rows]), pad, mode="edge"))
+                hvs, hvs_m = hvs_hvsm_mse_tiles(self._padded(a[top:top + rows]),
+                                                self._padded(b[top:top + rows]))
             sums += (hvs.sum(), hvs_m.sum())
             blocks += hvs.size
         mse = sums[1 if self.masking else 0] / blocks
@@ -430,7 +434,8 @@ class VMAF(_JpegAIMetric):
     requires = ("vmaf_torch",)
     library = "vmaf-torch"
     identity = make_identity("metric:vmaf", model="vmaf_v0.6.1", impl=lib_version("vmaf-torch"),
-                             bits=10, matrix="bt709-full", tiles=TILE_PIXELS, v=1)
+                             bits=10, matrix="bt709-full",
+                             tiles=[TILE_PIXELS, ADM_TILE_PIXELS], v=1)
     MIN_SIDE = 17  # vmaf-torch's reflect padding of its coarsest scale fails at 16 px
 
     def __init__(self) -> None:
@@ -451,10 +456,8 @@ class VMAF(_JpegAIMetric):
         vif = [net.vif.vif_num_den(_y_codes(reference, r) / 4.0, _y_codes(test, r) / 4.0)
                for r in tiles(height, width, TILE_PIXELS)]
         vif_num, vif_den = (sum(part) for part in zip(*vif, strict=True))
-        grid = tiles(height, width, ADM_TILE_PIXELS)
-        rows, cols = len({r.start for r, _ in grid}), len({c.start for _, c in grid})
         adm = [net.adm.adm_num_den(_y_codes(reference, r) / 4.0, _y_codes(test, r) / 4.0)
-               for r in adm_tiles(height, width, rows, cols)]
+               for r in adm_tiles(height, width, *grid(height, width, ADM_TILE_PIXELS))]
         adm_num, adm_den = (part[0] if len(part) == 1 else
                             (sum(v.double() ** 3 for v in part) ** (1 / 3)).float()
                             for part in zip(*adm, strict=True))
