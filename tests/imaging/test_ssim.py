@@ -84,29 +84,49 @@ def test_ms_ssim_equals_pytorch_msssim_on_odd_crops(height, width, top, left):
         assert abs(ssim.ms_ssim(x, y) - _reference(x, y)) <= TOLERANCE
 
 
-def test_bands_and_prepared_reference_do_not_change_values():
-    """Bands of a few rows (every level, pooling included) and kept or recomputed reference
-    statistics all give pytorch-msssim's value; one prepared reference serves many tests."""
+def test_pooling_bands_and_prepared_reference_do_not_change_values():
+    """Pooling in bands of a few rows and one prepared reference serving many tests give
+    pytorch-msssim's values; the reference's pyramid is computed once."""
     photo = _photo("coffee")[:301, :433]
     x = _tensor(photo)
     tests = [_tensor(d(np.ascontiguousarray(photo))) for d in DEGRADATIONS.values()]
     expected = [_reference(x, y) for y in tests]
-    for keep in (True, False):
-        prepared = ssim.SSIMReference(x, band_pixels=997, keep_stats=keep)
-        assert len(prepared.pyramid[0].bands) > 100
-        for y, value in zip(tests, expected, strict=True):
-            assert abs(ssim.ms_ssim(prepared, y) - value) <= TOLERANCE
+    prepared = ssim.SSIMReference(x, band_pixels=97)
+    assert [level.shape[1:] for level in prepared.pyramid] == \
+        [(301, 433), (151, 217), (76, 109), (38, 55), (19, 28)]
+    for y, value in zip(tests, expected, strict=True):
+        assert abs(ssim.ms_ssim(prepared, y) - value) <= TOLERANCE
     assert ssim.ms_ssim(x, x) == pytest.approx(1.0, abs=1e-6)
-    assert ssim.SSIMReference(x).pyramid[0].stats is not None  # small: statistics kept
 
 
-def test_large_references_recompute_their_statistics(monkeypatch):
-    photo = _photo("coffee")
+def test_filtered_values_are_pytorch_msssims_bit_for_bit():
+    """The kernel's per-level sums equal float64 sums of pytorch-msssim's own float32
+    SSIM and contrast maps exactly: the same filtered values, the same map arithmetic."""
+    from pytorch_msssim.ssim import _ssim
+
+    photo = _photo("astronaut")[:200, :260]
     x, y = _tensor(photo), _tensor(_jpeg(photo, 20))
-    monkeypatch.setattr(ssim, "KEEP_STATS_PIXELS", photo.shape[0] * photo.shape[1] - 1)
-    prepared = ssim.SSIMReference(x)
-    assert all(level.stats is None for level in prepared.pyramid)
-    assert abs(ssim.ms_ssim(prepared, y) - _reference(x, y)) <= TOLERANCE
+    win = _fspecial_gauss_1d(11, 1.5).repeat(3, 1, 1, 1)
+    ssim_map_mean, cs_mean = ssim.SSIMReference(x, levels=1).level_means(y)[0]
+    maps = {}  # pytorch-msssim's own maps, caught where it flattens them
+    original = torch.flatten
+
+    def keep(tensor, *args):
+        maps.setdefault("ssim" if "ssim" not in maps else "cs", tensor)
+        return original(tensor, *args)
+
+    torch.flatten = keep
+    try:
+        _ssim(x.float()[None], y.float()[None], data_range=255, win=win)
+    finally:
+        torch.flatten = original
+
+    def sequential_mean(planes):  # row by row, left to right, in float64: the kernel's order
+        rows = np.cumsum(planes.double().numpy(), axis=2)[:, :, -1]
+        return np.cumsum(rows, axis=1)[:, -1] / planes[0].numel()
+
+    assert np.array_equal(ssim_map_mean, sequential_mean(maps["ssim"][0]))
+    assert np.array_equal(cs_mean, sequential_mean(maps["cs"][0]))
 
 
 def test_float_inputs_and_ssim_single_scale():

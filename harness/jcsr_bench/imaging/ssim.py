@@ -6,18 +6,18 @@ average pooling with zero padding on odd sides (counted in the mean), ReLU on ea
 per-channel contrast term and on the last level's SSIM, weights ``(0.0448, 0.2856,
 0.3001, 0.2363, 0.1333)``, product over levels, mean over channels.
 
-Why it is faster on the CPU: pytorch-msssim filters each quantity with a grouped
-convolution in the NCHW layout, which is oneDNN's slow path. Here the 15 planes of one
-level (X, Y, X², Y², XY per channel) are stacked channels-last, where oneDNN's depthwise
-kernel runs several times faster and computes every output with the same sequential
-float32 FMA sum over the taps, so each filtered value, and every value of the SSIM maps,
-is bit-for-bit pytorch-msssim's. Only the averages differ: they are summed per band in
-float64 (pytorch-msssim sums a whole float32 map), so results agree to ~1e-7.
+Why it is faster on the CPU: pytorch-msssim filters each of the five quantities (X, Y,
+X², Y², XY) with a grouped convolution and then forms the maps with a dozen whole-image
+operations; each is a pass over memory. Here each level is one compiled pass over the
+rows (:mod:`jcsr_bench.imaging.ssim_kernel`, numba): an output row is filtered, turned
+into its SSIM and contrast values and summed while it is in the cache. Every filtered
+value and every map value is pytorch-msssim's float32 result (the same sequential sum
+over the taps, the same operations in the same order); only the averages are summed in
+float64 row by row, so results agree to ~1e-7.
 
-Why it is bounded in memory: each level is processed in bands of output rows (with the
-filter's 10-row margin), so the float planes of a band, never of the image, are alive; the
-pyramid levels below the first are a quarter of the image each, and pooling is exact in
-float32 (sums of at most 4⁴ 8-bit values).
+Why it is bounded in memory: the kernel keeps ten row buffers, never a float plane of the
+image; the pyramid levels below the first are a quarter of the image each, computed a
+band at a time, and pooling is exact in float32 (sums of at most 4⁴ 8-bit values).
 
 On CUDA :func:`ms_ssim` calls pytorch-msssim itself (it is fast there), with TF32
 disabled so that the convolutions stay float32.
@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     import torch
 
@@ -35,8 +37,7 @@ WIN_SIZE = 11
 WIN_SIGMA = 1.5
 K1, K2 = 0.01, 0.03
 DATA_RANGE = 255.0
-BAND_PIXELS = 1 << 17  # output pixels per band: ~8 MB per float32 stack of 15 planes
-KEEP_STATS_PIXELS = 3_000_000  # keep a reference's filtered statistics up to ~DIV2K size
+BAND_PIXELS = 1 << 17  # pooled pixels computed at a time (a few MB of float32 work)
 
 
 def gaussian_window(size: int = WIN_SIZE, sigma: float = WIN_SIGMA) -> torch.Tensor:
@@ -55,108 +56,29 @@ def min_side(levels: int = len(WEIGHTS)) -> int:
     return (WIN_SIZE - 1) * 2 ** (levels - 1)
 
 
-def _bands(height: int, width: int, band_pixels: int) -> list[tuple[int, int]]:
-    """Output-row ranges ``[top, bottom)`` of one level's valid (filtered) map."""
-    out_h, out_w = height - (WIN_SIZE - 1), width - (WIN_SIZE - 1)
-    rows = max(1, band_pixels // out_w)
-    return [(top, min(out_h, top + rows)) for top in range(0, out_h, rows)]
-
-
-def _filter(images: list[torch.Tensor], squares: list[torch.Tensor],
-            products: list[tuple[torch.Tensor, torch.Tensor]],
-            window: torch.Tensor) -> list[torch.Tensor]:
-    """Gaussian-filter (valid, H then W) each image, each square, each product of a pair.
-
-    Inputs are ``[C, rows, W]`` bands (uint8 or float32). The planes are stacked
-    channels-last (oneDNN's fast depthwise path: the same sequential float32 FMA over the
-    taps as pytorch-msssim's NCHW convolution, so bit-for-bit its values); the squares and
-    products are formed in float32 first, as pytorch-msssim does. Returns planar
-    ``[C, rows - 10, W - 10]`` float32 tensors in the order images, squares, products.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    channels, rows, width = images[0].shape if images else squares[0].shape
-    count = len(images) + len(squares) + len(products)
-    planes = channels * count
-    stack = torch.empty(rows, width, planes)
-
-    def slot(i: int) -> torch.Tensor:
-        return stack[..., i * channels:(i + 1) * channels]
-
-    floats = {}
-    for i, image in enumerate(images):
-        slot(i).copy_(image.permute(1, 2, 0))
-        floats[id(image)] = slot(i)
-
-    def as_float(image: torch.Tensor) -> torch.Tensor:
-        return floats.get(id(image), image.permute(1, 2, 0).float())
-
-    for i, image in enumerate(squares, len(images)):
-        value = as_float(image)
-        torch.mul(value, value, out=slot(i))
-    for i, (a, b) in enumerate(products, len(images) + len(squares)):
-        torch.mul(as_float(a), as_float(b), out=slot(i))
-    vertical = window.view(1, 1, -1, 1).expand(planes, 1, -1, 1)
-    horizontal = window.view(1, 1, 1, -1).expand(planes, 1, 1, -1)
-    nchw = stack.unsqueeze(0).permute(0, 3, 1, 2)  # channels-last view
-    filtered = F.conv2d(F.conv2d(nchw, vertical, groups=planes), horizontal, groups=planes)
-    out_rows, out_width = filtered.shape[2:]
-    planar = filtered.permute(0, 2, 3, 1).reshape(-1, planes).t().contiguous()
-    return list(planar.view(planes, out_rows, out_width).split(channels))
-
-
-class _ReferenceLevel:
-    """One pyramid level of a reference image: its pixels and, per band, the filtered
-    mean ``mu1``, ``mu1²`` and variance ``sigma1²``, which do not depend on the test."""
-
-    def __init__(self, image: torch.Tensor, window: torch.Tensor, band_pixels: int,
-                 keep: bool) -> None:
-        self.image = image
-        self.bands = _bands(*image.shape[1:], band_pixels)
-        self.stats = [self._stats(top, bottom, window) for top, bottom in self.bands] \
-            if keep else None
-
-    def _stats(self, top: int, bottom: int, window: torch.Tensor) -> tuple:
-        band = self.image[:, top:bottom + WIN_SIZE - 1]
-        mu1, xx = _filter([band], [band], [], window)
-        mu1_sq = mu1.pow(2)
-        return mu1, mu1_sq, xx.sub_(mu1_sq)
-
-    def band_stats(self, index: int, window: torch.Tensor) -> tuple:
-        if self.stats is not None:
-            return self.stats[index]
-        return self._stats(*self.bands[index], window)
-
-
-def _level_sums(reference: _ReferenceLevel, y: torch.Tensor, window: torch.Tensor,
-                data_range: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _level_sums(x: np.ndarray, y: np.ndarray, window: np.ndarray,
+                data_range: float) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel means (float64) of the SSIM and contrast-structure maps of one level."""
-    import torch
+    from jcsr_bench.imaging.ssim_kernel import level_sums
 
-    c1 = (K1 * data_range) ** 2
-    c2 = (K2 * data_range) ** 2
-    channels, height, width = y.shape
-    ssim_sum = torch.zeros(channels, dtype=torch.float64)
-    cs_sum = torch.zeros(channels, dtype=torch.float64)
-    for index, (top, bottom) in enumerate(reference.bands):
-        x_band = reference.image[:, top:bottom + WIN_SIZE - 1]
-        y_band = y[:, top:bottom + WIN_SIZE - 1]
-        mu1, mu1_sq, sigma1_sq = reference.band_stats(index, window)
-        mu2, yy, xy = _filter([y_band], [y_band], [(x_band, y_band)], window)
-        # pytorch-msssim's _ssim, operation by operation (the same float32 roundings),
-        # in place on this band's own buffers (the cached reference terms are only read)
-        mu1_mu2 = mu1 * mu2
-        mu2_sq = mu2.pow_(2)
-        sigma2_sq = yy.sub_(mu2_sq)
-        sigma12 = xy.sub_(mu1_mu2)
-        cs_map = sigma12.mul_(2).add_(c2).div_((sigma1_sq + sigma2_sq).add_(c2))
-        luminance = mu1_mu2.mul_(2).add_(c1).div_((mu1_sq + mu2_sq).add_(c1))
-        ssim_map = luminance.mul_(cs_map)
-        cs_sum += cs_map.sum(dim=(1, 2), dtype=torch.float64)
-        ssim_sum += ssim_map.sum(dim=(1, 2), dtype=torch.float64)
-    count = (height - WIN_SIZE + 1) * (width - WIN_SIZE + 1)
+    c1 = np.float32((K1 * data_range) ** 2)
+    c2 = np.float32((K2 * data_range) ** 2)
+    ssim_sum, cs_sum = level_sums(x, y, window, c1, c2)
+    count = (x.shape[1] - WIN_SIZE + 1) * (x.shape[2] - WIN_SIZE + 1)
     return ssim_sum / count, cs_sum / count
+
+
+def _planes(image: torch.Tensor) -> np.ndarray:
+    """The C-contiguous numpy planes the kernel reads (no copy when already so)."""
+    return image.detach().contiguous().numpy()
+
+
+def _same_dtype(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both planes in one dtype (float32 where they differ: integers are exact there), so
+    that the kernel is compiled once per input type, not per pair of types."""
+    if x.dtype == y.dtype:
+        return x, y
+    return x.astype(np.float32), y.astype(np.float32)
 
 
 def _downsample(image: torch.Tensor, band_pixels: int) -> torch.Tensor:
@@ -200,19 +122,16 @@ def _check(x: torch.Tensor, y: torch.Tensor | None, levels: int) -> None:
 class SSIMReference:
     """A reference image prepared once for comparing many test images with it.
 
-    On the CPU it holds the pyramid (levels below the first are float32, a third of the
-    image in all) and, when the image has at most ``KEEP_STATS_PIXELS`` pixels, each band's
-    filtered mean, mean² and variance (48 bytes per pixel): a comparison then filters 9
-    planes per band instead of 15. Larger images recompute those per comparison, so memory
-    stays bounded. On CUDA it holds the float32 image for pytorch-msssim.
+    On the CPU it holds the pyramid as the kernel reads it: the first level as given
+    (C-contiguous), the levels below in float32, a third of the image in all. On CUDA it
+    holds the float32 image for pytorch-msssim.
 
     ``image`` holds integer sample values (any integer or float dtype) in
     ``0..data_range``: 8-bit RGB at 255, 10-bit codes at 1023 (JPEG AI's ``ms-ssim-y``).
     """
 
     def __init__(self, image: torch.Tensor, *, levels: int = len(WEIGHTS),
-                 band_pixels: int = BAND_PIXELS, keep_stats: bool | None = None,
-                 data_range: float = DATA_RANGE) -> None:
+                 band_pixels: int = BAND_PIXELS, data_range: float = DATA_RANGE) -> None:
         import torch
 
         _check(image, None, levels)
@@ -224,18 +143,15 @@ class SSIMReference:
         if image.is_cuda:
             self.float = image.float().unsqueeze(0)
             return
-        if keep_stats is None:
-            keep_stats = image.shape[1] * image.shape[2] <= KEEP_STATS_PIXELS
-        self.window = gaussian_window()
-        self.pyramid: list[_ReferenceLevel] = []
+        self.window = gaussian_window().numpy()
+        self.pyramid: list[np.ndarray] = []
         with torch.no_grad():
             for level in range(levels):
-                self.pyramid.append(_ReferenceLevel(image, self.window, band_pixels,
-                                                    keep_stats))
+                self.pyramid.append(_planes(image))
                 if level < levels - 1:
                     image = _downsample(image, band_pixels)
 
-    def level_means(self, test: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def level_means(self, test: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per level, the per-channel means (float64) of the SSIM and contrast maps."""
         import torch
 
@@ -245,7 +161,8 @@ class SSIMReference:
         means = []
         with torch.no_grad():
             for level, reference in enumerate(self.pyramid):
-                means.append(_level_sums(reference, test, self.window, self.data_range))
+                x, y = _same_dtype(reference, _planes(test))
+                means.append(_level_sums(x, y, self.window, self.data_range))
                 if level < self.levels - 1:
                     test = _downsample(test, self.band_pixels)
         return means
@@ -256,7 +173,7 @@ def _prepared(reference: torch.Tensor | SSIMReference, levels: int) -> SSIMRefer
         if reference.levels != levels:
             raise ValueError(f"reference prepared for {reference.levels} scale(s), not {levels}")
         return reference
-    return SSIMReference(reference, levels=levels, keep_stats=False)
+    return SSIMReference(reference, levels=levels)
 
 
 def ssim(reference: torch.Tensor | SSIMReference, test: torch.Tensor) -> float:
@@ -268,7 +185,7 @@ def ssim(reference: torch.Tensor | SSIMReference, test: torch.Tensor) -> float:
     if prepared.device.type == "cuda":
         return _on_cuda(prepared, test, ms=False)
     ssim_mean, _ = prepared.level_means(test)[0]
-    return float(ssim_mean.float().mean(dtype=torch.float32))
+    return float(torch.from_numpy(ssim_mean).float().mean(dtype=torch.float32))
 
 
 def ms_ssim(reference: torch.Tensor | SSIMReference, test: torch.Tensor) -> float:
@@ -284,8 +201,8 @@ def ms_ssim(reference: torch.Tensor | SSIMReference, test: torch.Tensor) -> floa
         return _on_cuda(prepared, test, ms=True)
     means = prepared.level_means(test)
     # pytorch-msssim's final combination, in its float32 operations
-    mcs = [torch.relu(cs.float()) for _, cs in means[:-1]]
-    values = torch.stack(mcs + [torch.relu(means[-1][0].float())], dim=0)
+    mcs = [torch.relu(torch.from_numpy(cs).float()) for _, cs in means[:-1]]
+    values = torch.stack(mcs + [torch.relu(torch.from_numpy(means[-1][0]).float())], dim=0)
     combined = torch.prod(values ** torch.tensor(WEIGHTS).view(-1, 1), dim=0)
     return float(combined.mean())
 
