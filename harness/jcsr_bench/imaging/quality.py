@@ -3,7 +3,7 @@
 Inputs are 8-bit RGB images (``torch.uint8``, ``[3, H, W]``) of the same shape, on any
 device, or :class:`PreparedImage` wrappers of them: an image the engine compares many times
 (the HR reference of every cell of one image) is moved to the run's device and its derived
-versions (MS-SSIM's pyramid and filtered statistics) are computed once, not once per
+versions (MS-SSIM's pyramid) are computed once, not once per
 metric and cell. The functions are pure otherwise.
 
 - ``psnr_rgb``: data range 255, MSE over every RGB sample of one image, computed with
@@ -199,7 +199,7 @@ def ms_ssim_rgb(reference: torch.Tensor | PreparedImage, test: torch.Tensor | Pr
                 ) -> float:
     """MS-SSIM (pytorch-msssim's values, 5 scales, data range 255) on 8-bit RGB, linear.
 
-    The reference's pyramid and filtered statistics are derived once per prepared image.
+    The reference's pyramid is derived once per prepared image.
     """
     reference, test = _check_pair(reference, test)
     height, width = reference.image.shape[1:]

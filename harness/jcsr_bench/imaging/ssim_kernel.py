@@ -22,16 +22,11 @@ TAPS = 11
 _FILTER = {"cache": True, "nogil": True, "fastmath": {"contract"}}
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _product(a: np.float32, b: np.float32) -> np.float32:
-    return a * b  # rounded to float32 before the filter, as pytorch-msssim's X * Y is
-
-
 @njit(**_FILTER)
 def _vertical(x, y, channel, row, window, out):  # pragma: no cover - compiled
     """``out[0..4]`` = the vertical filter of X, Y, X², Y², XY at output ``row``."""
     width = x.shape[2]
-    out[:] = 0.0
+    out[:] = 0.0  # products below are rounded to float32 first, as pytorch-msssim's X * Y
     for k in range(TAPS):
         w = window[k]
         for j in range(width):
@@ -39,9 +34,9 @@ def _vertical(x, y, channel, row, window, out):  # pragma: no cover - compiled
             b = np.float32(y[channel, row + k, j])
             out[0, j] += w * a
             out[1, j] += w * b
-            out[2, j] += w * _product(a, a)
-            out[3, j] += w * _product(b, b)
-            out[4, j] += w * _product(a, b)
+            out[2, j] += w * (a * a)
+            out[3, j] += w * (b * b)
+            out[4, j] += w * (a * b)
 
 
 @njit(**_FILTER)
